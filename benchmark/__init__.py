@@ -1,0 +1,1 @@
+"""The DeepLocalize benchmark: 40 buggy Keras programs with their fixes."""

@@ -1,0 +1,220 @@
+"""The result types: a `Finding` is one symptom, a `Diagnosis` is the verdict.
+
+Both are plain data. They are produced by `deeplocalize.diagnosis` and
+rendered by `deeplocalize.report`; neither computes anything.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+FINDING_KINDS = (
+    "nan",
+    "inf",
+    "exploding_gradient",
+    "vanishing_gradient",
+    "exploding_activation",
+    "dying_relu",
+    "saturated_activation",
+    "loss_not_decreasing",
+    "accuracy_not_increasing",
+    "oscillating_loss",
+    "weights_unchanged",
+    "loss_activation_mismatch",
+    "unnormalized_input",
+    "invalid_labels",
+    "overfitting",
+    "learning_rate_out_of_range",
+    "untrainable_layer",
+    "internal_error",
+)
+ROOT_CAUSES = (
+    "learning_rate",
+    "activation",
+    "loss_function",
+    "initialization",
+    "data_preprocessing",
+    "labels",
+    "optimizer",
+    "architecture",
+    "training_config",
+)
+SEVERITIES = ("error", "warning", "info")
+_SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2}
+
+
+@dataclass
+class Finding:
+    """One symptom, where and when it started, and what to do about it.
+
+    ``layer`` is a Keras layer name, or a component (``"loss"``,
+    ``"optimizer"``, ``"data"``) when the fault is outside the layers.
+    ``detail`` says which tensor for ``nan``/``inf`` (``loss``, ``activation``,
+    ``output_gradient``, ``weight_gradient``, ``weight``). ``evidence`` holds
+    the numbers the rule looked at, so a reader can check the verdict.
+
+    Example:
+        >>> f = Finding(kind="nan", layer="dense_1", severity="error", step=41,
+        ...             epoch=0, detail="activation",
+        ...             message="NaN in the output of layer 'dense_1' at step 41.")
+        >>> f.to_dict()["kind"]
+        'nan'
+    """
+
+    kind: str
+    layer: str | None = None
+    root_cause: str | None = None
+    severity: str = "warning"
+    step: int | None = None
+    epoch: int | None = None
+    message: str = ""
+    suggestion: str = ""
+    detail: str | None = None
+    evidence: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.kind not in FINDING_KINDS:
+            raise ValueError(f"Unknown finding kind {self.kind!r}; known: {FINDING_KINDS}.")
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"severity must be one of {SEVERITIES}, got {self.severity!r}.")
+        if self.root_cause is not None and self.root_cause not in ROOT_CAUSES:
+            raise ValueError(f"Unknown root cause {self.root_cause!r}; known: {ROOT_CAUSES}.")
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict of every field."""
+        return _jsonable(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Finding":
+        return cls(**{k: data.get(k) for k in cls.__dataclass_fields__ if k in data})
+
+
+@dataclass
+class Diagnosis:
+    """The verdict on a training run: healthy or buggy, where, why, what to do.
+
+    ``status`` is ``"buggy"`` exactly when a finding has severity error or
+    warning. ``findings`` is sorted most important first.
+
+    Example:
+        >>> d = cb.diagnosis
+        >>> d.status, d.faulty_layer, d.root_cause
+        ('buggy', 'dense_2', 'activation')
+        >>> d.save("report.json")
+    """
+
+    findings: list[Finding] = field(default_factory=list)
+    faulty_layer: str | None = None
+    root_cause: str | None = None
+    suggestion: str = ""
+    stopped_training: bool = False
+    steps_seen: int = 0
+    relevance: dict = field(default_factory=dict)
+    model_name: str | None = None
+    trace_path: str | None = None
+
+    @property
+    def status(self) -> str:
+        """``"buggy"`` when any finding is an error or a warning, else ``"healthy"``."""
+        return "buggy" if any(f.severity in ("error", "warning") for f in self.findings) else "healthy"
+
+    @property
+    def first_detection_step(self) -> int | None:
+        """The earliest step at which an error or warning started."""
+        steps = [f.step for f in self.findings if f.severity != "info" and f.step is not None]
+        return min(steps) if steps else None
+
+    def sort(self) -> None:
+        """Most severe first, then earliest."""
+        self.findings.sort(
+            key=lambda f: (_SEVERITY_RANK[f.severity], f.step if f.step is not None else -1)
+        )
+
+    def summary(self) -> str:
+        """One paragraph in plain words, as printed at the end of training."""
+        if self.status == "healthy":
+            return f"deeplocalize: training looks healthy ({self.steps_seen} steps checked, no problems found)."
+        top = next(f for f in self.findings if f.severity != "info")
+        where = f" in layer '{self.faulty_layer}'" if self.faulty_layer else ""
+        cause = f" Likely root cause: {self.root_cause.replace('_', ' ')}." if self.root_cause else ""
+        fix = f" Suggested fix: {self.suggestion or top.suggestion}" if (self.suggestion or top.suggestion) else ""
+        others = len([f for f in self.findings if f.severity != "info"]) - 1
+        more = f" ({others} more finding{'s' if others != 1 else ''} in the report.)" if others > 0 else ""
+        when = f" at step {top.step}" if top.step is not None else ""
+        return f"deeplocalize: BUGGY{where}{when}: {top.message}{cause}{fix}{more}"
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict, including ``status``."""
+        return _jsonable(
+            {
+                "status": self.status,
+                "faulty_layer": self.faulty_layer,
+                "root_cause": self.root_cause,
+                "suggestion": self.suggestion,
+                "first_detection_step": self.first_detection_step,
+                "stopped_training": self.stopped_training,
+                "steps_seen": self.steps_seen,
+                "model_name": self.model_name,
+                "relevance": self.relevance,
+                "trace_path": self.trace_path,
+                "findings": [f.to_dict() for f in self.findings],
+            }
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Diagnosis":
+        """Rebuild a diagnosis from `to_dict` output (e.g. a saved JSON file)."""
+        return cls(
+            findings=[Finding.from_dict(f) for f in data.get("findings", [])],
+            faulty_layer=data.get("faulty_layer"),
+            root_cause=data.get("root_cause"),
+            suggestion=data.get("suggestion", ""),
+            stopped_training=bool(data.get("stopped_training", False)),
+            steps_seen=int(data.get("steps_seen", 0)),
+            relevance=data.get("relevance") or {},
+            model_name=data.get("model_name"),
+            trace_path=data.get("trace_path"),
+        )
+
+    def save(self, path, trace=None) -> Path:
+        """Write the diagnosis; the format follows the suffix (.json, .md, .html).
+
+        ``trace`` (optional) adds the plots to Markdown and HTML reports.
+        """
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix == ".json":
+            path.write_text(json.dumps(self.to_dict(), indent=2))
+            return path
+        if suffix in (".md", ".html", ".htm"):
+            from deeplocalize import report
+
+            return report.write(self, path, trace=trace)
+        raise ValueError(
+            f"Cannot tell the report format from {str(path)!r}: use a .json, .md or .html file name."
+        )
+
+    @classmethod
+    def load(cls, path) -> "Diagnosis":
+        """Read a diagnosis saved as JSON."""
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def _jsonable(value):
+    import math
+
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no NaN/Inf; keep them readable
+    return value
