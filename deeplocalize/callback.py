@@ -1,0 +1,299 @@
+"""DeepLocalizeCallback: the one line a user adds to ``model.fit``."""
+
+from __future__ import annotations
+
+import functools
+import sys
+import traceback
+import warnings
+
+import keras
+import numpy as np
+
+from deeplocalize.config import load_config
+from deeplocalize.findings import Diagnosis, Finding
+from deeplocalize.trace import LAYER_STATS, Trace, TraceRecorder
+
+HALT_MODES = ("error", "warning", "never")
+DIAGNOSERS = ("rules", "learned", "both")
+
+
+def _guarded(method):
+    """Run a hook; an internal failure becomes one warning, never a crash."""
+
+    @functools.wraps(method)
+    def hook(self, *args, **kwargs):
+        if self._disabled:
+            return None
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:  # the user's training must go on
+            self._fail(exc)
+            return None
+
+    return hook
+
+
+class DeepLocalizeCallback(keras.callbacks.Callback):
+    """Watch every layer during training; say which one broke, why, and what to change.
+
+    Args:
+        halt: ``"error"`` (default) stops training cleanly at the first error
+            (NaN/Inf, a model that cannot learn); ``"warning"`` also stops at
+            warnings; ``"never"`` keeps training and only reports.
+        config: overrides of the thresholds in ``defaults.yaml``: a dict or a
+            YAML file path. Unknown keys and bad values raise ``ValueError``.
+        verbose: 1 prints a summary at the end of training (and each new error
+            when it is found); 0 is silent.
+        report: optional path; the diagnosis is saved there at the end of
+            training (``.json``, ``.md`` or ``.html``).
+        diagnoser: ``"rules"``, ``"learned"`` or ``"both"`` (see README).
+
+    Example:
+        >>> cb = DeepLocalizeCallback()
+        >>> model.fit(x, y, epochs=5, callbacks=[cb])
+        >>> cb.diagnosis.status, cb.diagnosis.faulty_layer, cb.diagnosis.root_cause
+        ('buggy', 'output', 'activation')
+        >>> cb.diagnosis.save("report.html")
+    """
+
+    def __init__(self, halt="error", config=None, verbose=1, report=None, diagnoser="rules"):
+        super().__init__()
+        if halt not in HALT_MODES:
+            raise ValueError(f"halt must be one of {HALT_MODES}, got {halt!r}.")
+        if diagnoser not in DIAGNOSERS:
+            raise ValueError(f"diagnoser must be one of {DIAGNOSERS}, got {diagnoser!r}.")
+        if verbose not in (0, 1, 2, True, False):
+            raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}.")
+        self.halt = halt
+        self.config = load_config(config)
+        self.verbose = int(verbose)
+        self.report_path = report
+        self.diagnoser = diagnoser
+        self._reset()
+
+    # ---- state ---------------------------------------------------------------
+    def _reset(self):
+        self._disabled = False
+        self._warned = False
+        self._probes = None
+        self._recorder: TraceRecorder | None = None
+        self._perm = None
+        self._findings: dict[tuple, Finding] = {}
+        self._epoch = 0
+        self._stopped = False
+        self._diagnosis: Diagnosis | None = None
+        self._dirty = True
+        self._nonfinite_seen = False
+
+    @property
+    def trace(self) -> Trace:
+        """Everything recorded so far (also during training)."""
+        if self._recorder is None:
+            return Trace()
+        return self._recorder.trace
+
+    @property
+    def findings(self) -> list[Finding]:
+        """Every symptom found so far, each once, with the step it started."""
+        return list(self._findings.values())
+
+    @property
+    def diagnosis(self) -> Diagnosis:
+        """The current verdict; available mid-training and after it."""
+        if self._diagnosis is None or self._dirty:
+            from deeplocalize.diagnosis import diagnose
+
+            self._diagnosis = diagnose(self.trace, self.findings, stopped_training=self._stopped)
+            self._dirty = False
+        return self._diagnosis
+
+    # ---- Keras hooks -----------------------------------------------------------
+    def on_train_begin(self, logs=None):
+        self._reset()
+        self._begin()
+
+    @_guarded
+    def _begin(self):
+        from deeplocalize.model_facts import model_facts
+        from deeplocalize.probes import Probes
+
+        model = self.model
+        if getattr(model, "optimizer", None) is None:
+            raise RuntimeError("the model is not compiled")
+        self._probes = Probes(
+            model,
+            saturation_eps=self.config["saturation_eps"],
+            update_ratio=self.config["record_update_ratio"],
+        )
+        meta = model_facts(model)
+        meta["params"] = {k: v for k, v in (self.params or {}).items() if isinstance(v, (int, float, str))}
+        self._recorder = TraceRecorder(self._probes.layer_infos(), meta=meta)
+        self._probes.install()
+        for finding in self._run_model_checks():
+            self._add(finding)
+
+    @_guarded
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = int(epoch)
+        self._batch_in_epoch = 0
+
+    @_guarded
+    def on_train_batch_end(self, batch, logs=None):
+        probes, rec = self._probes, self._recorder
+        if probes.fell_back:
+            raise RuntimeError(f"could not instrument the train step: {probes.trace_error!r}")
+        layer_row, columns = probes.read()
+        if self._perm is None:
+            self._set_execution_order(probes)
+        columns["step"] = rec.n_steps
+        columns["epoch"] = self._epoch
+        columns["batch"] = batch
+        for key, value in (logs or {}).items():
+            if isinstance(value, (int, float, np.floating)):
+                columns["loss_running" if key == "loss" else key] = float(value)
+        rec.append(layer_row[self._perm], columns)
+        step = rec.n_steps - 1
+        self._dirty = True
+
+        from deeplocalize.checks import numerical
+
+        trace = rec.trace
+        if not self._nonfinite_seen and numerical.has_nonfinite(trace, step):
+            finding = numerical.check_nonfinite(trace, step)
+            if finding is not None:
+                self._nonfinite_seen = True
+                self._add(finding)
+        if step == 0:
+            for finding in self._run_first_batch_checks(trace):
+                self._add(finding)
+        every = self.config["check_every"]
+        if step + 1 >= self.config["warmup_steps"] and (step + 1) % every == 0:
+            for finding in self._run_trend_checks(trace, final=False):
+                self._add(finding)
+        self._maybe_halt()
+
+    @_guarded
+    def on_epoch_end(self, epoch, logs=None):
+        if self._recorder is None:
+            return
+        self._recorder.epochs.append(
+            {k: float(v) for k, v in (logs or {}).items() if isinstance(v, (int, float, np.floating))}
+        )
+        for finding in self._run_trend_checks(self.trace, final=False, epoch_end=True):
+            self._add(finding)
+        self._dirty = True
+        self._maybe_halt()
+
+    def on_train_end(self, logs=None):
+        self._end()
+        if self._probes is not None:
+            try:
+                self._probes.uninstall()
+            except Exception as exc:
+                self._fail(exc)
+        if self.verbose and self._recorder is not None:
+            self._print_summary()
+        if self.report_path is not None and self._recorder is not None:
+            try:
+                self.diagnosis.save(self.report_path, trace=self.trace)
+            except Exception as exc:
+                warnings.warn(f"deeplocalize could not write the report to {self.report_path!r}: {exc}")
+
+    @_guarded
+    def _end(self):
+        if self._recorder is None or self._recorder.n_steps == 0:
+            return
+        for finding in self._run_trend_checks(self.trace, final=True):
+            self._add(finding)
+        self._dirty = True
+
+    # ---- checks ------------------------------------------------------------------
+    def _run_model_checks(self):
+        try:
+            from deeplocalize.checks import preflight
+        except ImportError:
+            return []
+        return preflight.check_model(self._recorder.meta, self._recorder.trace.layers, self.config)
+
+    def _run_first_batch_checks(self, trace):
+        try:
+            from deeplocalize.checks import preflight
+        except ImportError:
+            return []
+        return preflight.check_first_batch(trace, self.config)
+
+    def _run_trend_checks(self, trace, final, epoch_end=False):
+        try:
+            from deeplocalize.checks import trends
+        except ImportError:
+            return []
+        return trends.run_all(trace, self.config, final=final, epoch_end=epoch_end)
+
+    def _add(self, finding: Finding):
+        key = (finding.kind, finding.layer, finding.detail)
+        if key in self._findings:
+            return
+        self._findings[key] = finding
+        self._dirty = True
+        if self.verbose and finding.severity == "error":
+            _print_line(f"deeplocalize: {finding.message}")
+
+    def _maybe_halt(self):
+        if self.halt == "never" or self._stopped:
+            return
+        stop_on = ("error",) if self.halt == "error" else ("error", "warning")
+        if any(f.severity in stop_on and f.evidence.get("stop", True) for f in self._findings.values()):
+            self.model.stop_training = True
+            self._stopped = True
+
+    def _set_execution_order(self, probes):
+        """Layers are reported in the order they ran in the forward pass."""
+        order = list(probes.exec_order or [])
+        rest = [i for i in range(len(probes.layers)) if i not in order]
+        self._perm = np.array(order + rest, dtype=int)
+        layers = [self._recorder._layers[i] for i in self._perm]
+        for new_index, info in enumerate(layers):
+            info.index = new_index
+        self._recorder._layers[:] = layers
+        self._recorder.meta["never_called"] = [probes.layers[i].name for i in rest]
+
+    # ---- failure and output ---------------------------------------------------------
+    def _fail(self, exc: BaseException):
+        """Stop watching, restore the model, warn once; training continues."""
+        self._disabled = True
+        if self._probes is not None:
+            try:
+                self._probes.uninstall()
+            except Exception:
+                pass
+        if not self._warned:
+            self._warned = True
+            where = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            warnings.warn(
+                "deeplocalize stopped watching this training run after an internal error; "
+                f"training continues unaffected. Error: {where}. Please report it with your "
+                "model summary at the deeplocalize issue tracker.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        self._findings[("internal_error", None, None)] = Finding(
+            kind="internal_error", severity="info",
+            message=f"deeplocalize stopped after an internal error: {exc!r}",
+            step=self._recorder.n_steps if self._recorder else None,
+        )
+
+    def _print_summary(self):
+        try:
+            from deeplocalize.report import console
+
+            console.print_summary(self.diagnosis)
+        except Exception:
+            _print_line(self.diagnosis.summary())
+
+
+def _print_line(text: str) -> None:
+    print(text, file=sys.stdout, flush=True)
+
+
+__all__ = ["DeepLocalizeCallback", "LAYER_STATS"]

@@ -1,0 +1,7 @@
+"""Checks: pure functions from a `Trace` to `Finding`s, one symptom each.
+
+- `numerical`: NaN/Inf in the loss, activations, gradients or weights.
+- `trends`: symptoms that need a window of steps (exploding, vanishing, dead,
+  saturated, not learning, oscillating, overfitting ...).
+- `preflight`: what can be told from the compiled model and the first batch.
+"""

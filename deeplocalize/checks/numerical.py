@@ -1,0 +1,173 @@
+"""NaN and Inf: found on the step they first appear, at the first layer.
+
+The search follows the order in which values are computed in one training
+step: the input batch, the forward pass (layer by layer), the loss, the
+backward pass (from the loss down to the first layer: each layer's weight
+gradient, then the gradient it passes down), and finally the updated weights.
+The first non-finite value in that order names the layer that produced it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from deeplocalize.findings import Finding
+from deeplocalize.trace import STAT_INDEX, Trace
+
+_A_NAN, _A_INF = STAT_INDEX["act_nan"], STAT_INDEX["act_inf"]
+_G_NAN, _G_INF = STAT_INDEX["grad_nan"], STAT_INDEX["grad_inf"]
+_GW_NAN, _GW_INF = STAT_INDEX["gw_nan"], STAT_INDEX["gw_inf"]
+_W_NAN, _W_INF = STAT_INDEX["w_nan"], STAT_INDEX["w_inf"]
+
+
+def has_nonfinite(trace: Trace, step: int) -> bool:
+    """Cheap test run every step: is anything NaN or Inf at this step?"""
+    row = trace.layer_stats[step]
+    counts = row[:, [_A_NAN, _A_INF, _G_NAN, _G_INF, _GW_NAN, _GW_INF, _W_NAN, _W_INF]]
+    if np.nansum(counts) > 0:
+        return True
+    loss = trace.column("loss")[step]
+    return bool(np.isnan(loss) or np.isinf(loss)) or _input_nonfinite(trace, step) is not None
+
+
+def check_nonfinite(trace: Trace, step: int) -> Finding | None:
+    """The first NaN/Inf of ``step``, as one error finding, or None.
+
+    Example:
+        >>> f = check_nonfinite(trace, 41)
+        >>> f.kind, f.layer, f.detail, f.step
+        ('nan', 'divide', 'activation', 41)
+    """
+    if not has_nonfinite(trace, step):
+        return None
+    row = trace.layer_stats[step]
+    names = trace.layer_names
+    epoch = _epoch(trace, step)
+
+    bad_input = _input_nonfinite(trace, step)
+    if bad_input is not None:
+        return Finding(
+            kind=bad_input,
+            layer="data",
+            detail="input",
+            severity="error",
+            step=step,
+            epoch=epoch,
+            root_cause="data_preprocessing",
+            message=f"The training batch at step {step} contains {bad_input.upper()} values.",
+            suggestion="Clean the data before training: drop or impute missing values "
+            "(e.g. np.nan_to_num or SimpleImputer) and check for divisions by zero in preprocessing.",
+            evidence=_input_evidence(trace, step),
+        )
+
+    for i in range(len(names)):  # forward pass, in execution order
+        kind = _kind(row[i, _A_NAN], row[i, _A_INF])
+        if kind:
+            before = f"layer '{names[i - 1]}'" if i else "the input batch"
+            return _finding(
+                kind, names[i], "activation", step, epoch,
+                f"{kind.upper()} first appeared in the output of layer '{names[i]}' at step {step} "
+                f"(forward pass); its input from {before} was finite.",
+                {"nan_count": row[i, _A_NAN], "inf_count": row[i, _A_INF],
+                 "act_max": row[i, STAT_INDEX["act_max"]], "act_min": row[i, STAT_INDEX["act_min"]]},
+            )
+
+    loss = trace.column("loss")[step]
+    if not np.isfinite(loss):
+        kind = "nan" if np.isnan(loss) else "inf"
+        return _finding(
+            kind, "loss", "loss", step, epoch,
+            f"The loss became {kind.upper()} at step {step} although every layer's output was finite: "
+            "the loss function itself produced it.",
+            {"loss": loss},
+        )
+
+    last = len(names) - 1
+    if last >= 0:
+        kind = _kind(row[last, _G_NAN], row[last, _G_INF])
+        if kind:
+            return _finding(
+                kind, "loss", "output_gradient", step, epoch,
+                f"The gradient of the loss with respect to the model output ('{names[last]}') is "
+                f"{kind.upper()} at step {step}, although the loss was finite.",
+                {"nan_count": row[last, _G_NAN], "inf_count": row[last, _G_INF]},
+            )
+    for i in range(last, -1, -1):  # backward pass, from the loss down
+        kind = _kind(row[i, _GW_NAN], row[i, _GW_INF])
+        if kind:
+            return _finding(
+                kind, names[i], "weight_gradient", step, epoch,
+                f"The gradient of layer '{names[i]}''s weights is {kind.upper()} at step {step} "
+                "(backward pass), while every gradient above it was finite.",
+                {"nan_count": row[i, _GW_NAN], "inf_count": row[i, _GW_INF]},
+            )
+        if i > 0:
+            kind = _kind(row[i - 1, _G_NAN], row[i - 1, _G_INF])
+            if kind:
+                return _finding(
+                    kind, names[i], "output_gradient", step, epoch,
+                    f"{kind.upper()} first appeared in the backward pass of layer '{names[i]}' at step "
+                    f"{step}: the gradient it received was finite, the gradient it passed down to "
+                    f"'{names[i - 1]}' is {kind.upper()}.",
+                    {"nan_count": row[i - 1, _G_NAN], "inf_count": row[i - 1, _G_INF],
+                     "gradient_wrt_output_of": names[i - 1],
+                     "received_gradient_norm": row[i, STAT_INDEX["grad_norm"]]},
+                )
+
+    for i in range(len(names)):  # weights after the update
+        kind = _kind(row[i, _W_NAN], row[i, _W_INF])
+        if kind:
+            return _finding(
+                kind, names[i], "weight", step, epoch,
+                f"The weights of layer '{names[i]}' became {kind.upper()} after the update at step "
+                f"{step}, although their gradients were finite: the optimizer step overflowed.",
+                {"nan_count": row[i, _W_NAN], "inf_count": row[i, _W_INF],
+                 "update_ratio_before": _last_finite(trace.stat("update_ratio")[:step, i])},
+            )
+    return None
+
+
+def _kind(nan_count, inf_count) -> str | None:
+    if nan_count > 0:
+        return "nan"
+    if inf_count > 0:
+        return "inf"
+    return None
+
+
+def _finding(kind, layer, detail, step, epoch, message, evidence) -> Finding:
+    return Finding(
+        kind=kind, layer=layer, detail=detail, severity="error", step=step, epoch=epoch,
+        message=message, evidence={k: _num(v) for k, v in evidence.items()},
+    )
+
+
+def _num(value):
+    if isinstance(value, (np.floating, float)):
+        return float(value)
+    return value
+
+
+def _epoch(trace: Trace, step: int):
+    epoch = trace.column("epoch")[step]
+    return None if np.isnan(epoch) else int(epoch)
+
+
+def _input_nonfinite(trace: Trace, step: int) -> str | None:
+    for key, values in trace.steps.items():
+        if key.startswith("x") and key.endswith(("_min", "_max", "_mean")):
+            v = values[step]
+            if np.isnan(v):
+                return "nan"
+            if np.isinf(v):
+                return "inf"
+    return None
+
+
+def _input_evidence(trace: Trace, step: int) -> dict:
+    return {k: float(v[step]) for k, v in trace.steps.items() if k.startswith("x")}
+
+
+def _last_finite(values):
+    finite = values[np.isfinite(values)]
+    return float(finite[-1]) if finite.size else None

@@ -1,0 +1,409 @@
+"""In-graph probes: per-layer statistics computed inside the compiled train step.
+
+This is the only module that touches Keras/TensorFlow internals. `Probes`
+replaces the model's ``train_step`` with an instrumented copy of Keras's own
+step: one forward pass, one backward pass, one optimizer update, exactly as
+Keras does it, plus a few reductions per layer (min, max, NaN counts, norms).
+The reductions are written into one small ``tf.Variable`` that the callback
+reads after each step; the full tensors never leave the graph.
+
+How forward values are captured: each probed layer's ``call`` is wrapped (on
+the instance) so that, while the instrumented step is being traced, its
+output is kept and watched by the gradient tape. Outside that trace (eval,
+predict) the wrapper is a plain pass-through and adds nothing to the graph.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+from deeplocalize.trace import LAYER_STATS, STAT_INDEX, LayerInfo
+
+_BOUNDED = {"sigmoid", "hard_sigmoid", "tanh", "softsign", "softmax", "log_softmax", "hard_tanh"}
+_RELU_LIKE = {"relu", "relu6", "elu", "selu", "leaky_relu", "gelu", "silu", "swish", "softplus"}
+_LAYER_ACTIVATION = {  # layers that are an activation by themselves
+    "ReLU": "relu",
+    "Softmax": "softmax",
+    "LeakyReLU": "leaky_relu",
+    "PReLU": "leaky_relu",
+    "ELU": "elu",
+}
+_SKIP_CLASSES = {"InputLayer"}
+
+# Global per-step columns written by the graph, besides the per-input ones.
+_BASE_COLUMNS = ("loss", "lr")
+
+
+def activation_name(layer) -> str | None:
+    """The activation a layer applies last, as a lowercase name, or None.
+
+    Example:
+        >>> activation_name(keras.layers.Dense(3, activation="sigmoid"))
+        'sigmoid'
+    """
+    cls = type(layer).__name__
+    if cls in _LAYER_ACTIVATION:
+        return _LAYER_ACTIVATION[cls]
+    fn = getattr(layer, "activation", None)
+    if fn is None:
+        return None
+    name = getattr(fn, "__name__", None) or type(fn).__name__
+    name = name.lower()
+    return "linear" if name in ("linear", "identity") else name
+
+
+def _initializer_name(layer) -> str | None:
+    init = getattr(layer, "kernel_initializer", None)
+    if init is None:
+        return None
+    return type(init).__name__
+
+
+def probed_layers(model) -> list:
+    """The layers that get probes: the model's own layers, minus input layers."""
+    return [layer for layer in model.layers if type(layer).__name__ not in _SKIP_CLASSES]
+
+
+class ProbeError(RuntimeError):
+    """Raised inside the probes; the callback turns it into one warning."""
+
+
+class Probes:
+    """Instruments a compiled Keras model so every train step records statistics.
+
+    Example:
+        >>> probes = Probes(model, saturation_eps=0.01)
+        >>> probes.install()          # replaces model.train_step, rebuilds train_function
+        >>> model.train_function(iterator)  # one step: statistics land in probes.buffer
+        >>> layer_row, columns = probes.read()
+        >>> probes.uninstall()        # back to the model's own train step
+    """
+
+    def __init__(self, model, *, saturation_eps: float = 0.01, update_ratio: bool = True):
+        import tensorflow as tf
+
+        self.model = model
+        self.saturation_eps = float(saturation_eps)
+        self.update_ratio = bool(update_ratio)
+        self.layers = probed_layers(model)
+        self.activations = [activation_name(layer) for layer in self.layers]
+        self._recording: dict | None = None
+        self._tape = None
+        self._orig_calls: dict[int, object] = {}
+        self._installed = False
+        self.trace_error: BaseException | None = None
+        self.fell_back = False
+        self.exec_order: list[int] | None = None
+        self.columns: list[str] = list(_BASE_COLUMNS)
+        self.meta: dict = {}
+        self._tf = tf
+        n_layer = len(self.layers) * len(LAYER_STATS)
+        # Sized on first trace, when the number of inputs/targets is known.
+        self._n_layer = n_layer
+        self.buffer = None
+        self._var_owner = self._map_variables()
+
+    # ---- set-up ------------------------------------------------------------
+    def _map_variables(self) -> dict[int, int]:
+        owner = {}
+        for i, layer in enumerate(self.layers):
+            for v in layer.weights:
+                owner.setdefault(id(v), i)
+        return owner
+
+    def layer_infos(self) -> list[LayerInfo]:
+        """Static facts about each probed layer, in the order of ``self.layers``."""
+        infos = []
+        outputs = {id(t) for t in _flatten(getattr(self.model, "outputs", None) or [])}
+        for i, layer in enumerate(self.layers):
+            try:
+                shape = list(layer.output.shape) if hasattr(layer, "output") else None
+            except Exception:  # subclassed models have no symbolic outputs
+                shape = None
+            try:
+                is_output = any(id(t) in outputs for t in _flatten(layer.output))
+            except Exception:
+                is_output = False
+            infos.append(
+                LayerInfo(
+                    name=layer.name,
+                    class_name=type(layer).__name__,
+                    index=i,
+                    activation=self.activations[i],
+                    output_shape=[None if d is None else int(d) for d in shape] if shape else None,
+                    n_params=int(sum(math.prod(v.shape) for v in layer.weights)),
+                    trainable=bool(layer.trainable),
+                    kernel_initializer=_initializer_name(layer),
+                    is_output=is_output,
+                )
+            )
+        if infos and not any(info.is_output for info in infos):
+            infos[-1].is_output = True
+        return infos
+
+    def install(self) -> None:
+        """Wrap the layers' ``call`` and swap in the instrumented train step."""
+        if self._installed:
+            return
+        for i, layer in enumerate(self.layers):
+            self._orig_calls[i] = layer.__dict__.get("call")
+            layer.call = self._wrap_call(layer, i, layer.call)
+        self.model.train_step = self._train_step
+        self.model.make_train_function(force=True)
+        self._installed = True
+
+    def uninstall(self) -> None:
+        """Restore the layers and the model's own train step."""
+        if not self._installed:
+            return
+        for i, layer in enumerate(self.layers):
+            orig = self._orig_calls.get(i)
+            if orig is None:
+                layer.__dict__.pop("call", None)
+            else:
+                layer.call = orig
+        self.model.__dict__.pop("train_step", None)
+        self.model.make_train_function(force=True)
+        self._installed = False
+
+    def _wrap_call(self, layer, index, call):
+        probes = self
+
+        @functools.wraps(call)
+        def call_and_record(*args, **kwargs):
+            outputs = call(*args, **kwargs)
+            rec = probes._recording
+            if rec is not None and index not in rec:
+                first = _first_float_tensor(outputs)
+                if first is not None:
+                    if probes._tape is not None:
+                        probes._tape.watch(first)
+                    rec[index] = first
+            return outputs
+
+        return call_and_record
+
+    # ---- the instrumented step --------------------------------------------
+    def _train_step(self, data):
+        """Keras's TensorFlow train step, plus statistics. Falls back to the
+        model's own step if instrumentation cannot be traced."""
+        try:
+            return self._instrumented_step(data)
+        except Exception as exc:  # trace-time failure: train as if we were absent
+            self.trace_error = exc
+            self.fell_back = True
+            self._recording = None
+            self._tape = None
+            return type(self.model).train_step(self.model, data)
+
+    def _instrumented_step(self, data):
+        tf = self._tf
+        from keras.src.trainers.data_adapters import data_adapter_utils
+
+        model = self.model
+        x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
+        self._recording = {}
+        with tf.GradientTape() as tape:
+            self._tape = tape
+            try:
+                if model._call_has_training_arg:
+                    y_pred = model(x, training=True)
+                else:
+                    y_pred = model(x)
+            finally:
+                captured = self._recording
+                self._recording = None
+                self._tape = None
+            compute_loss = getattr(model, "_compute_loss", None) or model.compute_loss
+            loss = compute_loss(
+                x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True
+            )
+            unscaled_loss = _unscale_for_distribution(loss)
+            model._loss_tracker.update_state(
+                unscaled_loss,
+                sample_weight=tf.shape(next(i for i in _flatten(x) if i is not None))[0],
+            )
+            if model.optimizer is not None:
+                loss = model.optimizer.scale_loss(loss)
+
+        order = list(captured)  # dicts keep insertion order: execution order
+        self.exec_order = order
+        acts = [captured[i] for i in order]
+        weights = list(model.trainable_weights)
+        grads = tape.gradient(
+            loss, weights + acts, unconnected_gradients=tf.UnconnectedGradients.NONE
+        )
+        w_grads, a_grads = grads[: len(weights)], grads[len(weights):]
+
+        before = None
+        if self.update_ratio and weights:
+            before = [tf.identity(v) for v in weights]
+        if weights:
+            model.optimizer.apply_gradients(zip(w_grads, weights))
+
+        self._write_stats(x, y, unscaled_loss, order, acts, a_grads, weights, w_grads, before)
+        return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    # ---- reductions ---------------------------------------------------------
+    def _write_stats(self, x, y, loss, order, acts, a_grads, weights, w_grads, before):
+        tf = self._tf
+        f32 = tf.float32
+        n_layers, n_stats = len(self.layers), len(LAYER_STATS)
+        nan = tf.constant(math.nan, f32)
+        zero = tf.constant(0.0, f32)
+        rows = [[nan] * n_stats for _ in range(n_layers)]
+        for name in ("act_nan", "act_inf", "grad_nan", "grad_inf", "w_nan", "w_inf", "gw_nan", "gw_inf"):
+            for r in rows:
+                r[STAT_INDEX[name]] = zero
+
+        for i, act, grad in zip(order, acts, a_grads):
+            self._forward_stats(rows[i], tf.cast(act, f32), self.activations[i])
+            if grad is not None:
+                g = tf.cast(grad, f32)
+                rows[i][STAT_INDEX["grad_norm"]] = _safe_norm(tf, g)
+                rows[i][STAT_INDEX["grad_nan"]] = _count(tf, tf.math.is_nan(g))
+                rows[i][STAT_INDEX["grad_inf"]] = _count(tf, tf.math.is_inf(g))
+
+        self._weight_stats(rows, weights, w_grads, before)
+
+        columns = [tf.cast(loss, f32), self._current_lr()]
+        names = list(_BASE_COLUMNS)
+        for k, t in enumerate(_flatten(x)):
+            if t is None or not t.dtype.is_floating and not t.dtype.is_integer:
+                continue
+            t = tf.cast(t, f32)
+            names += [f"x{k}_min", f"x{k}_max", f"x{k}_mean", f"x{k}_std"]
+            columns += [tf.reduce_min(t), tf.reduce_max(t), tf.reduce_mean(t), tf.math.reduce_std(t)]
+        for k, t in enumerate(_flatten(y) if y is not None else []):
+            if t is None or not (t.dtype.is_floating or t.dtype.is_integer or t.dtype.is_bool):
+                continue
+            t = tf.cast(t, f32)
+            names += [f"y{k}_min", f"y{k}_max", f"y{k}_int_frac", f"y{k}_rowsum"]
+            rowsum = tf.reduce_mean(tf.reduce_sum(t, axis=-1)) if t.shape.rank and t.shape.rank >= 2 else nan
+            columns += [
+                tf.reduce_min(t),
+                tf.reduce_max(t),
+                tf.reduce_mean(tf.cast(tf.equal(t, tf.round(t)), f32)),
+                rowsum,
+            ]
+        self.columns = names
+        flat = [v for r in rows for v in r] + columns
+        values = tf.stack([tf.reshape(tf.cast(v, f32), []) for v in flat])
+        if self.buffer is None:
+            with tf.init_scope():
+                self.buffer = tf.Variable(
+                    tf.zeros([len(flat)], f32), trainable=False, name="deeplocalize_probe"
+                )
+        if self.buffer.shape[0] != len(flat):
+            raise ProbeError("probe layout changed between traces")
+        self.buffer.assign(values)
+
+    def _forward_stats(self, row, a, activation):
+        tf = self._tf
+        f32 = tf.float32
+        finite = tf.math.is_finite(a)
+        safe = tf.where(finite, a, tf.zeros_like(a))
+        row[STAT_INDEX["act_min"]] = tf.reduce_min(a)
+        row[STAT_INDEX["act_max"]] = tf.reduce_max(a)
+        row[STAT_INDEX["act_mean"]] = tf.reduce_mean(safe)
+        row[STAT_INDEX["act_mean_abs"]] = tf.reduce_mean(tf.abs(safe))
+        row[STAT_INDEX["act_nan"]] = _count(tf, tf.math.is_nan(a))
+        row[STAT_INDEX["act_inf"]] = _count(tf, tf.math.is_inf(a))
+        is_zero = tf.equal(a, 0.0)
+        row[STAT_INDEX["act_zero_frac"]] = tf.reduce_mean(tf.cast(is_zero, f32))
+        rank = a.shape.rank or 0
+        if rank >= 2:
+            unit_dead = tf.reduce_all(is_zero, axis=list(range(rank - 1)))
+            row[STAT_INDEX["act_dead_frac"]] = tf.reduce_mean(tf.cast(unit_dead, f32))
+        eps = self.saturation_eps
+        if activation in ("sigmoid", "hard_sigmoid"):
+            sat = tf.logical_or(a < eps, a > 1.0 - eps)
+        elif activation in ("tanh", "softsign", "hard_tanh"):
+            sat = tf.abs(a) > 1.0 - eps
+        elif activation == "softmax" and rank >= 2:
+            sat = tf.reduce_max(a, axis=-1) > 1.0 - eps
+        else:
+            sat = None
+        if sat is not None:
+            row[STAT_INDEX["act_sat_frac"]] = tf.reduce_mean(tf.cast(sat, f32))
+
+    def _weight_stats(self, rows, weights, w_grads, before):
+        tf = self._tf
+        f32 = tf.float32
+        per_layer: dict[int, list] = {}
+        for k, v in enumerate(weights):
+            i = self._var_owner.get(id(v))
+            if i is not None:
+                per_layer.setdefault(i, []).append(k)
+        for i, ks in per_layer.items():
+            row = rows[i]
+            ws = [tf.cast(weights[k], f32) for k in ks]
+            row[STAT_INDEX["w_norm"]] = _global_norm(tf, ws)
+            row[STAT_INDEX["w_nan"]] = tf.add_n([_count(tf, tf.math.is_nan(w)) for w in ws])
+            row[STAT_INDEX["w_inf"]] = tf.add_n([_count(tf, tf.math.is_inf(w)) for w in ws])
+            gs = [tf.cast(w_grads[k], f32) for k in ks if w_grads[k] is not None]
+            if gs:
+                row[STAT_INDEX["gw_norm"]] = _global_norm(tf, gs)
+                row[STAT_INDEX["gw_nan"]] = tf.add_n([_count(tf, tf.math.is_nan(g)) for g in gs])
+                row[STAT_INDEX["gw_inf"]] = tf.add_n([_count(tf, tf.math.is_inf(g)) for g in gs])
+            if before is not None:
+                deltas = [tf.cast(weights[k], f32) - tf.cast(before[k], f32) for k in ks]
+                old = _global_norm(tf, [tf.cast(before[k], f32) for k in ks])
+                row[STAT_INDEX["update_ratio"]] = _global_norm(tf, deltas) / (old + 1e-12)
+
+    def _current_lr(self):
+        tf = self._tf
+        opt = self.model.optimizer
+        try:
+            return tf.cast(opt.learning_rate, tf.float32)
+        except Exception:
+            return tf.constant(math.nan, tf.float32)
+
+    # ---- reading -----------------------------------------------------------
+    def read(self) -> tuple[np.ndarray, dict[str, float]]:
+        """The last step's statistics: ``(layer_row, columns)``.
+
+        ``layer_row`` has shape ``(n_layers, len(LAYER_STATS))`` in the order of
+        ``self.layers``; ``columns`` maps per-step column names to values.
+        """
+        values = self.buffer.numpy().astype(float)
+        n = self._n_layer
+        layer_row = values[:n].reshape(len(self.layers), len(LAYER_STATS))
+        return layer_row, dict(zip(self.columns, values[n:].tolist()))
+
+
+def _unscale_for_distribution(loss):
+    try:
+        from keras.src.losses.loss import unscale_loss_for_distribution
+    except ImportError:  # older Keras 3 releases have no distribution scaling
+        return loss
+    return unscale_loss_for_distribution(loss)
+
+
+def _flatten(structure):
+    import keras
+
+    return keras.tree.flatten(structure) if structure is not None else []
+
+
+def _first_float_tensor(outputs):
+    for t in _flatten(outputs):
+        dtype = getattr(t, "dtype", None)
+        if dtype is not None and getattr(dtype, "is_floating", False):
+            return t
+    return None
+
+
+def _count(tf, mask):
+    return tf.reduce_sum(tf.cast(mask, tf.float32))
+
+
+def _safe_norm(tf, t):
+    return tf.sqrt(tf.reduce_sum(tf.square(t)))
+
+
+def _global_norm(tf, tensors):
+    return tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(t)) for t in tensors]))
