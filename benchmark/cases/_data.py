@@ -40,3 +40,21 @@ def one_hot(labels, n_classes: int | None = None) -> np.ndarray:
     out = np.zeros((len(labels), n_classes), dtype=np.float32)
     out[np.arange(len(labels)), labels] = 1.0
     return out
+
+
+def load_iris_csv():
+    """UCI Iris from benchmark/data/51930566/iris.data: (X float32 (150,4), y int (150,) in 0..2)."""
+    import pandas as pd
+
+    df = pd.read_csv(data_path("51930566", "iris.data"), header=None).dropna()
+    names = sorted(df[4].unique())
+    return df.iloc[:, :4].to_numpy("float32"), df[4].map({n: i for i, n in enumerate(names)}).to_numpy(int)
+
+
+def load_export78():
+    """SO 58609115's export78.csv: (x float64 (n,1) raw values, y float32 one-hot (n,69) of column 2)."""
+    import pandas as pd
+
+    df = pd.read_csv(data_path("58609115", "export78.csv"))  # the post reads the first row as header
+    codes = np.unique(df.iloc[:, 1].to_numpy(), return_inverse=True)[1]
+    return df.iloc[:, [0]].to_numpy("float64"), one_hot(codes, 69)
