@@ -85,6 +85,7 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
         self._diagnosis: Diagnosis | None = None
         self._dirty = True
         self._nonfinite_seen = False
+        self._last_trend_step = -(10**9)
 
     @property
     def trace(self) -> Trace:
@@ -121,10 +122,12 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
         model = self.model
         if getattr(model, "optimizer", None) is None:
             raise RuntimeError("the model is not compiled")
-        self._probes = Probes(
+        self._probes = Probes.for_model(
             model,
             saturation_eps=self.config["saturation_eps"],
             update_ratio=self.config["record_update_ratio"],
+            every=self.config["probe_every"],
+            dense_steps=self.config["dense_steps"],
         )
         meta = model_facts(model)
         meta["params"] = {k: v for k, v in (self.params or {}).items() if isinstance(v, (int, float, str))}
@@ -143,32 +146,35 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
         probes, rec = self._probes, self._recorder
         if probes.fell_back:
             raise RuntimeError(f"could not instrument the train step: {probes.trace_error!r}")
-        layer_row, columns = probes.read()
+        got = probes.read()
+        if got is None:  # not a sampled step
+            return
+        layer_row, columns = got
         if self._perm is None:
             self._set_execution_order(probes)
-        columns["step"] = rec.n_steps
         columns["epoch"] = self._epoch
         columns["batch"] = batch
         for key, value in (logs or {}).items():
             if isinstance(value, (int, float, np.floating)):
                 columns["loss_running" if key == "loss" else key] = float(value)
         rec.append(layer_row[self._perm], columns)
-        step = rec.n_steps - 1
+        row = rec.n_steps - 1
         self._dirty = True
 
         from deeplocalize.checks import numerical
 
         trace = rec.trace
-        if not self._nonfinite_seen and numerical.has_nonfinite(trace, step):
-            finding = numerical.check_nonfinite(trace, step)
+        if not self._nonfinite_seen and numerical.has_nonfinite(trace, row):
+            finding = numerical.check_nonfinite(trace, row)
             if finding is not None:
                 self._nonfinite_seen = True
                 self._add(finding)
-        if step == 0:
+        if row == 0:
             for finding in self._run_first_batch_checks(trace):
                 self._add(finding)
-        every = self.config["check_every"]
-        if step + 1 >= self.config["warmup_steps"] and (step + 1) % every == 0:
+        step = int(columns["step"])
+        if step + 1 >= self.config["warmup_steps"] and step - self._last_trend_step >= self.config["check_every"]:
+            self._last_trend_step = step
             for finding in self._run_trend_checks(trace, final=False):
                 self._add(finding)
         self._maybe_halt()

@@ -66,7 +66,7 @@ def _complete(trace: Trace, f: Finding) -> Finding:
 
 
 def _numerical_cause(trace: Trace, f: Finding) -> str:
-    step = f.step or 0
+    step = trace.row_of(f.step or 0) if trace.n_steps else 0
     if f.detail == "loss" or f.layer == "loss":
         return "loss_function"
     x_abs = [abs(v[step]) for k, v in trace.steps.items() if k.startswith("x") and k.endswith(("_min", "_max"))]

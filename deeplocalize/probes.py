@@ -4,8 +4,15 @@ This is the only module that touches Keras/TensorFlow internals. `Probes`
 replaces the model's ``train_step`` with an instrumented copy of Keras's own
 step: one forward pass, one backward pass, one optimizer update, exactly as
 Keras does it, plus a few reductions per layer (min, max, NaN counts, norms).
-The reductions are written into one small ``tf.Variable`` that the callback
-reads after each step; the full tensors never leave the graph.
+The reductions are written into small ``tf.Variable`` buffers that the
+callback reads after each step; the full tensors never leave the graph.
+
+Two tiers keep the cost low:
+- every step, one sum per tensor (weights, output, output gradient, weight
+  gradient): a sum is non-finite exactly when a value is, so NaN and Inf are
+  caught on the step they appear;
+- on sampled steps (the first ``dense_steps``, then every ``every``-th, and
+  any step with a non-finite sum) the full statistics of `LAYER_STATS`.
 
 How forward values are captured: each probed layer's ``call`` is wrapped (on
 the instance) so that, while the instrumented step is being traced, its
@@ -17,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import math
+import weakref
 
 import numpy as np
 
@@ -35,6 +43,7 @@ _SKIP_CLASSES = {"InputLayer"}
 
 # Global per-step columns written by the graph, besides the per-input ones.
 _BASE_COLUMNS = ("loss", "lr")
+_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def activation_name(layer) -> str | None:
@@ -82,18 +91,25 @@ class Probes:
         >>> probes.uninstall()        # back to the model's own train step
     """
 
-    def __init__(self, model, *, saturation_eps: float = 0.01, update_ratio: bool = True):
+    def __init__(self, model, *, saturation_eps: float = 0.01, update_ratio: bool = True,
+                 every: int = 10, dense_steps: int = 30):
         import tensorflow as tf
 
         self.model = model
         self.saturation_eps = float(saturation_eps)
         self.update_ratio = bool(update_ratio)
+        self.every = int(every)
+        self.dense_steps = int(dense_steps)
+        self.sentinel_buffer = None
+        self._counter = None
         self.layers = probed_layers(model)
         self.activations = [activation_name(layer) for layer in self.layers]
         self._recording: dict | None = None
         self._tape = None
         self._orig_calls: dict[int, object] = {}
         self._installed = False
+        self._train_function = None
+        self._orig_train_function = None
         self.trace_error: BaseException | None = None
         self.fell_back = False
         self.exec_order: list[int] | None = None
@@ -144,6 +160,25 @@ class Probes:
             infos[-1].is_output = True
         return infos
 
+    @classmethod
+    def for_model(cls, model, **settings) -> "Probes":
+        """The model's probes, reused across ``fit`` calls when settings match.
+
+        Reuse keeps the traced train step, so a second ``fit`` does not pay
+        for tracing again (Keras caches its own train function the same way).
+        """
+        cached = _CACHE.get(model)
+        if cached is not None and cached.settings == settings and cached.trace_error is None:
+            return cached
+        probes = cls(model, **settings)
+        _CACHE[model] = probes
+        return probes
+
+    @property
+    def settings(self) -> dict:
+        return {"saturation_eps": self.saturation_eps, "update_ratio": self.update_ratio,
+                "every": self.every, "dense_steps": self.dense_steps}
+
     def install(self) -> None:
         """Wrap the layers' ``call`` and swap in the instrumented train step."""
         if self._installed:
@@ -151,12 +186,19 @@ class Probes:
         for i, layer in enumerate(self.layers):
             self._orig_calls[i] = layer.__dict__.get("call")
             layer.call = self._wrap_call(layer, i, layer.call)
+        self._orig_train_function = self.model.train_function
+        if self._counter is not None:
+            self._counter.assign(0)
         self.model.train_step = self._train_step
-        self.model.make_train_function(force=True)
+        if self._train_function is None:
+            self.model.make_train_function(force=True)
+            self._train_function = self.model.train_function
+        else:
+            self.model.train_function = self._train_function
         self._installed = True
 
     def uninstall(self) -> None:
-        """Restore the layers and the model's own train step."""
+        """Restore the layers, the model's own train step and its train function."""
         if not self._installed:
             return
         for i, layer in enumerate(self.layers):
@@ -166,7 +208,9 @@ class Probes:
             else:
                 layer.call = orig
         self.model.__dict__.pop("train_step", None)
-        self.model.make_train_function(force=True)
+        self.model.train_function = self._orig_train_function
+        if self.fell_back:
+            self._train_function = None
         self._installed = False
 
     def _wrap_call(self, layer, index, call):
@@ -238,14 +282,75 @@ class Probes:
         )
         w_grads, a_grads = grads[: len(weights)], grads[len(weights):]
 
-        before = None
-        if self.update_ratio and weights:
-            before = [tf.identity(v) for v in weights]
-        if weights:
-            model.optimizer.apply_gradients(zip(w_grads, weights))
+        sentinel, bad = self._sentinel(x, unscaled_loss, order, acts, a_grads, weights, w_grads)
+        step = self._step_counter()
+        record = tf.logical_or(
+            bad,
+            tf.logical_or(step < self.dense_steps, tf.equal(step % self.every, 0)),
+        )
 
-        self._write_stats(x, y, unscaled_loss, order, acts, a_grads, weights, w_grads, before)
+        def record_step():
+            before = [tf.identity(v) for v in weights]
+            if weights:
+                model.optimizer.apply_gradients(zip(w_grads, weights))
+            self._write_stats(x, y, unscaled_loss, order, acts, a_grads, weights, w_grads, before)
+            return tf.constant(1.0)
+
+        def plain_step():
+            if weights:
+                model.optimizer.apply_gradients(zip(w_grads, weights))
+            return tf.constant(0.0)
+
+        recorded = tf.cond(record, record_step, plain_step)
+        self.sentinel_buffer.assign(tf.concat([[recorded, tf.cast(step, tf.float32)], sentinel], 0))
+        self._counter.assign_add(1)
         return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    def _step_counter(self):
+        tf = self._tf
+        if self._counter is None:
+            with tf.init_scope():
+                self._counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="deeplocalize_step")
+        return self._counter.read_value()
+
+    def _sentinel(self, x, loss, order, acts, a_grads, weights, w_grads):
+        """One sum per tensor, every step: a sum is non-finite iff a value is.
+
+        Layout: loss, input, then per probed layer (in ``self.layers`` order)
+        the sums of its weights (before the update), output, output gradient
+        and weight gradients.
+        """
+        tf = self._tf
+        f32 = tf.float32
+        n = len(self.layers)
+        zero = tf.constant(0.0, f32)
+        w_sum, a_sum, g_sum, gw_sum = ([zero] * n for _ in range(4))
+        for i, act, grad in zip(order, acts, a_grads):
+            a_sum[i] = tf.reduce_sum(tf.cast(act, f32))
+            if grad is not None:
+                g_sum[i] = tf.reduce_sum(tf.cast(grad, f32))
+        per_layer: dict[int, list] = {}
+        for k, v in enumerate(weights):
+            i = self._var_owner.get(id(v))
+            if i is not None:
+                per_layer.setdefault(i, []).append(k)
+        for i, ks in per_layer.items():
+            w_sum[i] = tf.add_n([tf.reduce_sum(tf.cast(weights[k], f32)) for k in ks])
+            gs = [tf.reduce_sum(tf.cast(w_grads[k], f32)) for k in ks if w_grads[k] is not None]
+            if gs:
+                gw_sum[i] = tf.add_n(gs)
+        x_sum = zero
+        for t in _flatten(x):
+            if t is not None and (t.dtype.is_floating or t.dtype.is_integer):
+                x_sum = x_sum + tf.reduce_sum(tf.cast(t, f32))
+        values = tf.stack([tf.cast(loss, f32), x_sum] + w_sum + a_sum + g_sum + gw_sum)
+        if self.sentinel_buffer is None:
+            with tf.init_scope():
+                self.sentinel_buffer = tf.Variable(
+                    tf.zeros([2 + 2 + 4 * n], f32), trainable=False, name="deeplocalize_sentinel"
+                )
+        bad = tf.logical_not(tf.reduce_all(tf.math.is_finite(values)))
+        return values, bad
 
     # ---- reductions ---------------------------------------------------------
     def _write_stats(self, x, y, loss, order, acts, a_grads, weights, w_grads, before):
@@ -331,6 +436,8 @@ class Probes:
             row[STAT_INDEX["act_sat_frac"]] = tf.reduce_mean(tf.cast(sat, f32))
 
     def _weight_stats(self, rows, weights, w_grads, before):
+        """Norms and NaN counts of the weights the forward pass used, their
+        gradients, and the size of this step's update relative to them."""
         tf = self._tf
         f32 = tf.float32
         per_layer: dict[int, list] = {}
@@ -340,8 +447,9 @@ class Probes:
                 per_layer.setdefault(i, []).append(k)
         for i, ks in per_layer.items():
             row = rows[i]
-            ws = [tf.cast(weights[k], f32) for k in ks]
-            row[STAT_INDEX["w_norm"]] = _global_norm(tf, ws)
+            ws = [tf.cast(before[k], f32) for k in ks]
+            old = _global_norm(tf, ws)
+            row[STAT_INDEX["w_norm"]] = old
             row[STAT_INDEX["w_nan"]] = tf.add_n([_count(tf, tf.math.is_nan(w)) for w in ws])
             row[STAT_INDEX["w_inf"]] = tf.add_n([_count(tf, tf.math.is_inf(w)) for w in ws])
             gs = [tf.cast(w_grads[k], f32) for k in ks if w_grads[k] is not None]
@@ -349,9 +457,8 @@ class Probes:
                 row[STAT_INDEX["gw_norm"]] = _global_norm(tf, gs)
                 row[STAT_INDEX["gw_nan"]] = tf.add_n([_count(tf, tf.math.is_nan(g)) for g in gs])
                 row[STAT_INDEX["gw_inf"]] = tf.add_n([_count(tf, tf.math.is_inf(g)) for g in gs])
-            if before is not None:
-                deltas = [tf.cast(weights[k], f32) - tf.cast(before[k], f32) for k in ks]
-                old = _global_norm(tf, [tf.cast(before[k], f32) for k in ks])
+            if self.update_ratio:
+                deltas = [tf.cast(weights[k], f32) - w for k, w in zip(ks, ws)]
                 row[STAT_INDEX["update_ratio"]] = _global_norm(tf, deltas) / (old + 1e-12)
 
     def _current_lr(self):
@@ -363,16 +470,21 @@ class Probes:
             return tf.constant(math.nan, tf.float32)
 
     # ---- reading -----------------------------------------------------------
-    def read(self) -> tuple[np.ndarray, dict[str, float]]:
-        """The last step's statistics: ``(layer_row, columns)``.
+    def read(self):
+        """What the last step recorded: ``(layer_row, columns)`` or None.
 
-        ``layer_row`` has shape ``(n_layers, len(LAYER_STATS))`` in the order of
-        ``self.layers``; ``columns`` maps per-step column names to values.
+        None when the step was not sampled (see ``every``); ``layer_row`` has
+        shape ``(n_layers, len(LAYER_STATS))`` in the order of ``self.layers``.
         """
+        sentinel = self.sentinel_buffer.numpy()
+        if sentinel[0] < 0.5:
+            return None
         values = self.buffer.numpy().astype(float)
         n = self._n_layer
         layer_row = values[:n].reshape(len(self.layers), len(LAYER_STATS))
-        return layer_row, dict(zip(self.columns, values[n:].tolist()))
+        columns = dict(zip(self.columns, values[n:].tolist()))
+        columns["step"] = float(sentinel[1])
+        return layer_row, columns
 
 
 def _unscale_for_distribution(loss):

@@ -119,6 +119,15 @@ class Trace:
             f"No layer named {name!r} in this trace; layers are {self.layer_names}."
         )
 
+    def row_of(self, step: int) -> int:
+        """The trace row recorded at or just before global training ``step``."""
+        steps = self.column("step")
+        if self.n_steps == 0:
+            raise IndexError("The trace is empty.")
+        if np.all(np.isnan(steps)):
+            return int(min(max(step, 0), self.n_steps - 1))
+        return int(max(np.searchsorted(steps, step, side="right") - 1, 0))
+
     def stat(self, name: str) -> np.ndarray:
         """One statistic for every step and layer, shape ``(n_steps, n_layers)``.
 

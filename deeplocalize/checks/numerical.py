@@ -1,10 +1,14 @@
 """NaN and Inf: found on the step they first appear, at the first layer.
 
 The search follows the order in which values are computed in one training
-step: the input batch, the forward pass (layer by layer), the loss, the
-backward pass (from the loss down to the first layer: each layer's weight
-gradient, then the gradient it passes down), and finally the updated weights.
-The first non-finite value in that order names the layer that produced it.
+step: the input batch, the weights the step starts from (a non-finite weight
+there was produced by the previous step's update), the forward pass (layer by
+layer), the loss, and the backward pass (from the loss down to the first
+layer: each layer's weight gradient, then the gradient it passes down). The
+first non-finite value in that order names the layer that produced it.
+
+``row`` arguments index the trace's rows; findings carry the global training
+step (the trace's ``step`` column), which differs once sampling starts.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ def has_nonfinite(trace: Trace, step: int) -> bool:
 
 
 def check_nonfinite(trace: Trace, step: int) -> Finding | None:
-    """The first NaN/Inf of ``step``, as one error finding, or None.
+    """The first NaN/Inf of trace row ``step``, as one error finding, or None.
 
     Example:
         >>> f = check_nonfinite(trace, 41)
@@ -40,11 +44,13 @@ def check_nonfinite(trace: Trace, step: int) -> Finding | None:
     """
     if not has_nonfinite(trace, step):
         return None
-    row = trace.layer_stats[step]
+    row_index = step
+    row = trace.layer_stats[row_index]
     names = trace.layer_names
-    epoch = _epoch(trace, step)
+    epoch = _epoch(trace, row_index)
+    step = _global_step(trace, row_index)
 
-    bad_input = _input_nonfinite(trace, step)
+    bad_input = _input_nonfinite(trace, row_index)
     if bad_input is not None:
         return Finding(
             kind=bad_input,
@@ -57,8 +63,20 @@ def check_nonfinite(trace: Trace, step: int) -> Finding | None:
             message=f"The training batch at step {step} contains {bad_input.upper()} values.",
             suggestion="Clean the data before training: drop or impute missing values "
             "(e.g. np.nan_to_num or SimpleImputer) and check for divisions by zero in preprocessing.",
-            evidence=_input_evidence(trace, step),
+            evidence=_input_evidence(trace, row_index),
         )
+
+    for i in range(len(names)):  # weights the forward pass started from
+        kind = _kind(row[i, _W_NAN], row[i, _W_INF])
+        if kind:
+            return _finding(
+                kind, names[i], "weight", max(step - 1, 0), epoch,
+                f"The weights of layer '{names[i]}' became {kind.upper()} in the optimizer update of "
+                f"step {max(step - 1, 0)}, although every value of that step was finite: the update "
+                "itself overflowed.",
+                {"nan_count": row[i, _W_NAN], "inf_count": row[i, _W_INF],
+                 "update_ratio_before": _last_finite(trace.stat("update_ratio")[:row_index, i])},
+            )
 
     for i in range(len(names)):  # forward pass, in execution order
         kind = _kind(row[i, _A_NAN], row[i, _A_INF])
@@ -72,7 +90,7 @@ def check_nonfinite(trace: Trace, step: int) -> Finding | None:
                  "act_max": row[i, STAT_INDEX["act_max"]], "act_min": row[i, STAT_INDEX["act_min"]]},
             )
 
-    loss = trace.column("loss")[step]
+    loss = trace.column("loss")[row_index]
     if not np.isfinite(loss):
         kind = "nan" if np.isnan(loss) else "inf"
         return _finding(
@@ -114,16 +132,6 @@ def check_nonfinite(trace: Trace, step: int) -> Finding | None:
                      "received_gradient_norm": row[i, STAT_INDEX["grad_norm"]]},
                 )
 
-    for i in range(len(names)):  # weights after the update
-        kind = _kind(row[i, _W_NAN], row[i, _W_INF])
-        if kind:
-            return _finding(
-                kind, names[i], "weight", step, epoch,
-                f"The weights of layer '{names[i]}' became {kind.upper()} after the update at step "
-                f"{step}, although their gradients were finite: the optimizer step overflowed.",
-                {"nan_count": row[i, _W_NAN], "inf_count": row[i, _W_INF],
-                 "update_ratio_before": _last_finite(trace.stat("update_ratio")[:step, i])},
-            )
     return None
 
 
@@ -146,6 +154,11 @@ def _num(value):
     if isinstance(value, (np.floating, float)):
         return float(value)
     return value
+
+
+def _global_step(trace: Trace, row: int) -> int:
+    value = trace.column("step")[row]
+    return row if np.isnan(value) else int(value)
 
 
 def _epoch(trace: Trace, step: int):

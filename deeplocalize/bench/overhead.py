@@ -1,0 +1,126 @@
+"""Overhead of the callback: the same ``fit`` with and without it, side by side.
+
+Each model is timed in one process, alternating plain and instrumented runs
+(after one warm-up fit of each, so tracing is excluded), and the ratio of the
+medians is reported. Run: ``python -m deeplocalize.bench overhead``.
+
+Example:
+    >>> rows = measure(models=["mlp"], repeats=3)
+    >>> rows[0]["ratio"]
+    1.03
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+
+def _data(kind: str, n: int, rng):
+    if kind == "image":
+        x = rng.random((n, 28, 28, 1), dtype=np.float32)
+    elif kind == "sequence":
+        x = rng.normal(size=(n, 20, 8)).astype(np.float32)
+    else:
+        x = rng.normal(size=(n, 64)).astype(np.float32)
+    y = rng.integers(0, 10, size=n)
+    return x, y
+
+
+def build(name: str):
+    """One of the timed model shapes: mlp, cnn, lstm, wide."""
+    import keras
+    from keras import layers
+
+    if name == "mlp":
+        model = keras.Sequential([keras.Input((64,)), layers.Dense(128, activation="relu"),
+                                  layers.Dense(64, activation="relu"), layers.Dense(10, activation="softmax")])
+        kind = "dense"
+    elif name == "cnn":
+        model = keras.Sequential([keras.Input((28, 28, 1)), layers.Conv2D(16, 3, activation="relu"),
+                                  layers.MaxPooling2D(), layers.Conv2D(32, 3, activation="relu"),
+                                  layers.MaxPooling2D(), layers.Flatten(), layers.Dropout(0.25),
+                                  layers.Dense(10, activation="softmax")])
+        kind = "image"
+    elif name == "lstm":
+        model = keras.Sequential([keras.Input((20, 8)), layers.LSTM(32), layers.Dense(10, activation="softmax")])
+        kind = "sequence"
+    elif name == "wide":
+        model = keras.Sequential([keras.Input((64,)), layers.Dense(1024, activation="relu"),
+                                  layers.BatchNormalization(), layers.Dense(1024, activation="relu"),
+                                  layers.Dense(10, activation="softmax")])
+        kind = "dense"
+    else:
+        raise ValueError(f"Unknown model {name!r}; choose from mlp, cnn, lstm, wide.")
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model, kind
+
+
+def _time_fit(model, x, y, callbacks, epochs, batch_size) -> float:
+    start = time.perf_counter()
+    model.fit(x, y, epochs=epochs, batch_size=batch_size, callbacks=callbacks, verbose=0, shuffle=False)
+    return time.perf_counter() - start
+
+
+def measure(models=("mlp", "cnn", "lstm", "wide"), repeats: int = 5, n: int = 2048,
+            batch_size: int = 32, epochs: int = 1, seed: int = 0) -> list[dict]:
+    """Time each model with and without `DeepLocalizeCallback`; one row per model."""
+    import keras
+
+    from deeplocalize import DeepLocalizeCallback
+
+    rows = []
+    rng = np.random.default_rng(seed)
+    for name in models:
+        keras.utils.set_random_seed(seed)
+        model, kind = build(name)
+        x, y = _data(kind, n, rng)
+        # Warm up both paths so that tracing is not timed.
+        _time_fit(model, x, y, [], 1, batch_size)
+        _time_fit(model, x, y, [DeepLocalizeCallback(verbose=0, halt="never")], 1, batch_size)
+        plain, probed = [], []
+        for _ in range(repeats):
+            plain.append(_time_fit(model, x, y, [], epochs, batch_size))
+            probed.append(_time_fit(model, x, y, [DeepLocalizeCallback(verbose=0, halt="never")],
+                                    epochs, batch_size))
+        p, q = statistics.median(plain), statistics.median(probed)
+        rows.append({"model": name, "steps": epochs * -(-n // batch_size), "plain_s": p,
+                     "with_callback_s": q, "ratio": q / p})
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    """A Markdown table of the rows, with the median and worst ratio."""
+    lines = ["| model | steps | plain (s) | with callback (s) | ratio |", "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['steps']} | {r['plain_s']:.2f} | {r['with_callback_s']:.2f} | {r['ratio']:.3f} |")
+    ratios = [r["ratio"] for r in rows]
+    lines.append(f"\nmedian ratio {statistics.median(ratios):.3f}, worst {max(ratios):.3f} "
+                 "(budget: median <= 1.05, worst <= 1.15)")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deeplocalize.bench overhead",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("--models", default="mlp,cnn,lstm,wide", help="comma-separated: mlp,cnn,lstm,wide")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per model and setting")
+    parser.add_argument("--samples", type=int, default=2048, help="training samples per fit")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--out", default=None, help="also write the table to this Markdown file")
+    args = parser.parse_args(argv)
+    rows = measure(models=[m.strip() for m in args.models.split(",") if m.strip()],
+                   repeats=args.repeats, n=args.samples, batch_size=args.batch_size)
+    table = format_table(rows)
+    print(table)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(table + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
