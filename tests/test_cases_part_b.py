@@ -98,12 +98,15 @@ def test_part_b_cases_build_and_ground_truth():
 @pytest.mark.parametrize("name", MODULES)
 def test_part_b_case_validity(name):
     mod = _module(name)
-    validity = _ground_truth(mod)["validity"]
+    gt = _ground_truth(mod)
+    validity = gt["validity"]
     for variant in ("buggy", "fixed"):
         keras.backend.clear_session()
         build = mod.build(variant, seed=0)
         history = build["model"].fit(build["x"], build["y"], verbose=0, **build["fit"])
         assert validity["metric"] in history.history, f"{name} {variant}: no {validity['metric']} in History"
         value = float(history.history[validity["metric"]][-1])
+        if gt.get("valid") is False and not _holds(value, validity[variant], variant):
+            pytest.xfail(f"{name}: marked valid: false in its ground truth ({variant} {validity['metric']}={value})")
         assert _holds(value, validity[variant], variant), (
             f"{name} {variant}: {validity['metric']}={value} does not satisfy {validity[variant]}")

@@ -57,5 +57,5 @@ def build(variant: str, seed: int = 0) -> dict:
     x, labels = _images(np.random.default_rng(seed), 800, size)
     y = keras.utils.to_categorical(labels, 2)
     model = keras.Sequential(stack, name="hotdog_" + variant)
-    model.compile("adam", "categorical_crossentropy", ["accuracy"])
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
     return {"model": model, "x": x, "y": y, "fit": {"epochs": 8, "batch_size": 32, "validation_split": 0.1}}
