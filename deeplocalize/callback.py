@@ -15,6 +15,7 @@ from deeplocalize.findings import Diagnosis, Finding
 from deeplocalize.trace import LAYER_STATS, Trace, TraceRecorder
 
 HALT_MODES = ("error", "warning", "never")
+PROVISIONAL = ("loss_not_decreasing", "accuracy_not_increasing", "oscillating_loss")
 DIAGNOSERS = ("rules", "learned", "both")
 
 
@@ -105,7 +106,16 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
         if self._diagnosis is None or self._dirty:
             from deeplocalize.diagnosis import diagnose
 
-            self._diagnosis = diagnose(self.trace, self.findings, stopped_training=self._stopped)
+            try:
+                self._diagnosis = diagnose(self.trace, self.findings, stopped_training=self._stopped,
+                                           diagnoser=self.diagnoser)
+            except Exception as exc:  # e.g. the learned model cannot be loaded
+                if self.diagnoser == "rules":
+                    raise
+                warnings.warn(f"deeplocalize: the {self.diagnoser!r} diagnoser failed ({exc}); "
+                              "falling back to the rules.", RuntimeWarning)
+                self.diagnoser = "rules"
+                self._diagnosis = diagnose(self.trace, self.findings, stopped_training=self._stopped)
             self._dirty = False
         return self._diagnosis
 
@@ -210,7 +220,14 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
     def _end(self):
         if self._recorder is None or self._recorder.n_steps == 0:
             return
-        for finding in self._run_trend_checks(self.trace, final=True):
+        final = self._run_trend_checks(self.trace, final=True)
+        # Progress symptoms seen mid-run are provisional: a slow start that
+        # recovered is not a bug. Ones that stopped training stay.
+        still = {(f.kind, f.layer, f.detail) for f in final}
+        for key, f in list(self._findings.items()):
+            if f.kind in PROVISIONAL and key not in still and not self._stopped:
+                del self._findings[key]
+        for finding in final:
             self._add(finding)
         self._dirty = True
 

@@ -23,8 +23,42 @@ _NUMERICAL_FIX = {
 }
 
 
-def diagnose(trace: Trace, findings: list[Finding], stopped_training: bool = False) -> Diagnosis:
+def analyze(trace: Trace, config=None, diagnoser: str = "rules") -> Diagnosis:
+    """Run every check over a saved trace and diagnose it (no TensorFlow needed).
+
+    Example:
+        >>> d = analyze(Trace.load("run.npz"))
+        >>> d.status, d.faulty_layer
+    """
+    from deeplocalize.checks import numerical, preflight, trends
+    from deeplocalize.config import load_config
+
+    cfg = load_config(config)
+    findings: dict[tuple, Finding] = {}
+
+    def add(items):
+        for f in items:
+            findings.setdefault((f.kind, f.layer, f.detail), f)
+
+    add(preflight.check_model(trace.meta, trace.layers, cfg))
+    if trace.n_steps:
+        add(preflight.check_first_batch(trace, cfg))
+        for row in range(trace.n_steps):
+            if numerical.has_nonfinite(trace, row):
+                add([f for f in [numerical.check_nonfinite(trace, row)] if f is not None])
+                break
+        add(trends.run_all(trace, cfg, final=True))
+    return diagnose(trace, list(findings.values()), diagnoser=diagnoser)
+
+
+def diagnose(trace: Trace, findings: list[Finding], stopped_training: bool = False,
+             diagnoser: str = "rules") -> Diagnosis:
     """Rank ``findings`` into a `Diagnosis` of ``trace``.
+
+    ``diagnoser`` picks who names the root cause and layer of a buggy run:
+    ``"rules"`` (the checks' decision table), ``"learned"`` (the classifier
+    of `deeplocalize.learn`), or ``"both"`` (see `_merge_learned`). Whether a
+    run is buggy is always decided by the checks.
 
     Example:
         >>> d = diagnose(cb.trace, cb.findings)
@@ -44,7 +78,26 @@ def diagnose(trace: Trace, findings: list[Finding], stopped_training: bool = Fal
         d.faulty_layer = top.layer
         d.root_cause = top.root_cause
         d.suggestion = top.suggestion
+    if diagnoser != "rules" and d.status == "buggy" and trace.n_steps:
+        from deeplocalize.learn.predict import predict
+
+        _merge_learned(d, predict(trace), diagnoser)
     return d
+
+
+def _merge_learned(d: Diagnosis, guess: dict, diagnoser: str) -> None:
+    """Combine the classifier's guess ``{"root_cause", "layer", "confidence"}``
+    with the rules' verdict. ``learned`` takes the guess; ``both`` keeps the
+    rules' answer for NaN/Inf errors (found directly, not inferred) and takes
+    the guess otherwise when it is confident enough."""
+    d.relevance["learned"] = guess
+    numerical = any(f.kind in ("nan", "inf") for f in d.findings)
+    if diagnoser == "both" and (numerical or guess.get("confidence", 0.0) < 0.5):
+        return
+    if guess.get("root_cause"):
+        d.root_cause = guess["root_cause"]
+    if guess.get("layer"):
+        d.faulty_layer = guess["layer"]
 
 
 def _primary(findings: list[Finding]) -> Finding | None:

@@ -42,8 +42,9 @@ _LAYER_ACTIVATION = {  # layers that are an activation by themselves
 _SKIP_CLASSES = {"InputLayer"}
 
 # Global per-step columns written by the graph, besides the per-input ones.
-_BASE_COLUMNS = ("loss", "lr")
+_BASE_COLUMNS = ("loss", "lr", "batch_size")
 _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+MAX_COLUMNS = 96  # per-step columns kept: loss, lr, batch size, then 4 per input and 6 per target
 
 
 def activation_name(layer) -> str | None:
@@ -105,6 +106,7 @@ class Probes:
         self.layers = probed_layers(model)
         self.activations = [activation_name(layer) for layer in self.layers]
         self._recording: dict | None = None
+        self._graph = None
         self._tape = None
         self._orig_calls: dict[int, object] = {}
         self._installed = False
@@ -187,8 +189,8 @@ class Probes:
             self._orig_calls[i] = layer.__dict__.get("call")
             layer.call = self._wrap_call(layer, i, layer.call)
         self._orig_train_function = self.model.train_function
-        if self._counter is not None:
-            self._counter.assign(0)
+        self._create_buffers()
+        self._counter.assign(0)
         self.model.train_step = self._train_step
         if self._train_function is None:
             self.model.make_train_function(force=True)
@@ -222,6 +224,9 @@ class Probes:
             rec = probes._recording
             if rec is not None and index not in rec:
                 first = _first_float_tensor(outputs)
+                graph = getattr(first, "graph", None)
+                if graph is not None and probes._graph is not None and graph is not probes._graph:
+                    first = None  # a shape-inference call in a scratch graph, not the real forward pass
                 if first is not None:
                     if probes._tape is not None:
                         probes._tape.watch(first)
@@ -250,6 +255,7 @@ class Probes:
         model = self.model
         x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
         self._recording = {}
+        self._graph = None if tf.executing_eagerly() else tf.compat.v1.get_default_graph()
         with tf.GradientTape() as tape:
             self._tape = tape
             try:
@@ -273,6 +279,7 @@ class Probes:
             if model.optimizer is not None:
                 loss = model.optimizer.scale_loss(loss)
 
+        self._var_owner = self._map_variables()  # subclassed models build on first call
         order = list(captured)  # dicts keep insertion order: execution order
         self.exec_order = order
         acts = [captured[i] for i in order]
@@ -307,11 +314,20 @@ class Probes:
         return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
     def _step_counter(self):
+        return self._counter.read_value()
+
+    def _create_buffers(self):
+        """Variables are made once, outside any tf.function (Keras traces the
+        train step more than once for some models)."""
         tf = self._tf
         if self._counter is None:
-            with tf.init_scope():
-                self._counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="deeplocalize_step")
-        return self._counter.read_value()
+            self._counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="deeplocalize_step")
+            self.sentinel_buffer = tf.Variable(
+                tf.zeros([4 + 4 * len(self.layers)], tf.float32), trainable=False, name="deeplocalize_sentinel"
+            )
+            self.buffer = tf.Variable(
+                tf.zeros([self._n_layer + MAX_COLUMNS], tf.float32), trainable=False, name="deeplocalize_probe"
+            )
 
     def _sentinel(self, x, loss, order, acts, a_grads, weights, w_grads):
         """One sum per tensor, every step: a sum is non-finite iff a value is.
@@ -344,11 +360,6 @@ class Probes:
             if t is not None and (t.dtype.is_floating or t.dtype.is_integer):
                 x_sum = x_sum + tf.reduce_sum(tf.cast(t, f32))
         values = tf.stack([tf.cast(loss, f32), x_sum] + w_sum + a_sum + g_sum + gw_sum)
-        if self.sentinel_buffer is None:
-            with tf.init_scope():
-                self.sentinel_buffer = tf.Variable(
-                    tf.zeros([2 + 2 + 4 * n], f32), trainable=False, name="deeplocalize_sentinel"
-                )
         bad = tf.logical_not(tf.reduce_all(tf.math.is_finite(values)))
         return values, bad
 
@@ -374,7 +385,9 @@ class Probes:
 
         self._weight_stats(rows, weights, w_grads, before)
 
-        columns = [tf.cast(loss, f32), self._current_lr()]
+        first = next((t for t in _flatten(x) if t is not None), None)
+        columns = [tf.cast(loss, f32), self._current_lr(),
+                   tf.cast(tf.shape(first)[0], f32) if first is not None else nan]
         names = list(_BASE_COLUMNS)
         for k, t in enumerate(_flatten(x)):
             if t is None or not t.dtype.is_floating and not t.dtype.is_integer:
@@ -386,25 +399,21 @@ class Probes:
             if t is None or not (t.dtype.is_floating or t.dtype.is_integer or t.dtype.is_bool):
                 continue
             t = tf.cast(t, f32)
-            names += [f"y{k}_min", f"y{k}_max", f"y{k}_int_frac", f"y{k}_rowsum"]
-            rowsum = tf.reduce_mean(tf.reduce_sum(t, axis=-1)) if t.shape.rank and t.shape.rank >= 2 else nan
+            names += [f"y{k}_min", f"y{k}_max", f"y{k}_mean", f"y{k}_int_frac", f"y{k}_rowsum", f"y{k}_width"]
+            wide = bool(t.shape.rank and t.shape.rank >= 2)
             columns += [
                 tf.reduce_min(t),
                 tf.reduce_max(t),
+                tf.reduce_mean(t),
                 tf.reduce_mean(tf.cast(tf.equal(t, tf.round(t)), f32)),
-                rowsum,
+                tf.reduce_mean(tf.reduce_sum(t, axis=-1)) if wide else nan,
+                tf.cast(tf.shape(t)[-1], f32) if wide else tf.constant(1.0, f32),
             ]
+        names, columns = names[:MAX_COLUMNS], columns[:MAX_COLUMNS]
         self.columns = names
         flat = [v for r in rows for v in r] + columns
-        values = tf.stack([tf.reshape(tf.cast(v, f32), []) for v in flat])
-        if self.buffer is None:
-            with tf.init_scope():
-                self.buffer = tf.Variable(
-                    tf.zeros([len(flat)], f32), trainable=False, name="deeplocalize_probe"
-                )
-        if self.buffer.shape[0] != len(flat):
-            raise ProbeError("probe layout changed between traces")
-        self.buffer.assign(values)
+        flat += [zero] * (self._n_layer + MAX_COLUMNS - len(flat))
+        self.buffer.assign(tf.stack([tf.reshape(tf.cast(v, f32), []) for v in flat]))
 
     def _forward_stats(self, row, a, activation):
         tf = self._tf
@@ -482,7 +491,7 @@ class Probes:
         values = self.buffer.numpy().astype(float)
         n = self._n_layer
         layer_row = values[:n].reshape(len(self.layers), len(LAYER_STATS))
-        columns = dict(zip(self.columns, values[n:].tolist()))
+        columns = dict(zip(self.columns, values[n: n + len(self.columns)].tolist()))
         columns["step"] = float(sentinel[1])
         return layer_row, columns
 

@@ -1,0 +1,277 @@
+"""Pre-flight checks: what is wrong before training has a chance to go wrong.
+
+`check_model` reads the compiled model's facts (the trace's ``meta`` and
+layer list); `check_first_batch` adds the first real training batch (input
+range, label format). Both are pure functions returning `Finding`s.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from deeplocalize.findings import Finding
+from deeplocalize.trace import LayerInfo, Trace
+
+CATEGORICAL = {"categorical_crossentropy", "categorical_focal_crossentropy", "kl_divergence", "kld",
+               "kullback_leibler_divergence", "poisson"}
+SPARSE = {"sparse_categorical_crossentropy"}
+BINARY = {"binary_crossentropy", "binary_focal_crossentropy"}
+HINGE = {"hinge", "squared_hinge", "categorical_hinge"}
+REGRESSION = {"mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
+              "mean_squared_logarithmic_error", "huber", "log_cosh", "logcosh", "cosine_similarity"}
+PROBABILITY_OUT = {"softmax", "sigmoid"}
+_OUTPUT_RANGE = {"sigmoid": (0.0, 1.0), "softmax": (0.0, 1.0), "tanh": (-1.0, 1.0), "relu": (0.0, math.inf),
+                 "elu": (-1.0, math.inf), "softplus": (0.0, math.inf), "hard_sigmoid": (0.0, 1.0)}
+_NORMALIZERS = {"BatchNormalization", "LayerNormalization", "Normalization", "Rescaling",
+                "UnitNormalization", "GroupNormalization", "Embedding", "TextVectorization",
+                "StringLookup", "IntegerLookup", "CategoryEncoding", "Discretization", "Hashing"}
+_LR_RANGE = {  # optimizer: (too low, too high); outside it the step is rarely useful
+    "SGD": (1e-5, 1.0),
+    "Adam": (1e-6, 0.05),
+    "AdamW": (1e-6, 0.05),
+    "Nadam": (1e-6, 0.05),
+    "Adamax": (1e-6, 0.1),
+    "RMSprop": (1e-6, 0.05),
+    "Adagrad": (1e-5, 1.0),
+    "Adadelta": (1e-4, 10.0),
+    "Ftrl": (1e-5, 1.0),
+    "Lion": (1e-7, 0.01),
+}
+
+
+def _outputs(meta: dict, layers: list[LayerInfo]):
+    """(layer name, activation, units, loss) for each model output."""
+    names = meta.get("output_layers") or ([layers[-1].name] if layers else [])
+    acts = meta.get("output_activations") or [None] * len(names)
+    shapes = meta.get("output_shapes") or [None] * len(names)
+    losses = meta.get("loss") or [{"name": None, "from_logits": False}]
+    if len(losses) == 1 and len(names) > 1:
+        losses = losses * len(names)
+    out = []
+    for k, name in enumerate(names):
+        shape = shapes[k] if k < len(shapes) else None
+        units = shape[-1] if shape else None
+        loss = losses[k] if k < len(losses) else {"name": None, "from_logits": False}
+        out.append((name, acts[k] if k < len(acts) else None, units, loss or {}))
+    return out
+
+
+def check_model(meta: dict, layers: list[LayerInfo], config: dict) -> list[Finding]:
+    """Findings from the compiled model alone, before any step runs.
+
+    Example:
+        >>> check_model(trace.meta, trace.layers, load_config())[0].kind
+        'loss_activation_mismatch'
+    """
+    findings: list[Finding] = []
+    for name, act, units, loss in _outputs(meta, layers):
+        findings += _loss_activation(name, act, units, loss.get("name"), bool(loss.get("from_logits")))
+    findings += _learning_rate(meta)
+    findings += _untrainable(meta, layers)
+    return findings
+
+
+def _mismatch(layer, message, suggestion, severity="error", cause="activation", **evidence) -> Finding:
+    return Finding(kind="loss_activation_mismatch", layer=layer, root_cause=cause, severity=severity,
+                   step=0, epoch=0, message=message, suggestion=suggestion, evidence=evidence)
+
+
+def _loss_activation(layer, act, units, loss, from_logits) -> list[Finding]:
+    ev = {"output_activation": act, "output_units": units, "loss": loss, "from_logits": from_logits}
+    if act == "softmax" and units == 1:
+        return [_mismatch(
+            layer, f"Layer '{layer}' applies softmax to a single unit: its output is always 1.0, so the "
+            "loss cannot change and nothing is learned.",
+            f"Use activation='sigmoid' on '{layer}' for a binary target (with binary_crossentropy), or "
+            "'linear' for regression.", **ev)]
+    if loss is None:
+        return []
+    if from_logits and act in PROBABILITY_OUT:
+        return [_mismatch(
+            layer, f"The loss expects logits (from_logits=True) but layer '{layer}' already applies {act}: "
+            "probabilities are squashed twice and gradients shrink.",
+            f"Remove the {act} from '{layer}' (activation='linear') or set from_logits=False.",
+            severity="warning", cause="loss_function", **ev)]
+    if loss in CATEGORICAL | SPARSE and not from_logits:
+        if act in ("linear", None, "relu", "tanh", "elu", "softplus", "leaky_relu", "selu"):
+            return [_mismatch(
+                layer, f"{loss} expects probabilities, but layer '{layer}' outputs '{act}' values that are "
+                "not a probability distribution.",
+                f"Use activation='softmax' on '{layer}' (or keep it linear and pass from_logits=True to the loss).",
+                **ev)]
+        if act == "sigmoid" and units and units > 1 and loss in SPARSE:
+            return [_mismatch(
+                layer, f"{loss} treats the {units} outputs of '{layer}' as one distribution, but sigmoid "
+                "outputs do not sum to 1.",
+                f"Use activation='softmax' on '{layer}' for mutually exclusive classes.",
+                severity="warning", **ev)]
+    if loss in BINARY and not from_logits:
+        if act in ("linear", None, "relu", "tanh", "elu", "leaky_relu", "selu"):
+            return [_mismatch(
+                layer, f"binary_crossentropy expects probabilities in [0, 1], but layer '{layer}' outputs "
+                f"'{act}' values.",
+                f"Use activation='sigmoid' on '{layer}' (or pass from_logits=True to the loss).", **ev)]
+    if loss in REGRESSION and act == "softmax":
+        return [_mismatch(
+            layer, f"Layer '{layer}' applies softmax but is trained with {loss}, a regression loss: the "
+            "outputs are forced to sum to 1, which fits neither regression nor independent labels.",
+            f"For classes use softmax with categorical_crossentropy; for several independent labels use "
+            f"sigmoid with binary_crossentropy; for regression use a linear '{layer}'.",
+            severity="warning", **ev)]
+    return []
+
+
+def _learning_rate(meta: dict) -> list[Finding]:
+    lr, opt = meta.get("learning_rate"), meta.get("optimizer")
+    if lr is None or not isinstance(lr, (int, float)) or math.isnan(lr):
+        return []
+    low, high = _LR_RANGE.get(opt, (1e-7, 1.0))
+    ev = {"optimizer": opt, "learning_rate": lr, "usual_range": [low, high]}
+    if lr > high:
+        return [Finding(
+            kind="learning_rate_out_of_range", layer="optimizer", root_cause="learning_rate",
+            severity="warning", step=0, epoch=0, evidence=ev,
+            message=f"The learning rate {lr:g} is far above the usual range for {opt} ({low:g} to {high:g}): "
+            "updates are likely to overshoot and diverge.",
+            suggestion=f"Lower the learning rate to about {min(high, 0.01 if opt == 'SGD' else 1e-3):g}.")]
+    if lr < low:
+        return [Finding(
+            kind="learning_rate_out_of_range", layer="optimizer", root_cause="learning_rate",
+            severity="warning", step=0, epoch=0, evidence=ev,
+            message=f"The learning rate {lr:g} is far below the usual range for {opt} ({low:g} to {high:g}): "
+            "the weights will barely move.",
+            suggestion=f"Raise the learning rate to about {1e-3 if opt != 'SGD' else 0.01:g}.")]
+    return []
+
+
+def _untrainable(meta: dict, layers: list[LayerInfo]) -> list[Finding]:
+    findings = []
+    if meta.get("n_params", 0) > 0 and meta.get("n_trainable_params", 1) == 0:
+        findings.append(Finding(
+            kind="untrainable_layer", layer=None, root_cause="training_config", severity="error",
+            step=0, epoch=0, evidence={"n_params": meta.get("n_params")},
+            message="No weight of the model is trainable: training cannot change anything.",
+            suggestion="Set layer.trainable = True on the layers to train (then compile again)."))
+    weighted = [l for l in layers if l.n_params > 0 and l.kernel_initializer]
+    relu_like = {"relu", "relu6", "elu", "selu", "leaky_relu", "gelu", "silu", "swish", None, "linear"}
+    for layer in weighted[:-1]:  # a zero-initialised last layer is fine (e.g. logistic regression)
+        if layer.kernel_initializer in ("Zeros", "Constant", "Ones") and layer.trainable:
+            findings.append(Finding(
+                kind="untrainable_layer", layer=layer.name, root_cause="initialization",
+                severity="error" if layer.activation in relu_like else "warning", step=0, epoch=0,
+                evidence={"kernel_initializer": layer.kernel_initializer, "activation": layer.activation},
+                message=f"Layer '{layer.name}' starts with a {layer.kernel_initializer} kernel: all its units "
+                "start identical and receive identical updates, so they can never learn different features"
+                + (" (and a zero ReLU layer passes no gradient at all)." if layer.kernel_initializer == "Zeros" else "."),
+                suggestion=f"Use a random initializer on '{layer.name}', e.g. kernel_initializer='glorot_uniform' "
+                "(or 'he_normal' for ReLU layers)."))
+    return findings
+
+
+# ---- the first batch -----------------------------------------------------------------
+def _first(trace: Trace, key: str) -> float:
+    values = trace.steps.get(key)
+    return float(values[0]) if values is not None and len(values) else math.nan
+
+
+def check_first_batch(trace: Trace, config: dict) -> list[Finding]:
+    """Findings from the first training batch: labels that do not fit the loss
+    or the output's range, and inputs far from normalized.
+
+    Example:
+        >>> [f.kind for f in check_first_batch(trace, load_config())]
+        ['invalid_labels']
+    """
+    if trace.n_steps == 0:
+        return []
+    findings = []
+    outputs = _outputs(trace.meta, trace.layers)
+    for k, (name, act, units, loss) in enumerate(outputs):
+        if f"y{k}_min" not in trace.steps:
+            continue
+        findings += _labels(trace, k, name, act, units, loss.get("name"), bool(loss.get("from_logits")), config)
+    findings += _inputs(trace, config)
+    return findings
+
+
+def _labels(trace, k, layer, act, units, loss, from_logits, config) -> list[Finding]:
+    y_min, y_max = _first(trace, f"y{k}_min"), _first(trace, f"y{k}_max")
+    int_frac, rowsum = _first(trace, f"y{k}_int_frac"), _first(trace, f"y{k}_rowsum")
+    width = _first(trace, f"y{k}_width")
+    ev = {"label_min": y_min, "label_max": y_max, "label_width": width, "loss": loss,
+          "output_activation": act, "output_units": units}
+    integer = int_frac >= 1.0
+    one_hot = integer and width > 1 and y_min >= 0 and y_max <= 1 and abs(rowsum - 1.0) < 1e-3
+
+    def labels(message, suggestion, cause="labels", severity="error"):
+        return [Finding(kind="invalid_labels", layer="labels", root_cause=cause, severity=severity, step=0,
+                        epoch=0, message=message, suggestion=suggestion, evidence=ev)]
+
+    if loss in SPARSE:
+        if not integer or y_min < 0:
+            return labels("sparse_categorical_crossentropy needs integer class ids, but the labels are "
+                          f"not whole numbers >= 0 (min {y_min:g}, max {y_max:g}).",
+                          "Pass class ids 0..K-1 (e.g. np.argmax(one_hot, axis=1)).")
+        if units and y_max >= units:
+            return labels(f"A label is {y_max:g} but the output has only {units} units (classes 0..{units - 1}).",
+                          f"Give '{layer}' as many units as there are classes ({int(y_max) + 1}), or re-index the labels.")
+    if loss in CATEGORICAL and loss != "poisson":
+        if not one_hot and width <= 1 and integer and y_max > 1:
+            return labels(f"{loss} needs one-hot labels, but the labels are integer class ids (max {y_max:g}).",
+                          "Use loss='sparse_categorical_crossentropy', or one-hot encode the labels "
+                          "(keras.utils.to_categorical).")
+        if y_min < 0 or y_max > 1:
+            return labels(f"{loss} needs labels in [0, 1] (one-hot or probabilities), but they range from "
+                          f"{y_min:g} to {y_max:g}.", "One-hot encode the labels (keras.utils.to_categorical).")
+    if loss in BINARY and (y_min < 0 or y_max > 1):
+        return labels(f"binary_crossentropy needs labels in [0, 1], but they range from {y_min:g} to {y_max:g}.",
+                      "Map the labels to 0/1 (e.g. y = (y == positive_class)); for several classes use "
+                      "softmax with categorical_crossentropy.")
+    rng = _OUTPUT_RANGE.get(act)
+    if rng is not None and loss in REGRESSION:
+        lo, hi = rng
+        tol = 1e-6
+        if y_min < lo - tol or y_max > hi + tol:
+            return [Finding(
+                kind="loss_activation_mismatch", layer=layer, root_cause="activation", severity="error",
+                step=0, epoch=0, evidence={**ev, "output_range": [lo, hi]},
+                message=f"The targets range from {y_min:g} to {y_max:g}, but '{layer}' uses {act}, which can only "
+                f"output values in [{lo:g}, {hi:g}]: the loss can never reach zero.",
+                suggestion=f"Use a linear output on '{layer}' for regression (or scale the targets into "
+                f"[{lo:g}, {hi:g}]).")]
+    if loss in REGRESSION and one_hot and act not in ("softmax",) and units and units > 1:
+        return [Finding(
+            kind="loss_activation_mismatch", layer="loss", root_cause="loss_function", severity="warning",
+            step=0, epoch=0, evidence=ev,
+            message=f"The labels are one-hot classes but the loss is {loss}, a regression loss: "
+            "gradients are weak and accuracy plateaus.",
+            suggestion="Use softmax with categorical_crossentropy for classes.")]
+    return []
+
+
+def _inputs(trace: Trace, config: dict) -> list[Finding]:
+    first = trace.layers[0] if trace.layers else None
+    if first is not None and first.class_name in _NORMALIZERS:
+        return []
+    limit = config["input_abs_max"]
+    worst, evidence = 0.0, {}
+    k = 0
+    while f"x{k}_min" in trace.steps:
+        lo, hi = _first(trace, f"x{k}_min"), _first(trace, f"x{k}_max")
+        std = _first(trace, f"x{k}_std")
+        evidence.update({f"x{k}_min": lo, f"x{k}_max": hi, f"x{k}_std": std})
+        if np.isfinite(lo) and np.isfinite(hi):
+            worst = max(worst, abs(lo), abs(hi))
+        k += 1
+    if worst <= limit:
+        return []
+    severity = "warning" if worst > config["input_abs_max_warning"] else "info"
+    return [Finding(
+        kind="unnormalized_input", layer="data", root_cause="data_preprocessing", severity=severity,
+        step=0, epoch=0, evidence={**evidence, "limit": limit},
+        message=f"Input values reach {worst:g} in magnitude: far from normalized, which saturates "
+        "activations and makes the loss surface badly conditioned.",
+        suggestion="Standardize the inputs (sklearn StandardScaler, or a keras.layers.Normalization "
+        "first layer); divide image pixels by 255.")]
