@@ -175,6 +175,8 @@ class ReportContent:
     layers: list[LayerRow] = field(default_factory=list)
     has_trace: bool = False
     facts: list[tuple[str, str]] = field(default_factory=list)
+    diagnosis: Diagnosis | None = None
+    trace: object = None
 
 
 def primary_finding(diagnosis: Diagnosis) -> Finding | None:
@@ -268,6 +270,18 @@ def layer_rows(diagnosis: Diagnosis, trace) -> list[LayerRow]:
     return rows
 
 
+def outside_layers_note(diagnosis: Diagnosis, trace) -> str:
+    """A sentence when the fault is a component (optimizer, loss, data), not a layer.
+
+    Example:
+        >>> outside_layers_note(d, trace)
+        "The fault lies outside the layers: in the optimizer."
+    """
+    if trace is None or not diagnosis.faulty_layer or diagnosis.faulty_layer in trace.layer_names:
+        return ""
+    return f"The fault lies outside the layers: in the {diagnosis.faulty_layer}."
+
+
 def _layer_relevance(diagnosis: Diagnosis) -> dict[str, float]:
     """Per-layer scores from ``diagnosis.relevance`` when it holds any."""
     rel = diagnosis.relevance or {}
@@ -329,4 +343,6 @@ def build(diagnosis: Diagnosis, trace=None, plots: bool = True) -> ReportContent
         layers=layer_rows(diagnosis, trace),
         has_trace=trace is not None,
         facts=facts(diagnosis, trace),
+        diagnosis=diagnosis,
+        trace=trace,
     )

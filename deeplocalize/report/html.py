@@ -79,6 +79,7 @@ figcaption{color:var(--muted);font-size:13px;margin-top:8px}
 .layers tr.faulty td{background:var(--bad-bg);color:var(--bad);font-weight:700}
 .layers .flag{font-size:11px;font-weight:800;letter-spacing:.06em;margin-left:6px}
 .note{padding:14px 18px;color:var(--muted)}
+.outside{margin:0 0 10px;color:var(--bad);font-weight:600}
 .wrap{overflow-x:auto}
 footer{margin-top:36px;color:var(--muted);font-size:12.5px;text-align:center}
 """
@@ -184,7 +185,9 @@ def _layers(c: C.ReportContent) -> str:
             f"<td>{escape(r.class_name)}</td><td>{escape(r.activation)}</td>"
             f"<td>{escape(r.output_shape)}</td><td class=\"num\">{r.n_params:,}</td>{rel}</tr>"
         )
-    return (f'<div class="card wrap"><table class="layers"><thead><tr>{head}</tr></thead>'
+    note = C.outside_layers_note(c.diagnosis, c.trace)
+    note = f'<p class="outside" id="outside-layers">{escape(note)}</p>' if note else ""
+    return (f'{note}<div class="card wrap"><table class="layers"><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table></div>')
 
 

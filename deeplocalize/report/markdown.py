@@ -91,6 +91,8 @@ def render(diagnosis, trace=None, files_dir: str = "report_files") -> tuple[str,
     if not c.has_trace:
         lines += ["_The layer list needs the trace, like the plots._", ""]
     elif c.layers:
+        note = C.outside_layers_note(c.diagnosis, c.trace)
+        lines += [f"**{note}**", ""] if note else []
         show_rel = any(r.relevance is not None for r in c.layers)
         lines += ["| # | layer | type | activation | output shape | params |" + (" relevance |" if show_rel else ""),
                   "|--:|---|---|---|---|--:|" + ("--:|" if show_rel else "")]

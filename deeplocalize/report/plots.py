@@ -219,7 +219,7 @@ def gradient_heatmap(trace, diagnosis=None) -> bytes | None:
     axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False, gridspec_kw={"height_ratios": heights})[:, 0]
     edges = _edges(x[np.isfinite(x)] if np.isfinite(x).all() else np.arange(trace.n_steps, dtype=float))
     cmap = colors.LinearSegmentedColormap.from_list("grad", ["#f7fbff", "#9ecae1", "#3182bd", "#08306b"])
-    cmap.set_bad("#e5e7eb")
+    cmap = cmap.with_extremes(bad="#e5e7eb")
     for ax, (title, values, bad, rows) in zip(axes, panels):
         sub = values[rows]
         positive = sub[np.isfinite(sub) & (sub > 0)]
