@@ -1,0 +1,366 @@
+"""The benchmark harness (`python -m deeplocalize.bench`): scoring, discovery,
+crash/timeout handling, baselines, and the --quick subset end to end.
+
+The end-to-end test trains real models (a couple of minutes on 2 cores); set
+DEEPLOCALIZE_SKIP_BENCH_E2E=1 to skip it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from deeplocalize.bench import cases as cases_mod
+from deeplocalize.bench import results, runner, scoring
+from deeplocalize.bench.__main__ import main as bench_main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# ---- scoring on a hand-made example ----------------------------------------------------------
+def _run(flagged, stop_step=None, status="ok", **extra):
+    return {"status": status, "flagged": flagged, "stop_step": stop_step, "wall_s": 1.0, **extra}
+
+
+def _dl(flagged, layer=None, cause=None, step=None, modes=None, per_step=None, stopped=False):
+    rec = _run(flagged, step, diagnosis={"faulty_layer": layer, "root_cause": cause, "status":
+                                         "buggy" if flagged else "healthy"},
+               per_step_s=per_step, stopped_early=stopped, steps_run=100)
+    if modes is not None:
+        rec["diagnoser_modes"] = modes
+    return rec
+
+
+GT = {
+    # A: layer right, primary cause right
+    "A": {"faulty_layer": ["act_out", "Loss"], "root_cause": "activation", "secondary_causes": ["loss_function"]},
+    # B: a component; our answer names a layer (wrong) with the secondary cause (lenient only)
+    "B": {"faulty_layer": ["optimizer"], "root_cause": "learning_rate", "secondary_causes": ["data_preprocessing"]},
+    # C: missed, and a false alarm on the fixed run
+    "C": {"faulty_layer": ["dense_1"], "root_cause": "architecture", "secondary_causes": []},
+    # D: the buggy DeepLocalize run crashed: not counted anywhere for DeepLocalize
+    "D": {"faulty_layer": ["dense_1"], "root_cause": "activation", "secondary_causes": []},
+}
+
+LEARNED_MISSING = {"error": "ModuleNotFoundError: No module named 'deeplocalize.learn.predict'"}
+
+RUNS = {
+    "A": {
+        "buggy": {
+            "deeplocalize": _dl(True, "act_out", "activation", 3,
+                                modes={"rules": {"faulty_layer": "act_out", "root_cause": "activation"},
+                                       "learned": LEARNED_MISSING, "both": LEARNED_MISSING}),
+            "plain": _run(None, per_step_s=0.010),
+            "terminate_on_nan": _run(False), "es_loss": _run(True, 19), "es_accuracy": _run(False),
+        },
+        "fixed": {
+            "deeplocalize": _dl(False, per_step=0.0110), "plain": _run(None, per_step_s=0.0100),
+            "terminate_on_nan": _run(False), "es_loss": _run(False), "es_accuracy": _run(False),
+        },
+    },
+    "B": {
+        "buggy": {
+            "deeplocalize": _dl(True, "dense_2", "data_preprocessing", 0,
+                                modes={"rules": {"faulty_layer": "dense_2", "root_cause": "data_preprocessing"},
+                                       "learned": LEARNED_MISSING, "both": LEARNED_MISSING}),
+            "terminate_on_nan": _run(True, 7), "es_loss": _run(True, 9),
+            "es_accuracy": {"status": "n/a", "flagged": None},
+        },
+        "fixed": {
+            "deeplocalize": _dl(False), "terminate_on_nan": _run(False), "es_loss": _run(False),
+            "es_accuracy": {"status": "n/a", "flagged": None},
+        },
+    },
+    "C": {
+        "buggy": {
+            "deeplocalize": _dl(False, modes={"rules": {"faulty_layer": None, "root_cause": None},
+                                              "learned": LEARNED_MISSING, "both": LEARNED_MISSING}),
+            "terminate_on_nan": _run(False), "es_loss": _run(False), "es_accuracy": _run(False),
+        },
+        "fixed": {
+            "deeplocalize": _dl(True, "dense_1", "architecture", 40), "terminate_on_nan": _run(False),
+            "es_loss": _run(True, 30), "es_accuracy": _run(False),
+        },
+    },
+    "D": {
+        "buggy": {
+            "deeplocalize": {"status": "error", "error": "RuntimeError: boom"},
+            "terminate_on_nan": _run(False), "es_loss": _run(False), "es_accuracy": _run(True, 5),
+        },
+        "fixed": {
+            "deeplocalize": _dl(False), "terminate_on_nan": _run(False), "es_loss": _run(False),
+            "es_accuracy": _run(False),
+        },
+    },
+}
+
+
+def _rows():
+    rows = []
+    for cid in "ABCD":
+        rows.append({"id": cid, "status": "ok", "scores": scoring.score_case(GT[cid], RUNS[cid]),
+                     "overhead": scoring.overhead(RUNS[cid])})
+    return rows
+
+
+def test_scoring_per_case_on_hand_made_example():
+    a = scoring.score_case(GT["A"], RUNS["A"])
+    assert a["deeplocalize"]["detected"] is True and a["deeplocalize"]["false_alarm"] is False
+    assert a["deeplocalize"]["localized"] is True
+    assert a["deeplocalize"]["root_cause_strict"] is True and a["deeplocalize"]["root_cause_lenient"] is True
+    assert a["deeplocalize"]["steps"] == 3
+    assert a["es_loss"]["detected"] is True and a["es_loss"]["steps"] == 19
+    assert a["es_loss"]["localized"] is False  # Keras baselines never localize
+    assert a["keras_all"]["detected"] is True and a["keras_all"]["false_alarm"] is False
+
+    b = scoring.score_case(GT["B"], RUNS["B"])
+    assert b["deeplocalize"]["localized"] is False
+    assert b["deeplocalize"]["root_cause_strict"] is False and b["deeplocalize"]["root_cause_lenient"] is True
+    assert b["es_accuracy"]["detected"] is None  # n/a, not a miss
+    assert b["keras_all"]["detected"] is True and b["keras_all"]["steps"] == 7  # the earliest baseline
+
+    c = scoring.score_case(GT["C"], RUNS["C"])
+    assert c["deeplocalize"]["detected"] is False and c["deeplocalize"]["false_alarm"] is True
+    assert c["deeplocalize"]["localized"] is False and c["deeplocalize"]["root_cause_strict"] is False
+    assert c["deeplocalize"]["steps"] is None
+    assert c["keras_all"]["detected"] is False and c["keras_all"]["false_alarm"] is True
+
+    d = scoring.score_case(GT["D"], RUNS["D"])
+    assert d["deeplocalize"]["detected"] is None and d["deeplocalize"]["localized"] is None
+    assert d["keras_all"]["detected"] is True
+
+    # a component answer matches case-insensitively; the learned diagnoser's absence is n/a
+    assert scoring.localized("loss", GT["A"]) is True
+    assert a["deeplocalize_modes"]["rules"]["localized"] is True
+    assert a["deeplocalize_modes"]["learned"]["localized"] is None
+
+
+def test_scoring_totals_on_hand_made_example():
+    t = scoring.totals(_rows())
+    dl = t["tools"]["deeplocalize"]
+    assert (dl["detected"]["count"], dl["detected"]["of"]) == (2, 3)
+    assert (dl["false_alarm"]["count"], dl["false_alarm"]["of"]) == (1, 4)
+    assert (dl["localized"]["count"], dl["localized"]["of"]) == (1, 3)
+    assert (dl["root_cause_strict"]["count"], dl["root_cause_strict"]["of"]) == (1, 3)
+    assert (dl["root_cause_lenient"]["count"], dl["root_cause_lenient"]["of"]) == (2, 3)
+    assert dl["median_steps"] == 1.5  # steps 3 and 0
+    ton, es_loss, es_acc, allk = (t["tools"][k] for k in ("terminate_on_nan", "es_loss", "es_accuracy", "keras_all"))
+    assert (ton["detected"]["count"], ton["detected"]["of"]) == (1, 4)
+    assert (es_loss["detected"]["count"], es_loss["false_alarm"]["count"]) == (2, 1)
+    assert (es_acc["detected"]["count"], es_acc["detected"]["of"]) == (1, 3)  # B is n/a
+    assert (allk["detected"]["count"], allk["detected"]["of"]) == (3, 4)
+    assert (allk["false_alarm"]["count"], allk["localized"]["count"]) == (1, 0)
+    assert t["modes"]["rules"]["localized"]["count"] == 1 and t["modes"]["rules"]["localized"]["of"] == 3
+    assert t["modes"]["learned"]["available"] is False and t["modes"]["learned"]["errors"]
+    # overhead: A's fixed variant, 0.011 / 0.010
+    assert t["overhead"]["n"] == 1 and t["overhead"]["median"] == pytest.approx(1.1)
+
+
+def test_overhead_prefers_a_complete_fixed_run():
+    runs = {"buggy": {"deeplocalize": _dl(True, per_step=0.05, stopped=True), "plain": _run(None, per_step_s=0.01)},
+            "fixed": {"deeplocalize": _dl(False, per_step=0.012), "plain": _run(None, per_step_s=0.010)}}
+    o = scoring.overhead(runs)
+    assert o["variant"] == "fixed" and o["ratio"] == pytest.approx(1.2)
+    runs["fixed"]["deeplocalize"]["stopped_early"] = True
+    runs["buggy"]["deeplocalize"]["stopped_early"] = False
+    assert scoring.overhead(runs)["variant"] == "buggy"
+
+
+def test_published_results_and_committed_copy_agree():
+    shared = cases_mod.load_published()
+    copy = cases_mod.load_published(ROOT / "benchmark" / "published.yaml")
+    assert len(copy) == 40
+    assert sum(bool(v["detected"]) for v in copy.values()) == 34
+    assert sum(bool(v["localized"]) for v in copy.values()) == 21
+    assert shared == copy
+    assert "50079585" not in copy  # not one of the 40
+
+
+# ---- discovery and --cases -------------------------------------------------------------------
+def _write(directory: Path, name: str, text: str) -> None:
+    (directory / name).write_text(textwrap.dedent(text))
+
+
+def test_discovery_of_the_repository_cases():
+    found = cases_mod.discover()
+    modules = {c.module: c for c in found}
+    assert "so_31556268" in modules and modules["so_31556268"].id == "31556268"
+    assert modules["so_31556268"].path.endswith("benchmark/cases/so_31556268.py")
+    assert "_data" not in modules and "__init__" not in modules
+    if "gh_DDOS_ML_Detection" in modules:  # the id comes from CASE, not from the file name
+        assert modules["gh_DDOS_ML_Detection"].id == "DDOS-ML-Detection"
+    quick = cases_mod.select(found, quick=True)
+    assert 6 <= len(quick) <= 8 and {c.id for c in quick} <= set(cases_mod.QUICK)
+
+
+def test_cases_selection_by_id_module_and_glob(tmp_path):
+    for name, cid in [("so_111.py", "111"), ("so_112.py", "112"), ("so_220.py", "220"),
+                      ("gh_my_proj.py", "my-proj")]:
+        _write(tmp_path, name, f'CASE = {{"id": "{cid}", "source": "x", "title": "t"}}\n')
+    _write(tmp_path, "_helpers.py", "X = 1\n")
+    _write(tmp_path, "notacase.py", "X = 1\n")
+    found = cases_mod.discover(tmp_path)
+    assert [c.id for c in found] == ["my-proj", "111", "112", "220"]
+
+    def ids(patterns):
+        return [c.id for c in cases_mod.select(found, patterns)]
+
+    assert ids(None) == ["my-proj", "111", "112", "220"]
+    assert ids(["11*"]) == ["111", "112"]
+    assert ids(["so_22*"]) == ["220"]
+    assert ids(["220,111"]) == ["111", "220"]
+    assert ids(["my-proj"]) == ids(["my_proj"]) == ids(["gh_my*"]) == ["my-proj"]
+    with pytest.raises(ValueError, match="999"):
+        cases_mod.select(found, ["999"])
+
+
+# ---- crash, death and timeout are recorded; the run goes on --------------------------------------
+GOOD_CASE = '''
+    """A tiny regression: the buggy SGD learning rate overflows the loss to Inf/NaN."""
+    import numpy as np
+    import keras
+
+    CASE = {"id": "good", "source": "test:good", "title": "tiny regression"}
+
+
+    def build(variant, seed=0):
+        keras.utils.set_random_seed(seed)
+        rng = np.random.default_rng(seed)
+        x = rng.normal(size=(64, 4)).astype("float32")
+        y = (x @ np.array([1.0, -2.0, 0.5, 3.0], dtype="float32"))[:, None]
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu", name="dense_1"),
+                                  keras.layers.Dense(1, name="dense_out")])
+        lr = 50.0 if variant == "buggy" else 0.01
+        model.compile(optimizer=keras.optimizers.SGD(learning_rate=lr), loss="mse")
+        return {"model": model, "x": x, "y": y, "fit": {"epochs": 4, "batch_size": 8, "shuffle": False}}
+'''
+
+
+@pytest.fixture(scope="module")
+def fake_cases(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cases")
+    _write(d, "so_good.py", GOOD_CASE)
+    _write(d, "so_crash.py", '''
+        CASE = {"id": "crash", "source": "test:crash", "title": "build raises"}
+
+        def build(variant, seed=0):
+            raise RuntimeError("this case module is broken")
+    ''')
+    _write(d, "so_import.py", '''
+        CASE = {"id": "import", "source": "test:import", "title": "import fails"}
+        import not_a_module_that_exists  # noqa
+    ''')
+    _write(d, "so_die.py", '''
+        import os
+        CASE = {"id": "die", "source": "test:die", "title": "the process dies"}
+        os._exit(3)
+    ''')
+    _write(d, "gh_hang.py", '''
+        import time
+        CASE = {"id": "hang", "source": "test:hang", "title": "hangs at import"}
+        time.sleep(600)
+    ''')
+    gt = tmp_path_factory.mktemp("gt")
+    (gt / "good.yaml").write_text("id: good\nfaulty_layer: [optimizer]\nroot_cause: learning_rate\n"
+                                  "secondary_causes: []\n")
+    return d, gt
+
+
+def test_crashing_case_is_recorded_and_run_goes_on(fake_cases, tmp_path):
+    cases_dir, gt_dir = fake_cases
+    out = tmp_path / "out"
+    rc = bench_main(["run", "--cases-dir", str(cases_dir), "--ground-truth-dir", str(gt_dir), "--out", str(out),
+                     "--jobs", "2", "--timeout", "45", "--no-progress"])
+    assert rc == 0
+    doc = json.loads((out / "results.json").read_text())
+    by_id = {r["id"]: r for r in doc["cases"]}
+    assert set(by_id) == {"good", "crash", "import", "die", "hang"}
+    assert by_id["crash"]["status"] == "crashed" and "this case module is broken" in by_id["crash"]["error"]
+    assert by_id["import"]["status"] == "crashed" and "not_a_module_that_exists" in by_id["import"]["error"]
+    assert by_id["die"]["status"] == "crashed" and "code 3" in by_id["die"]["error"]
+    assert by_id["hang"]["status"] == "timeout" and "timed out" in by_id["hang"]["error"]
+    good = by_id["good"]
+    assert good["status"] == "ok", good["error"]
+    s = good["scores"]
+    assert s["terminate_on_nan"]["detected"] is True and s["terminate_on_nan"]["false_alarm"] is False
+    assert s["deeplocalize"]["detected"] is True
+    assert s["es_accuracy"]["detected"] is None  # no accuracy metric: n/a
+    assert doc["totals"]["status"] == {"ok": 1, "crashed": 3, "timeout": 1}
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert {r["id"]: r["status"] for r in rows}["hang"] == "timeout"
+    md = (out / "results.md").read_text()
+    assert "**timeout**" in md and "**crashed**" in md
+
+
+def test_shared_baselines_match_separate_runs(fake_cases, tmp_path):
+    """The default replays EarlyStopping on the plain run and reruns TerminateOnNaN only when it
+    fires; the decisions and steps must be those of one fit per baseline."""
+    cases_dir, _ = fake_cases
+    good = [c for c in cases_mod.discover(cases_dir) if c.id == "good"]
+    got = {}
+    for mode in ("shared", "separate"):
+        (res,) = runner.run_cases(good, jobs=1, timeout=120, baselines=mode, workdir=tmp_path / mode)
+        assert res["status"] == "ok", res["error"]
+        got[mode] = {(r["variant"], r["tool"]): (r["status"], r.get("flagged"), r.get("stop_step"))
+                     for r in res["runs"] if r["tool"] in ("terminate_on_nan", "es_loss", "es_accuracy")}
+    assert got["shared"] == got["separate"]
+    assert got["separate"][("buggy", "terminate_on_nan")][1] is True
+    assert got["separate"][("fixed", "terminate_on_nan")][1] is False
+
+
+def test_subcommands_are_wired(monkeypatch):
+    from deeplocalize.bench import overhead
+    from deeplocalize.neurons import evaluate
+
+    seen = []
+    monkeypatch.setattr(overhead, "main", lambda argv=None: seen.append(("overhead", argv)) or 0)
+    monkeypatch.setattr(evaluate, "main", lambda argv=None: seen.append(("neurons", argv)) or 0)
+    assert bench_main(["overhead", "--models", "mlp"]) == 0
+    assert bench_main(["neurons", "--help-me"]) == 0
+    assert seen == [("overhead", ["--models", "mlp"]), ("neurons", ["--help-me"])]
+    assert bench_main(["run", "--cases", "no_such_case_anywhere", "--no-progress"]) == 2
+
+
+# ---- the --quick subset end to end -----------------------------------------------------------------
+@pytest.mark.skipif(os.environ.get("DEEPLOCALIZE_SKIP_BENCH_E2E") == "1", reason="DEEPLOCALIZE_SKIP_BENCH_E2E=1")
+def test_quick_benchmark_end_to_end(tmp_path):
+    out = tmp_path / "bench"
+    assert bench_main(["--quick", "--jobs", "2", "--out", str(out), "--no-progress"]) == 0
+    quick = cases_mod.select(cases_mod.discover(), quick=True)
+
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert [r["id"] for r in rows] == [c.id for c in quick]
+    assert list(rows[0]) == results.csv_columns()
+    for r in rows:
+        assert r["status"] in ("ok", "crashed", "timeout")
+        if r["status"] == "ok":
+            assert r["dl_detected"] in ("0", "1") and r["dl_false_alarm"] in ("0", "1")
+            assert r["ton_detected"] in ("0", "1") and r["es_loss_detected"] in ("0", "1")
+            assert r["paper_detected"] in ("True", "False")
+            assert float(r["plain_wall_buggy_s"]) > 0
+    assert sum(r["status"] == "ok" for r in rows) >= len(rows) - 1, [(r["id"], r["error"]) for r in rows]
+
+    doc = json.loads((out / "results.json").read_text())
+    assert set(doc) == {"meta", "totals", "paper_totals", "cases"}
+    assert doc["meta"]["quick"] is True and doc["meta"]["seeds"] == [0]
+    assert doc["paper_totals"]["deeplocalize"] == {"detected": 34, "localized": 21}
+    assert set(doc["totals"]["tools"]) == {"deeplocalize", "terminate_on_nan", "es_loss", "es_accuracy", "keras_all"}
+    n_ok = doc["totals"]["status"]["ok"]
+    assert doc["totals"]["tools"]["deeplocalize"]["detected"]["of"] >= n_ok - 1
+    for case in doc["cases"]:
+        if case["status"] == "ok":
+            assert set(case["runs"]) == {"buggy", "fixed"}
+            assert {"plain", "deeplocalize", "terminate_on_nan", "es_loss", "es_accuracy"} <= set(case["runs"]["buggy"])
+            assert set(case["scores"]["deeplocalize_modes"]) == {"rules", "learned", "both"}
+            assert case["published"] is not None
+
+    md = (out / "results.md").read_text()
+    assert "## Totals" in md and "## Per case" in md
+    assert "34/40" in md and "21/40" in md and "32/40" in md
+    for c in quick:
+        assert f"| {c.id} |" in md
