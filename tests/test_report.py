@@ -138,7 +138,7 @@ def test_html_shows_every_finding_with_its_evidence(runs, buggy_html):
     for f in d.findings:
         assert escape(f.message) in buggy_html
         for key in f.evidence:
-            assert f"<td>{escape(str(key))}</td>" in buggy_html
+            assert f"<th>{escape(str(key))}</th>" in buggy_html
 
 
 def test_html_plots_are_embedded_decodable_pngs(buggy_html):

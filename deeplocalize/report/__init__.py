@@ -42,16 +42,26 @@ def write(diagnosis, path, trace=None) -> Path:
     return markdown.write(diagnosis, path, trace=trace)
 
 
-def to_html(diagnosis, trace=None) -> str:
-    """The HTML report as a string, e.g. to show it in a notebook.
+def to_html(diagnosis, trace=None, iframe: bool = False, height: int = 900) -> str:
+    """The HTML report as a string.
+
+    ``iframe=True`` wraps it in an ``<iframe srcdoc=...>`` of ``height``
+    pixels, so that a notebook can show it without the report's styles
+    leaking into the notebook page.
 
     Example:
         >>> from IPython.display import HTML
-        >>> HTML(to_html(cb.diagnosis, cb.trace))
+        >>> HTML(to_html(cb.diagnosis, cb.trace, iframe=True))
     """
+    from html import escape
+
     from deeplocalize.report import html
 
-    return html.render(diagnosis, trace)
+    page = html.render(diagnosis, trace)
+    if not iframe:
+        return page
+    return (f'<iframe srcdoc="{escape(page, quote=True)}" title="deeplocalize report" '
+            f'style="width:100%;height:{int(height)}px;border:1px solid #ccc;border-radius:8px"></iframe>')
 
 
 __all__ = ["write", "to_html", "FORMATS"]

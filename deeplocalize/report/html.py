@@ -45,7 +45,7 @@ padding:1px 5px;border-radius:4px}
 border-radius:999px;color:var(--bad);background:var(--bad-bg)}
 .healthy .badge{color:var(--ok);background:var(--ok-bg)}
 .happened{margin:12px 0 16px;font-size:16px}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(190px,1fr));gap:10px;margin:0}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(160px,1fr));gap:10px;margin:0}
 .grid div{background:var(--bg);border:1px solid var(--line);border-radius:9px;padding:9px 12px}
 .grid dt{font-size:11.5px;text-transform:uppercase;letter-spacing:.06em;color:var(--muted);font-weight:600}
 .grid dd{margin:2px 0 0;font-weight:600;overflow-wrap:anywhere}
@@ -67,10 +67,14 @@ border-radius:999px}
 table{border-collapse:collapse;width:100%;font-size:13.5px}
 th,td{text-align:left;padding:5px 10px;border-bottom:1px solid var(--line);vertical-align:top}
 th{color:var(--muted);font-weight:600;font-size:12px;text-transform:uppercase;letter-spacing:.05em}
-table.evidence{margin-top:8px;width:auto;min-width:50%}
-table.evidence td:first-child{color:var(--muted);font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,
-monospace;font-size:12.5px;white-space:nowrap}
-table.evidence td:last-child{font-variant-numeric:tabular-nums;overflow-wrap:anywhere}
+table.evidence{margin-top:8px;width:auto;border:1px solid var(--line);border-radius:8px;
+border-collapse:separate;border-spacing:0;overflow:hidden}
+table.evidence caption{caption-side:top;text-align:left;font-size:11px;text-transform:uppercase;
+letter-spacing:.06em;color:var(--muted);font-weight:600;padding:0 0 3px}
+table.evidence th{text-transform:none;letter-spacing:0;font:500 12px/1.3 ui-monospace,SFMono-Regular,Menlo,
+Consolas,monospace;background:var(--bg);white-space:nowrap;padding:5px 12px}
+table.evidence td{border-bottom:0;font-variant-numeric:tabular-nums;padding:5px 12px;max-width:340px}
+table.evidence th+th,table.evidence td+td{border-left:1px solid var(--line)}
 figure{margin:0 0 18px;padding:14px 16px}
 figure h3{font-size:15px;margin-bottom:8px}
 figure img{display:block;max-width:100%;height:auto;border-radius:6px;background:#fff}
@@ -86,12 +90,13 @@ footer{margin-top:36px;color:var(--muted);font-size:12.5px;text-align:center}
 
 
 def _evidence_table(evidence: dict) -> str:
+    """Evidence as a compact two-row table: names above, values below."""
     if not evidence:
         return ""
-    rows = "".join(
-        f"<tr><td>{escape(str(k))}</td><td>{escape(C.format_value(v))}</td></tr>" for k, v in evidence.items()
-    )
-    return f'<table class="evidence"><thead><tr><th>evidence</th><th>value</th></tr></thead><tbody>{rows}</tbody></table>'
+    keys = "".join(f"<th>{escape(str(k))}</th>" for k in evidence)
+    values = "".join(f"<td>{escape(C.format_value(v))}</td>" for v in evidence.values())
+    return (f'<div class="wrap"><table class="evidence"><caption>evidence</caption>'
+            f"<thead><tr>{keys}</tr></thead><tbody><tr>{values}</tr></tbody></table></div>")
 
 
 def _finding(i: int, f) -> str:

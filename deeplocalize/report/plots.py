@@ -153,9 +153,13 @@ def loss_accuracy(trace, diagnosis=None) -> bytes | None:
         epochs = trace.column("epoch")
         ends = [np.nanmax(x[epochs == e]) if (epochs == e).any() else np.nan for e in range(len(val))]
         ax.plot(ends, val, color=PALETTE[2], marker="s", markersize=5, linewidth=1.4, label="val loss (epoch end)")
+    if ax.get_yscale() == "linear":
+        from matplotlib.ticker import FuncFormatter
+
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
     _style(ax, "loss", "Loss per step")
     _mark_detection(ax, diagnosis, label=True)
-    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    ax.legend(loc="best", fontsize=8, framealpha=0.85, edgecolor="none")
 
     if acc_key:
         ax = axes[1]
@@ -172,7 +176,7 @@ def loss_accuracy(trace, diagnosis=None) -> bytes | None:
         ax.set_ylim(min(lo, 0.0) - 0.03, max(hi, 1.0) + 0.03)
         _style(ax, acc_key, "Accuracy per step")
         _mark_detection(ax, diagnosis, label=False)
-        ax.legend(loc="lower right", fontsize=8, frameon=False)
+        ax.legend(loc="best", fontsize=8, framealpha=0.85, edgecolor="none")
     axes[-1].set_xlabel("training step", color=INK, fontsize=10)
     fig.tight_layout()
     return _png(fig)
@@ -218,8 +222,8 @@ def gradient_heatmap(trace, diagnosis=None) -> bytes | None:
     fig = _figure(sum(0.32 * h + 1.0 for h in heights) + 0.6)
     axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False, gridspec_kw={"height_ratios": heights})[:, 0]
     edges = _edges(x[np.isfinite(x)] if np.isfinite(x).all() else np.arange(trace.n_steps, dtype=float))
-    cmap = colors.LinearSegmentedColormap.from_list("grad", ["#f7fbff", "#9ecae1", "#3182bd", "#08306b"])
-    cmap = cmap.with_extremes(bad="#e5e7eb")
+    cmap = colors.LinearSegmentedColormap.from_list("grad", ["#e3eef9", "#9ecae1", "#3182bd", "#08306b"])
+    cmap = cmap.with_extremes(bad="#c8ccd2")
     for ax, (title, values, bad, rows) in zip(axes, panels):
         sub = values[rows]
         positive = sub[np.isfinite(sub) & (sub > 0)]
