@@ -47,7 +47,8 @@ def _rules_verdict(trace, guess: dict) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         d = analyze(trace)
-    rules = {"root_cause": d.root_cause, "layer": d.faulty_layer, "status": d.status}
+    rules = {"root_cause": d.root_cause, "layer": d.faulty_layer, "status": d.status,
+             "numerical": any(f.kind in ("nan", "inf") for f in d.findings)}
     both = copy.deepcopy(d)
     if both.status == "buggy":
         _merge_learned(both, dict(guess), "both")
@@ -83,13 +84,48 @@ def cross_validate(data: Dataset, rules: bool = True, progress: bool = False) ->
                 try:
                     r, b = _rules_verdict(trace, guess)
                     out.update(rules_cause=r["root_cause"], rules_layer=r["layer"], rules_status=r["status"],
-                               both_cause=b["root_cause"], both_layer=b["layer"])
+                               rules_numerical=r["numerical"], both_cause=b["root_cause"], both_layer=b["layer"])
                 except Exception as exc:  # the rules are being rewritten next door
                     out.update(rules_error=f"{type(exc).__name__}: {exc}")
             rows.append(out)
         if progress:
             print(f"  fold {group}: {len(test)} test runs", flush=True)
     return pd.DataFrame(rows)
+
+
+def add_combinations(frame) -> list[str]:
+    """Add other ways of combining rules and classifier as ``<name>_cause/_layer`` columns.
+
+    - ``learned_wired``: what ``diagnoser="learned"`` gives: the guess only
+      when the rules call the run buggy (the classifier is not asked otherwise);
+    - ``both@t``: the rules for NaN/Inf runs and when the guess's confidence
+      is below ``t``, the guess otherwise (``both`` is the shipped rule, t=0.5);
+    - ``fallback``: the rules' cause, the guess where the rules name none.
+
+    Example:
+        >>> names = add_combinations(frame)
+    """
+    names = []
+    if "rules_status" not in frame:
+        return names
+    buggy = (frame["rules_status"] == "buggy").to_numpy()
+    numerical = frame["rules_numerical"].fillna(False).astype(bool).to_numpy()
+    conf = frame["confidence"].to_numpy()
+    for part in ("cause", "layer"):
+        rules, learned = frame[f"rules_{part}"].to_numpy(object), frame[f"learned_{part}"].to_numpy(object)
+        frame[f"learned_wired_{part}"] = np.where(buggy, learned, rules)
+        for t in (0.0, 0.3, 0.4, 0.6, 0.7):
+            take = buggy & ~numerical & (conf >= t)
+            frame[f"both@{t}_{part}"] = np.where(take, learned, rules)
+        has_rule = pd_notna(frame["rules_cause"])
+        frame[f"fallback_{part}"] = np.where(has_rule, rules, learned)
+    names = ["learned_wired"] + [f"both@{t}" for t in (0.0, 0.3, 0.4, 0.6, 0.7)] + ["fallback"]
+    return names
+
+
+def pd_notna(series) -> np.ndarray:
+    """Boolean mask of the non-missing entries of ``series``."""
+    return series.notna().to_numpy() & (series.astype(str) != "None").to_numpy()
 
 
 def scores(frame, who: str) -> dict:
@@ -132,7 +168,7 @@ def _breakdown(frame, by: str, whos) -> "object":
 
     rows = {}
     for key, g in frame.groupby(by):
-        rows[key] = {"runs": len(g), **{who: round(float((g[f"{who}_cause"] == g["true_cause"]).mean()), 3)
+        rows[key] = {"runs": str(len(g)), **{who: round(float((g[f"{who}_cause"] == g["true_cause"]).mean()), 3)
                                         for who in whos}}
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index.name = by
@@ -163,10 +199,10 @@ def evaluate(corpus_dir, report=None, rules: bool = True, progress: bool = True)
     frame = cross_validate(data, rules=rules, progress=progress)
     result = {"frame": frame}
     whos = ["learned"]
-    if rules and "rules_cause" in frame and frame["rules_cause"].notna().any() or \
-            (rules and "rules_status" in frame):
+    if rules and "rules_status" in frame:
         whos += ["rules", "both"]
-    for who in whos:
+    combos = add_combinations(frame) if "rules" in whos else []
+    for who in whos + combos:
         result[who] = scores(frame, who)
     labels = data.labels
     lines = ["# Learned diagnoser: grouped evaluation", "",
@@ -183,6 +219,18 @@ def evaluate(corpus_dir, report=None, rules: bool = True, progress: bool = True)
         lines.append(f"| {who} | {s['n']} | {s['accuracy']:.3f} | {s['macro_precision']:.3f} | "
                      f"{s['macro_recall']:.3f} | {s['layer_accuracy']:.3f} | "
                      f"{s['layer_accuracy_layer_faults']:.3f} | {s['both_right']:.3f} |")
+    if combos:
+        lines += ["", "Other ways of combining the two (same held-out runs; `learned_wired` is what "
+                  "`diagnoser=\"learned\"` returns, since the classifier is only asked when the rules call a run "
+                  "buggy; `both` above is `both@0.5`):", "",
+                  "| combination | cause accuracy | macro precision | macro recall | layer accuracy | both right |",
+                  "|---|---|---|---|---|---|"]
+        for who in combos:
+            s = result[who]
+            lines.append(f"| {who} | {s['accuracy']:.3f} | {s['macro_precision']:.3f} | {s['macro_recall']:.3f} | "
+                         f"{s['layer_accuracy']:.3f} | {s['both_right']:.3f} |")
+        lines += ["", f"The rules call {float((frame['rules_status'] == 'buggy').mean()):.1%} of these "
+                  "effective mutants buggy."]
     if "rules_error" in frame and frame["rules_error"].notna().any():
         lines += ["", f"The rules failed on {int(frame['rules_error'].notna().sum())} traces: "
                   f"`{frame['rules_error'].dropna().iloc[0]}`"]
