@@ -156,7 +156,7 @@ def loss_accuracy(trace, diagnosis=None) -> bytes | None:
     if ax.get_yscale() == "linear":
         from matplotlib.ticker import FuncFormatter
 
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}".replace("e+0", "e").replace("e+", "e")))
     _style(ax, "loss", "Loss per step")
     _mark_detection(ax, diagnosis, label=True)
     ax.legend(loc="best", fontsize=8, framealpha=0.85, edgecolor="none")
