@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from deeplocalize.findings import Diagnosis, Finding
+from deeplocalize.relevance import layer_relevance, most_relevant
 from deeplocalize.trace import Trace
 
 _NUMERICAL_FIX = {
@@ -65,7 +66,7 @@ def diagnose(trace: Trace, findings: list[Finding], stopped_training: bool = Fal
         >>> d.status
         'buggy'
     """
-    findings = [_complete(trace, f) for f in findings]
+    findings = [_complete(trace, f, findings) for f in findings]
     d = Diagnosis(
         findings=findings,
         stopped_training=stopped_training,
@@ -78,6 +79,8 @@ def diagnose(trace: Trace, findings: list[Finding], stopped_training: bool = Fal
         d.faulty_layer = top.layer
         d.root_cause = top.root_cause
         d.suggestion = top.suggestion
+    if trace.n_steps:
+        d.relevance["layers"] = layer_relevance(trace)
     if diagnoser != "rules" and d.status == "buggy" and trace.n_steps:
         from deeplocalize.learn.predict import predict
 
@@ -100,28 +103,140 @@ def _merge_learned(d: Diagnosis, guess: dict, diagnoser: str) -> None:
         d.faulty_layer = guess["layer"]
 
 
+# Which finding explains a run best: direct faults before their consequences,
+# layer symptoms before whole-run symptoms.
+_PRIORITY = (
+    "nan", "inf", "invalid_labels", "loss_activation_mismatch", "untrainable_layer",
+    "learning_rate_out_of_range", "exploding_gradient", "exploding_activation", "vanishing_gradient",
+    "dying_relu", "saturated_activation", "weights_unchanged", "unnormalized_input", "oscillating_loss",
+    "loss_not_decreasing", "accuracy_not_increasing", "overfitting",
+)
+_RANK = {kind: i for i, kind in enumerate(_PRIORITY)}
+
+
 def _primary(findings: list[Finding]) -> Finding | None:
     errors = [f for f in findings if f.severity == "error"]
     if errors:
-        return min(errors, key=lambda f: f.step if f.step is not None else -1)
+        return min(errors, key=lambda f: (f.step if f.step is not None else -1, _RANK.get(f.kind, 99)))
     warnings_ = [f for f in findings if f.severity == "warning"]
-    return warnings_[0] if warnings_ else None
+    return min(warnings_, key=lambda f: _RANK.get(f.kind, 99)) if warnings_ else None
 
 
-def _complete(trace: Trace, f: Finding) -> Finding:
-    """Fill root cause and fix of NaN/Inf findings from the evidence before them."""
-    if f.kind not in ("nan", "inf") or f.root_cause is not None:
+def _complete(trace: Trace, f: Finding, findings: list[Finding]) -> Finding:
+    """Fill in the root cause, layer and fix a check left open, from the
+    other findings and the trace (a DeepDiagnosis-style decision table)."""
+    if f.kind in ("nan", "inf"):
+        if f.root_cause is None:
+            f.root_cause = _numerical_cause(trace, f, findings)
+        if not f.suggestion:
+            f.suggestion = _NUMERICAL_FIX.get(f.root_cause, "")
         return f
-    f.root_cause = _numerical_cause(trace, f)
+    if f.root_cause is None:
+        f.root_cause, why = _symptom_cause(trace, f, findings)
+        f.evidence.setdefault("root_cause_rule", why)
+    if f.layer is None:
+        f.layer = _component_or_layer(trace, f)
     if not f.suggestion:
-        f.suggestion = _NUMERICAL_FIX.get(f.root_cause, "")
+        f.suggestion = _fix(f)
     return f
 
 
-def _numerical_cause(trace: Trace, f: Finding) -> str:
+def _has(findings, kind):
+    return next((g for g in findings if g.kind == kind), None)
+
+
+def _symptom_cause(trace: Trace, f: Finding, findings: list[Finding]) -> tuple[str, str]:
+    """DeepDiagnosis-style chain: data -> learning rate -> weights -> the symptom's own cause."""
+    data = _has(findings, "unnormalized_input")
+    lr = _has(findings, "learning_rate_out_of_range")
+    init = next((g for g in findings if g.kind == "untrainable_layer" and g.root_cause == "initialization"), None)
+    if f.kind == "overfitting":
+        return "architecture", "validation loss rises while training loss falls"
+    if f.kind == "oscillating_loss":
+        return "learning_rate", "oscillation without progress means steps overshoot"
+    if data is not None and f.kind in ("dying_relu", "saturated_activation", "exploding_activation",
+                                       "exploding_gradient", "loss_not_decreasing", "accuracy_not_increasing"):
+        return "data_preprocessing", "inputs are far from normalized (pre-flight)"
+    if lr is not None:
+        return "learning_rate", "the learning rate is outside the optimizer's usual range (pre-flight)"
+    if init is not None:
+        return "initialization", "a hidden layer starts with a constant kernel (pre-flight)"
+    if f.kind in ("exploding_gradient", "exploding_activation"):
+        return "learning_rate", "values grow step after step: each update overshoots"
+    if f.kind == "dying_relu":
+        if _early_update_ratio(trace) > 0.1:
+            return "learning_rate", "large early updates pushed ReLU units into the dead zone"
+        return "activation", "ReLU units stay at zero for every input"
+    if f.kind == "saturated_activation":
+        return "activation", "sigmoid/tanh units sit in their flat tails"
+    if f.kind == "vanishing_gradient":
+        if _lr(trace) < 1e-5:
+            return "learning_rate", "the learning rate is tiny"
+        return "activation", "gradients shrink on their way back through squashing activations"
+    if f.kind == "weights_unchanged":
+        if _lr(trace) < 1e-5:
+            return "learning_rate", "the learning rate is tiny"
+        return "optimizer", "the optimizer makes no progress although gradients flow"
+    if f.kind in ("loss_not_decreasing", "accuracy_not_increasing"):
+        layer = most_relevant(trace)
+        if layer is not None:
+            info = trace.layers[trace.layer_index(layer)]
+            if info.is_output:
+                return "activation", f"the output layer '{layer}' is the most anomalous layer"
+            return "activation", f"layer '{layer}' is the most anomalous layer"
+        if _early_update_ratio(trace) < 1e-5:
+            return "learning_rate", "updates are tiny relative to the weights"
+        return "optimizer", "no layer is anomalous; the optimization itself does not progress"
+    return "architecture", "no more specific rule applies"
+
+
+def _component_or_layer(trace: Trace, f: Finding) -> str | None:
+    if f.root_cause == "data_preprocessing":
+        return "data"
+    if f.root_cause in ("learning_rate", "optimizer"):
+        return "optimizer"
+    if f.root_cause == "loss_function":
+        return "loss"
+    return most_relevant(trace)
+
+
+_FIXES = {
+    "data_preprocessing": "Normalize the inputs (StandardScaler, or divide pixels by 255) before training.",
+    "learning_rate": "Change the learning rate: lower it by 10x if values grow or oscillate, raise it if "
+    "nothing moves.",
+    "initialization": "Use a random kernel initializer (glorot_uniform, or he_normal for ReLU).",
+    "optimizer": "Try Adam with its default learning rate (1e-3), or add momentum to SGD.",
+    "activation": "Change the activation at the named layer (e.g. ReLU/LeakyReLU for hidden layers; "
+    "sigmoid or softmax at the output to match the loss).",
+    "architecture": "Add regularization (Dropout, L2) or reduce the model size; stop training earlier.",
+    "loss_function": "Use the loss that matches the output and labels (binary_crossentropy for sigmoid, "
+    "categorical_crossentropy for softmax, mse for a linear regression output).",
+    "labels": "Check the labels' encoding against the loss.",
+    "training_config": "Check epochs and batch size.",
+}
+
+
+def _fix(f: Finding) -> str:
+    fix = _FIXES.get(f.root_cause or "", "")
+    if f.root_cause == "activation" and f.layer and f.kind == "dying_relu":
+        fix = f"Use LeakyReLU or ELU at layer '{f.layer}', a lower learning rate, or He initialization."
+    if f.root_cause == "activation" and f.layer and f.kind == "saturated_activation":
+        fix = f"Replace the saturating activation at layer '{f.layer}' with ReLU, or normalize its inputs."
+    return fix
+
+
+def _early_update_ratio(trace: Trace) -> float:
+    r = trace.stat("update_ratio")[: max(1, min(10, trace.n_steps))]
+    r = r[np.isfinite(r)]
+    return float(np.median(r)) if r.size else float("nan")
+
+
+def _numerical_cause(trace: Trace, f: Finding, findings: list[Finding]) -> str:
     step = trace.row_of(f.step or 0) if trace.n_steps else 0
     if f.detail == "loss" or f.layer == "loss":
         return "loss_function"
+    if _has(findings, "learning_rate_out_of_range") is not None:
+        return "learning_rate"
     x_abs = [abs(v[step]) for k, v in trace.steps.items() if k.startswith("x") and k.endswith(("_min", "_max"))]
     if x_abs and np.nanmax(x_abs) > 1e3:
         return "data_preprocessing"

@@ -1,0 +1,200 @@
+"""The callback end to end: numerical faults caught on their step, at their
+layer; zero configuration; never breaking training."""
+
+import json
+import warnings
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from deeplocalize import DeepLocalizeCallback, Diagnosis, Trace
+from deeplocalize.probes import Probes
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(320, 8)).astype("float32")
+Y = (X[:, 0] > 0).astype("int32")
+
+
+class FaultFrom(keras.layers.Layer):
+    """Identity until step ``k``; from then on it adds NaN (forward) or
+    multiplies the gradient by Inf (backward only)."""
+
+    def __init__(self, k, where="forward", **kwargs):
+        super().__init__(**kwargs)
+        self.k, self.where = k, where
+        self.calls = self.add_weight(shape=(), initializer="zeros", trainable=False, name="calls")
+
+    def call(self, x, training=None):
+        if training:
+            self.calls.assign_add(1.0)
+        broken = self.calls > self.k  # the k-th training step counts from 0
+        if self.where == "forward":
+            return x + tf.where(broken, np.nan, 0.0)
+        return _bad_backward(x, tf.where(broken, np.inf, 1.0))
+
+
+@tf.custom_gradient
+def _bad_backward(x, scale):
+    def grad(dy):
+        return dy * scale, tf.zeros_like(scale)
+
+    return tf.identity(x), grad
+
+
+def model_with(fault_layer=None):
+    layers = [keras.Input((8,)), keras.layers.Dense(16, activation="relu", name="dense_1")]
+    if fault_layer is not None:
+        layers.append(fault_layer)
+    layers += [keras.layers.Dense(16, activation="relu", name="dense_2"),
+               keras.layers.Dense(2, activation="softmax", name="out")]
+    m = keras.Sequential(layers)
+    m.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return m
+
+
+@pytest.mark.parametrize("k", [0, 7, 23])
+def test_forward_nan_named_at_layer_tensor_and_step(k):
+    cb = DeepLocalizeCallback(verbose=0)
+    m = model_with(FaultFrom(k, "forward", name="fault"))
+    m.fit(X, Y, epochs=3, batch_size=32, callbacks=[cb], verbose=0)
+    f = cb.diagnosis.findings[0]
+    assert (f.kind, f.layer, f.detail, f.step, f.severity) == ("nan", "fault", "activation", k, "error")
+    assert cb.diagnosis.faulty_layer == "fault" and cb.diagnosis.status == "buggy"
+    assert cb.trace.column("step")[-1] == k  # training stopped on that very step
+
+
+def test_backward_only_fault_named_at_its_layer():
+    cb = DeepLocalizeCallback(verbose=0)
+    m = model_with(FaultFrom(5, "backward", name="fault"))
+    m.fit(X, Y, epochs=2, batch_size=32, callbacks=[cb], verbose=0)
+    f = cb.diagnosis.findings[0]
+    assert (f.kind, f.layer, f.detail, f.step) == ("inf", "fault", "output_gradient", 5)
+    assert f.evidence["gradient_wrt_output_of"] == "dense_1"
+
+
+def test_learning_rate_overflow_found_in_the_update():
+    keras.utils.set_random_seed(0)
+    m = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, name="dense"), keras.layers.Dense(1, name="out")])
+    m.compile(keras.optimizers.SGD(learning_rate=1e38), "mse")
+    cb = DeepLocalizeCallback(verbose=0)
+    m.fit(X, X[:, :1] * 1e3, epochs=1, batch_size=32, callbacks=[cb], verbose=0)
+    first = [f for f in cb.diagnosis.findings if f.kind in ("nan", "inf")][0]
+    assert first.step <= 1 and first.layer in ("dense", "out")
+    assert cb.diagnosis.root_cause == "learning_rate"
+
+
+def test_halt_never_keeps_training():
+    cb = DeepLocalizeCallback(verbose=0, halt="never")
+    m = model_with(FaultFrom(3, "forward", name="fault"))
+    history = m.fit(X, Y, epochs=2, batch_size=32, callbacks=[cb], verbose=0)
+    assert len(history.history["loss"]) == 2 and not cb.diagnosis.stopped_training
+    assert cb.diagnosis.findings[0].step == 3
+
+
+def test_forced_probe_failure_is_one_warning_and_training_continues(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("probe exploded")
+
+    monkeypatch.setattr(Probes, "_write_stats", broken)
+    cb = DeepLocalizeCallback(verbose=0)
+    m = model_with()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = m.fit(X, Y, epochs=3, batch_size=32, callbacks=[cb], verbose=0)
+    ours = [w for w in caught if "deeplocalize" in str(w.message)]
+    assert len(ours) == 1 and "probe exploded" in str(ours[0].message)
+    assert len(history.history["loss"]) == 3
+    assert cb.diagnosis.status == "healthy"  # an internal error is not the user's bug
+    m.fit(X, Y, epochs=1, batch_size=32, verbose=0)  # the model still trains without us
+
+
+def test_failure_inside_a_hook_is_one_warning(monkeypatch):
+    from deeplocalize.checks import numerical
+
+    monkeypatch.setattr(numerical, "has_nonfinite", lambda *a: 1 / 0)
+    cb = DeepLocalizeCallback(verbose=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = model_with().fit(X, Y, epochs=2, batch_size=32, callbacks=[cb], verbose=0)
+    assert len([w for w in caught if "deeplocalize" in str(w.message)]) == 1
+    assert len(history.history["loss"]) == 2
+
+
+def test_trace_frame_and_roundtrip(tmp_path):
+    cb = DeepLocalizeCallback(verbose=0)
+    model_with().fit(X, Y, epochs=2, batch_size=32, validation_split=0.2, callbacks=[cb], verbose=0)
+    trace = cb.trace
+    frame = trace.to_frame()
+    assert set(frame["layer"]) == {"dense_1", "dense_2", "out"}
+    assert len(frame) == trace.n_steps * 3 and {"grad_norm", "act_dead_frac", "update_ratio"} <= set(frame)
+    assert "val_loss" in trace.epochs[-1]
+    assert np.isfinite(trace.stat("w_norm")).all() and (trace.stat("update_ratio") > 0).all()
+    trace.save(tmp_path / "run.npz")
+    back = Trace.load(tmp_path / "run.npz")
+    assert back.layer_names == trace.layer_names and np.allclose(back.layer_stats, trace.layer_stats, equal_nan=True)
+    assert back.meta["loss"][0]["name"] == "sparse_categorical_crossentropy"
+
+
+def test_diagnosis_json_roundtrip(tmp_path):
+    cb = DeepLocalizeCallback(verbose=0)
+    model_with(FaultFrom(2, name="fault")).fit(X, Y, epochs=1, batch_size=32, callbacks=[cb], verbose=0)
+    path = cb.diagnosis.save(tmp_path / "d.json")
+    data = json.loads(path.read_text())
+    assert data["status"] == "buggy" and data["faulty_layer"] == "fault"
+    again = Diagnosis.load(path)
+    assert again.findings[0].kind == "nan" and again.status == "buggy"
+
+
+def test_summary_is_printed_respecting_verbose(capsys):
+    model_with().fit(X, Y, epochs=1, batch_size=32, callbacks=[DeepLocalizeCallback(verbose=0)], verbose=0)
+    assert "deeplocalize" not in capsys.readouterr().out
+    model_with().fit(X, Y, epochs=1, batch_size=32, callbacks=[DeepLocalizeCallback()], verbose=0)
+    assert "deeplocalize" in capsys.readouterr().out
+
+
+def test_second_fit_reuses_the_instrumented_step_and_restores_the_model():
+    from deeplocalize.probes import _CACHE
+
+    m = model_with()
+    m.fit(X, Y, epochs=1, batch_size=32, verbose=0)
+    own = m.train_function
+    cb = DeepLocalizeCallback(verbose=0)
+    m.fit(X, Y, epochs=1, batch_size=32, callbacks=[cb], verbose=0)
+    probes = _CACHE[m]
+    instrumented = probes._train_function
+    assert m.train_function is own and "train_step" not in m.__dict__  # restored after training
+    m.fit(X, Y, epochs=1, batch_size=32, callbacks=[cb], verbose=0)
+    assert _CACHE[m] is probes and probes._train_function is instrumented  # no second tracing
+    assert cb.trace.n_steps == 10 and cb.trace.column("step")[0] == 0
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"halt": "sometimes"}, "halt"),
+    ({"config": {"windw": 3}}, "Did you mean 'window'"),
+    ({"config": {"window": -1}}, r"out of range; allowed: \[3"),
+    ({"config": {"window": "big"}}, "must be a number"),
+    ({"config": {"record_update_ratio": 1}}, "true or false"),
+    ({"config": 42}, "dict, a YAML file path"),
+])
+def test_bad_arguments_are_clear_errors(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        DeepLocalizeCallback(**kwargs)
+
+
+def test_config_from_yaml_file(tmp_path):
+    path = tmp_path / "dl.yaml"
+    path.write_text("window: 30\nsaturation_frac: 0.7\n")
+    cb = DeepLocalizeCallback(config=str(path))
+    assert cb.config["window"] == 30 and cb.config["saturation_frac"] == 0.7
+
+
+def test_every_default_is_valid_and_documented():
+    from deeplocalize.config import load_config, schema
+
+    for key, entry in schema().items():
+        assert entry["why"] and isinstance(entry["range"], list), key
+        value = entry["value"]
+        assert isinstance(value, (bool, int, float, str)), f"{key} default {value!r} is not a plain value"
+    assert load_config({k: e["value"] for k, e in schema().items()}) == load_config()

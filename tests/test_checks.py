@@ -1,0 +1,247 @@
+"""Each check on hand-made traces: it fires on its symptom, stays silent otherwise."""
+
+import numpy as np
+import pytest
+
+from deeplocalize.checks import numerical, preflight, trends
+from deeplocalize.config import load_config
+from deeplocalize.trace import STAT_INDEX
+from synthetic import make_trace
+
+CFG = load_config()
+
+
+def kinds(findings):
+    return [f.kind for f in findings]
+
+
+def test_healthy_synthetic_trace_has_no_trend_findings():
+    assert trends.run_all(make_trace(), CFG, final=True) == []
+
+
+# ---- numerical -------------------------------------------------------------------------
+def test_nan_in_forward_names_first_layer_and_step():
+    t = make_trace(n_steps=10, layers=(("a", "relu"), ("b", "relu"), ("c", "softmax")))
+    t.layer_stats[7, 1, STAT_INDEX["act_nan"]] = 3
+    t.layer_stats[7, 2, STAT_INDEX["act_nan"]] = 30
+    assert not numerical.has_nonfinite(t, 6)
+    f = numerical.check_nonfinite(t, 7)
+    assert (f.kind, f.layer, f.detail, f.step, f.severity) == ("nan", "b", "activation", 7, "error")
+
+
+def test_backward_fault_is_attributed_to_the_layer_that_produced_it():
+    t = make_trace(n_steps=5, layers=(("a", "relu"), ("b", None), ("c", "softmax")))
+    t.layer_stats[3, 0, STAT_INDEX["grad_inf"]] = 5  # gradient b passed down to a
+    f = numerical.check_nonfinite(t, 3)
+    assert (f.kind, f.layer, f.detail) == ("inf", "b", "output_gradient")
+    assert f.evidence["gradient_wrt_output_of"] == "a"
+
+
+def test_weight_gradient_before_deeper_output_gradient():
+    t = make_trace(n_steps=5, layers=(("a", "relu"), ("b", "relu"), ("c", "softmax")))
+    t.layer_stats[2, 2, STAT_INDEX["gw_nan"]] = 1
+    t.layer_stats[2, 0, STAT_INDEX["grad_nan"]] = 1
+    f = numerical.check_nonfinite(t, 2)
+    assert (f.layer, f.detail) == ("c", "weight_gradient")
+
+
+def test_nonfinite_weights_blame_previous_update():
+    t = make_trace(n_steps=5)
+    t.layer_stats[4, 0, STAT_INDEX["w_inf"]] = 2
+    t.layer_stats[4, 1, STAT_INDEX["act_nan"]] = 2
+    f = numerical.check_nonfinite(t, 4)
+    assert (f.kind, f.layer, f.detail, f.step) == ("inf", "dense", "weight", 3)
+
+
+def test_loss_only_nan_is_the_loss_function():
+    t = make_trace(n_steps=5)
+    t.steps["loss"][2] = np.nan
+    f = numerical.check_nonfinite(t, 2)
+    assert (f.kind, f.layer, f.detail) == ("nan", "loss", "loss")
+
+
+def test_nan_in_input_batch_is_data():
+    t = make_trace(n_steps=5, steps={"x0_min": np.array([0, 0, np.nan, 0, 0.0]), "x0_max": np.ones(5)})
+    f = numerical.check_nonfinite(t, 2)
+    assert (f.layer, f.root_cause) == ("data", "data_preprocessing")
+
+
+# ---- trends ------------------------------------------------------------------------------
+def test_loss_not_decreasing_fires_on_flat_noisy_loss_and_not_on_falling_loss():
+    rng = np.random.default_rng(1)
+    flat = 0.69 + 0.01 * rng.standard_normal(100)
+    assert kinds(trends.check_loss_not_decreasing(make_trace(loss=flat), CFG)) == ["loss_not_decreasing"]
+    assert trends.check_loss_not_decreasing(make_trace(), CFG) == []
+
+
+def test_constant_loss_is_an_error_even_on_a_short_run():
+    f = trends.check_loss_not_decreasing(make_trace(n_steps=25, loss=np.full(25, 7.67)), CFG)
+    assert kinds(f) == ["loss_not_decreasing"] and f[0].severity == "error" and f[0].detail == "constant"
+
+
+def test_converged_loss_is_not_flagged():
+    assert trends.check_loss_not_decreasing(make_trace(loss=np.full(100, 1e-8)), CFG) == []
+
+
+def test_rising_loss_is_flagged_as_rising():
+    f = trends.check_loss_not_decreasing(make_trace(loss=np.linspace(1, 3, 100)), CFG)
+    assert f and f[0].detail == "rising"
+
+
+def test_accuracy_not_increasing_per_epoch():
+    stuck = [{"accuracy": 0.5, "loss": 0.69}] * 4
+    rising = [{"accuracy": a, "loss": 1 - a} for a in (0.5, 0.6, 0.7, 0.8)]
+    assert kinds(trends.check_accuracy_not_increasing(make_trace(epochs=stuck), CFG)) == ["accuracy_not_increasing"]
+    assert trends.check_accuracy_not_increasing(make_trace(epochs=rising), CFG) == []
+    already_good = [{"accuracy": 0.99}] * 4
+    assert trends.check_accuracy_not_increasing(make_trace(epochs=already_good), CFG) == []
+
+
+def test_oscillating_loss_per_epoch():
+    swing = [{"loss": v} for v in (1.0, 2.0, 1.0, 2.1, 0.9, 2.0, 1.0)]
+    smooth = [{"loss": v} for v in (1.0, 0.8, 0.7, 0.65, 0.6, 0.58, 0.57)]
+    assert kinds(trends.check_oscillating_loss(make_trace(epochs=swing), CFG)) == ["oscillating_loss"]
+    assert trends.check_oscillating_loss(make_trace(epochs=smooth), CFG) == []
+
+
+def test_overfitting_needs_rising_val_loss_and_falling_train_loss():
+    over = [{"loss": 1 / (e + 1), "val_loss": v} for e, v in enumerate((1.0, 0.8, 0.7, 0.8, 0.9, 1.0, 1.1))]
+    fine = [{"loss": 1 / (e + 1), "val_loss": 1 / (e + 1.2)} for e in range(7)]
+    assert kinds(trends.check_overfitting(make_trace(epochs=over), CFG)) == ["overfitting"]
+    assert trends.check_overfitting(make_trace(epochs=fine), CFG) == []
+
+
+def test_exploding_gradient():
+    grow = {0: np.geomspace(0.1, 1e4, 100)}
+    f = trends.check_exploding_gradient(make_trace(gw_norm=grow), CFG)
+    assert kinds(f) == ["exploding_gradient"] and f[0].layer == "dense"
+    assert trends.check_exploding_gradient(make_trace(gw_norm={0: np.geomspace(0.1, 1.0, 100)}), CFG) == []
+
+
+def test_vanishing_gradient_in_early_layer():
+    layers = (("a", "sigmoid"), ("b", "sigmoid"), ("c", "sigmoid"), ("out", "softmax"))
+    f = trends.check_vanishing_gradient(make_trace(layers=layers, gw_norm={0: 1e-9, 1: 1e-3, 2: 0.1, 3: 0.5}), CFG)
+    assert kinds(f) == ["vanishing_gradient"] and f[0].layer == "a"
+    assert trends.check_vanishing_gradient(make_trace(layers=layers), CFG) == []
+
+
+def test_no_gradient_anywhere_is_vanishing():
+    f = trends.check_vanishing_gradient(make_trace(gw_norm=0.0, loss=np.full(100, 0.7)), CFG)
+    assert kinds(f) == ["vanishing_gradient"]
+
+
+def test_exploding_activation():
+    f = trends.check_exploding_activation(make_trace(act_max={0: np.geomspace(1, 1e8, 100)}), CFG)
+    assert kinds(f) == ["exploding_activation"]
+    assert trends.check_exploding_activation(make_trace(act_max={0: np.full(100, 1e7)}), CFG) == []  # big, not growing
+
+
+def test_dying_relu_per_layer_and_small_batch_rule():
+    f = trends.check_dying_relu(make_trace(act_dead_frac={0: 0.8}), CFG)
+    assert kinds(f) == ["dying_relu"] and f[0].layer == "dense"
+    assert trends.check_dying_relu(make_trace(act_dead_frac={0: 0.3}), CFG) == []
+    tiny = {"batch_size": np.ones(100)}
+    assert trends.check_dying_relu(make_trace(steps=tiny, act_dead_frac={0: 0.6}, act_zero_frac={0: 0.6}), CFG) == []
+    assert kinds(trends.check_dying_relu(make_trace(steps=tiny, act_zero_frac={0: 0.99}), CFG)) == ["dying_relu"]
+
+
+def test_dying_relu_ignores_non_relu_layers():
+    t = make_trace(layers=(("a", "tanh"), ("out", "softmax")), act_dead_frac={0: 0.9})
+    assert trends.check_dying_relu(t, CFG) == []
+
+
+def test_saturated_hidden_layer_but_not_output():
+    layers = (("h", "sigmoid"), ("out", "sigmoid"))
+    assert kinds(trends.check_saturated_activation(make_trace(layers=layers, act_sat_frac={0: 0.9}), CFG)) == \
+        ["saturated_activation"]
+    assert trends.check_saturated_activation(make_trace(layers=layers, act_sat_frac={0: 0.1, 1: 0.99}), CFG) == []
+
+
+def test_weights_unchanged():
+    f = trends.check_weights_unchanged(make_trace(update_ratio={0: 0.0}), CFG)
+    assert kinds(f) == ["weights_unchanged"] and f[0].layer == "dense"
+    assert trends.check_weights_unchanged(make_trace(), CFG) == []
+
+
+# ---- pre-flight ----------------------------------------------------------------------------
+def _meta(act, units, loss, from_logits=False, **kw):
+    return {"output_layers": ["out"], "output_activations": [act], "output_shapes": [[None, units]],
+            "loss": [{"name": loss, "from_logits": from_logits}], "optimizer": "Adam", "learning_rate": 1e-3, **kw}
+
+
+@pytest.mark.parametrize("act,units,loss,logits,expect", [
+    ("softmax", 1, "binary_crossentropy", False, "activation"),
+    ("linear", 10, "categorical_crossentropy", False, "activation"),
+    ("relu", 10, "sparse_categorical_crossentropy", False, "activation"),
+    ("softmax", 10, "sparse_categorical_crossentropy", True, "loss_function"),
+    ("linear", 1, "binary_crossentropy", False, "activation"),
+    ("softmax", 3, "mean_squared_error", False, "activation"),
+])
+def test_loss_activation_mismatch(act, units, loss, logits, expect):
+    t = make_trace(n_steps=1, layers=(("h", "relu"), ("out", act)))
+    f = preflight.check_model(_meta(act, units, loss, logits), t.layers, CFG)
+    assert kinds(f) == ["loss_activation_mismatch"] and f[0].root_cause == expect and f[0].layer == "out"
+
+
+@pytest.mark.parametrize("act,units,loss,logits", [
+    ("softmax", 10, "sparse_categorical_crossentropy", False),
+    ("linear", 10, "sparse_categorical_crossentropy", True),
+    ("sigmoid", 1, "binary_crossentropy", False),
+    ("linear", 1, "mean_squared_error", False),
+])
+def test_matching_pairs_are_silent(act, units, loss, logits):
+    t = make_trace(n_steps=1, layers=(("h", "relu"), ("out", act)))
+    assert preflight.check_model(_meta(act, units, loss, logits), t.layers, CFG) == []
+
+
+def test_learning_rate_out_of_range_both_ways():
+    t = make_trace(n_steps=1)
+    high = preflight.check_model(_meta("softmax", 2, "categorical_crossentropy", learning_rate=0.5), t.layers, CFG)
+    low = preflight.check_model(_meta("softmax", 2, "categorical_crossentropy", learning_rate=1e-9), t.layers, CFG)
+    assert kinds(high) == kinds(low) == ["learning_rate_out_of_range"]
+    assert "above" in high[0].message and "below" in low[0].message
+
+
+def test_zero_initialized_hidden_layer_cannot_learn():
+    t = make_trace(n_steps=1)
+    t.layers[0].kernel_initializer = "Zeros"
+    f = preflight.check_model(_meta("softmax", 2, "categorical_crossentropy"), t.layers, CFG)
+    assert kinds(f) == ["untrainable_layer"] and f[0].layer == "dense" and f[0].root_cause == "initialization"
+    t.layers[0].kernel_initializer = "GlorotUniform"
+    t.layers[1].kernel_initializer = "Zeros"  # last layer zero-initialized: fine
+    assert preflight.check_model(_meta("softmax", 2, "categorical_crossentropy"), t.layers, CFG) == []
+
+
+def _batch(y_min, y_max, width, int_frac=1.0, rowsum=1.0, x_max=1.0):
+    return {"y0_min": np.array([y_min]), "y0_max": np.array([y_max]), "y0_width": np.array([width]),
+            "y0_int_frac": np.array([int_frac]), "y0_rowsum": np.array([rowsum]),
+            "x0_min": np.array([-x_max]), "x0_max": np.array([x_max]), "x0_std": np.array([1.0])}
+
+
+def test_integer_labels_with_categorical_crossentropy():
+    t = make_trace(n_steps=1, steps=_batch(0, 9, 1, rowsum=np.nan), meta=_meta("softmax", 10, "categorical_crossentropy"))
+    f = preflight.check_first_batch(t, CFG)
+    assert kinds(f) == ["invalid_labels"] and f[0].root_cause == "labels"
+
+
+def test_sparse_label_out_of_range_and_valid_labels():
+    bad = make_trace(n_steps=1, steps=_batch(0, 10, 1), meta=_meta("softmax", 10, "sparse_categorical_crossentropy"))
+    ok = make_trace(n_steps=1, steps=_batch(0, 9, 1), meta=_meta("softmax", 10, "sparse_categorical_crossentropy"))
+    assert kinds(preflight.check_first_batch(bad, CFG)) == ["invalid_labels"]
+    assert preflight.check_first_batch(ok, CFG) == []
+
+
+def test_regression_targets_outside_output_range():
+    t = make_trace(n_steps=1, layers=(("h", "relu"), ("out", "sigmoid")),
+                   steps=_batch(20, 300, 1, int_frac=0.0), meta=_meta("sigmoid", 1, "mean_squared_error"))
+    f = preflight.check_first_batch(t, CFG)
+    assert kinds(f) == ["loss_activation_mismatch"] and f[0].root_cause == "activation"
+
+
+def test_unnormalized_input_and_normalizing_first_layer():
+    t = make_trace(n_steps=1, steps=_batch(0, 1, 2, x_max=255.0), meta=_meta("softmax", 2, "categorical_crossentropy"))
+    assert kinds(preflight.check_first_batch(t, CFG)) == ["unnormalized_input"]
+    t.layers[0].class_name = "BatchNormalization"
+    assert preflight.check_first_batch(t, CFG) == []
+    small = make_trace(n_steps=1, steps=_batch(0, 1, 2, x_max=3.0), meta=_meta("softmax", 2, "categorical_crossentropy"))
+    assert preflight.check_first_batch(small, CFG) == []
