@@ -49,7 +49,9 @@ def analyze(trace: Trace, config=None, diagnoser: str = "rules") -> Diagnosis:
                 add([f for f in [numerical.check_nonfinite(trace, row)] if f is not None])
                 break
         add(trends.run_all(trace, cfg, final=True))
-    return diagnose(trace, list(findings.values()), diagnoser=diagnoser)
+    epochs = trace.meta.get("params", {}).get("epochs")
+    stopped = bool(epochs) and len(trace.epochs) < int(epochs)
+    return diagnose(trace, list(findings.values()), stopped_training=stopped, diagnoser=diagnoser)
 
 
 def diagnose(trace: Trace, findings: list[Finding], stopped_training: bool = False,
@@ -76,7 +78,9 @@ def diagnose(trace: Trace, findings: list[Finding], stopped_training: bool = Fal
     d.sort()
     top = _primary(d.findings)
     if top is not None:
-        d.faulty_layer = top.layer
+        # A fault outside the layers is named by its component; the layer
+        # where the symptom showed stays in the finding as evidence.
+        d.faulty_layer = _COMPONENT.get(top.root_cause, top.layer) if top.kind not in ("nan", "inf") else top.layer
         d.root_cause = top.root_cause
         d.suggestion = top.suggestion
     if trace.n_steps:
@@ -102,6 +106,8 @@ def _merge_learned(d: Diagnosis, guess: dict, diagnoser: str) -> None:
     if guess.get("layer"):
         d.faulty_layer = guess["layer"]
 
+
+_COMPONENT = {"data_preprocessing": "data", "learning_rate": "optimizer", "optimizer": "optimizer"}
 
 # Which finding explains a run best: direct faults before their consequences,
 # layer symptoms before whole-run symptoms.
@@ -134,7 +140,7 @@ def _complete(trace: Trace, f: Finding, findings: list[Finding]) -> Finding:
     if f.root_cause is None:
         f.root_cause, why = _symptom_cause(trace, f, findings)
         f.evidence.setdefault("root_cause_rule", why)
-    if f.layer is None:
+    if f.layer is None and f.kind != "overfitting":  # overfitting belongs to the whole model
         f.layer = _component_or_layer(trace, f)
     if not f.suggestion:
         f.suggestion = _fix(f)
@@ -155,7 +161,8 @@ def _symptom_cause(trace: Trace, f: Finding, findings: list[Finding]) -> tuple[s
     if f.kind == "oscillating_loss":
         return "learning_rate", "oscillation without progress means steps overshoot"
     if data is not None and f.kind in ("dying_relu", "saturated_activation", "exploding_activation",
-                                       "exploding_gradient", "loss_not_decreasing", "accuracy_not_increasing"):
+                                       "exploding_gradient", "vanishing_gradient", "weights_unchanged",
+                                       "loss_not_decreasing", "accuracy_not_increasing"):
         return "data_preprocessing", "inputs are far from normalized (pre-flight)"
     if lr is not None:
         return "learning_rate", "the learning rate is outside the optimizer's usual range (pre-flight)"

@@ -1,0 +1,69 @@
+"""One small buggy program per root cause: the diagnosis names the cause and
+where it is (a layer, or the component outside the layers)."""
+
+import keras
+import numpy as np
+import pytest
+
+from deeplocalize import DeepLocalizeCallback
+from models import digits
+
+X, Y = digits()
+
+
+def mlp(out="softmax", loss="sparse_categorical_crossentropy", opt="adam", init="glorot_uniform", hidden=1,
+        units=10, trainable=True):
+    layers = [keras.Input((64,))]
+    for i in range(hidden):
+        layers.append(keras.layers.Dense(32, activation="relu", kernel_initializer=init, name=f"hidden_{i + 1}"))
+    layers.append(keras.layers.Dense(units, activation=out, name="out"))
+    m = keras.Sequential(layers)
+    m.trainable = trainable
+    m.compile(opt, loss, metrics=["accuracy"])
+    return m
+
+
+def overfit_program():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 64)).astype("float32")
+    y = (x[:, 0] + 0.8 * rng.normal(size=60) > 0).astype("float32")
+    m = keras.Sequential([keras.Input((64,)), keras.layers.Dense(256, activation="relu", name="wide_1"),
+                          keras.layers.Dense(256, activation="relu", name="wide_2"),
+                          keras.layers.Dense(1, activation="sigmoid", name="out")])
+    m.compile(keras.optimizers.Adam(3e-3), "binary_crossentropy", metrics=["accuracy"])
+    return m, x, y, dict(epochs=40, batch_size=10, validation_split=0.3)
+
+
+CASES = {
+    # name: (build -> (model, x, y, fit kwargs), expected root cause, acceptable layers)
+    "learning_rate": (lambda: (mlp(opt=keras.optimizers.SGD(learning_rate=5.0)), X, Y, {}), "learning_rate",
+                      {"optimizer"}),
+    "activation": (lambda: (mlp(out="relu"), X, Y, {}), "activation", {"out"}),
+    "loss_function": (lambda: (mlp(out="sigmoid", loss="mse"), X, keras.utils.to_categorical(Y), {}),
+                      "loss_function", {"loss"}),
+    "initialization": (lambda: (mlp(init="zeros", hidden=2), X, Y, {}), "initialization", {"hidden_1"}),
+    "data_preprocessing": (lambda: (mlp(), X * 1000, Y, {}), "data_preprocessing", {"data"}),
+    "labels": (lambda: (mlp(out="sigmoid", loss="binary_crossentropy", units=1), X, Y.astype("float32"), {}),
+               "labels", {"labels"}),
+    # epsilon in the thousands divides every Adam step away: the optimizer, not the rate, is misconfigured
+    "optimizer": (lambda: (mlp(opt=keras.optimizers.Adam(epsilon=1e3)), X, Y, {}), "optimizer", {"optimizer"}),
+    "architecture": (overfit_program, "architecture", {None, "wide_1", "wide_2"}),
+    "training_config": (lambda: (mlp(trainable=False), X, Y, {}), "training_config", {None}),
+}
+
+
+@pytest.mark.parametrize("cause", sorted(CASES))
+def test_root_cause_and_location(cause):
+    build, expected, layers = CASES[cause]
+    keras.utils.set_random_seed(0)
+    model, x, y, kwargs = build()
+    kwargs = {"epochs": 5, "batch_size": 32, **kwargs}
+    cb = DeepLocalizeCallback(verbose=0)
+    model.fit(x, y, callbacks=[cb], verbose=0, **kwargs)
+    d = cb.diagnosis
+    summary = [(f.kind, f.layer, f.root_cause, f.severity) for f in d.findings]
+    assert d.status == "buggy", summary
+    assert d.root_cause == expected, summary
+    assert d.faulty_layer in layers, (d.faulty_layer, summary)
+    top = next(f for f in d.findings if f.severity != "info")
+    assert top.suggestion and top.message
