@@ -271,46 +271,65 @@ def fake_cases(tmp_path_factory):
     return d, gt
 
 
-def test_crashing_case_is_recorded_and_run_goes_on(fake_cases, tmp_path):
+@pytest.fixture(scope="module")
+def crash_run(fake_cases, tmp_path_factory):
+    """The CLI over the working case and three broken ones, two at a time."""
     cases_dir, gt_dir = fake_cases
-    out = tmp_path / "out"
+    out = tmp_path_factory.mktemp("out")
     rc = bench_main(["run", "--cases-dir", str(cases_dir), "--ground-truth-dir", str(gt_dir), "--out", str(out),
-                     "--jobs", "2", "--timeout", "45", "--no-progress"])
+                     "--cases", "good,crash,import,die", "--jobs", "2", "--timeout", "400", "--no-progress"])
+    return rc, out
+
+
+def test_crashing_case_is_recorded_and_run_goes_on(crash_run):
+    rc, out = crash_run
     assert rc == 0
     doc = json.loads((out / "results.json").read_text())
     by_id = {r["id"]: r for r in doc["cases"]}
-    assert set(by_id) == {"good", "crash", "import", "die", "hang"}
+    assert set(by_id) == {"good", "crash", "import", "die"}
     assert by_id["crash"]["status"] == "crashed" and "this case module is broken" in by_id["crash"]["error"]
     assert by_id["import"]["status"] == "crashed" and "not_a_module_that_exists" in by_id["import"]["error"]
     assert by_id["die"]["status"] == "crashed" and "code 3" in by_id["die"]["error"]
-    assert by_id["hang"]["status"] == "timeout" and "timed out" in by_id["hang"]["error"]
     good = by_id["good"]
     assert good["status"] == "ok", good["error"]
     s = good["scores"]
     assert s["terminate_on_nan"]["detected"] is True and s["terminate_on_nan"]["false_alarm"] is False
     assert s["deeplocalize"]["detected"] is True
     assert s["es_accuracy"]["detected"] is None  # no accuracy metric: n/a
-    assert doc["totals"]["status"] == {"ok": 1, "crashed": 3, "timeout": 1}
+    assert doc["totals"]["status"] == {"ok": 1, "crashed": 3, "timeout": 0}
     rows = list(csv.DictReader((out / "results.csv").open()))
-    assert {r["id"]: r["status"] for r in rows}["hang"] == "timeout"
-    md = (out / "results.md").read_text()
-    assert "**timeout**" in md and "**crashed**" in md
+    assert {r["id"]: r["status"] for r in rows} == {"good": "ok", "crash": "crashed", "import": "crashed",
+                                                    "die": "crashed"}
+    assert "**crashed**" in (out / "results.md").read_text()
 
 
-def test_shared_baselines_match_separate_runs(fake_cases, tmp_path):
+def test_hanging_case_times_out(fake_cases, tmp_path):
+    cases_dir, _ = fake_cases
+    hang = [c for c in cases_mod.discover(cases_dir) if c.id == "hang"]
+    (res,) = runner.run_cases(hang, jobs=1, timeout=3, workdir=tmp_path)
+    assert res["status"] == "timeout" and "timed out" in res["error"] and res["wall_s"] < 30
+
+
+def test_shared_baselines_match_separate_runs(fake_cases, crash_run, tmp_path):
     """The default replays EarlyStopping on the plain run and reruns TerminateOnNaN only when it
     fires; the decisions and steps must be those of one fit per baseline."""
     cases_dir, _ = fake_cases
+    _, out = crash_run
     good = [c for c in cases_mod.discover(cases_dir) if c.id == "good"]
-    got = {}
-    for mode in ("shared", "separate"):
-        (res,) = runner.run_cases(good, jobs=1, timeout=120, baselines=mode, workdir=tmp_path / mode)
-        assert res["status"] == "ok", res["error"]
-        got[mode] = {(r["variant"], r["tool"]): (r["status"], r.get("flagged"), r.get("stop_step"))
-                     for r in res["runs"] if r["tool"] in ("terminate_on_nan", "es_loss", "es_accuracy")}
-    assert got["shared"] == got["separate"]
-    assert got["separate"][("buggy", "terminate_on_nan")][1] is True
-    assert got["separate"][("fixed", "terminate_on_nan")][1] is False
+    (res,) = runner.run_cases(good, jobs=1, timeout=400, baselines="separate", workdir=tmp_path)
+    assert res["status"] == "ok", res["error"]
+    shared = next(r for r in json.loads((out / "results.json").read_text())["cases"] if r["id"] == "good")
+
+    def decisions(runs):
+        return {(r["variant"], r["tool"]): (r["status"], r.get("flagged"), r.get("stop_step"))
+                for r in runs if r["tool"] in ("terminate_on_nan", "es_loss", "es_accuracy")}
+
+    shared_runs = [r for v in shared["runs"].values() for r in v.values()]
+    assert {r.get("mode") for r in shared_runs if r["tool"] == "es_loss"} == {"shared"}
+    assert {r.get("mode") for r in res["runs"] if r["tool"] == "es_loss"} == {"separate"}
+    assert decisions(shared_runs) == decisions(res["runs"])
+    assert decisions(res["runs"])[("buggy", "terminate_on_nan")][1] is True
+    assert decisions(res["runs"])[("fixed", "terminate_on_nan")][1] is False
 
 
 def test_subcommands_are_wired(monkeypatch):
