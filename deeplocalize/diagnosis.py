@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from deeplocalize.config import load_config
 from deeplocalize.findings import Diagnosis, Finding
 from deeplocalize.relevance import layer_relevance, most_relevant
 from deeplocalize.trace import Trace
@@ -107,14 +108,18 @@ def _merge_learned(d: Diagnosis, guess: dict, diagnoser: str) -> None:
         d.faulty_layer = guess["layer"]
 
 
+# An update larger than the weights it changes overshoots (healthy updates are
+# 1e-4 to 1e-1 of the weights); see update_ratio_max in defaults.yaml.
+_UPDATE_RATIO_MAX = load_config()["update_ratio_max"]
+
 _COMPONENT = {"data_preprocessing": "data", "learning_rate": "optimizer", "optimizer": "optimizer"}
 
 # Which finding explains a run best: direct faults before their consequences,
 # layer symptoms before whole-run symptoms.
 _PRIORITY = (
     "nan", "inf", "invalid_labels", "loss_activation_mismatch", "untrainable_layer",
-    "learning_rate_out_of_range", "exploding_gradient", "exploding_activation", "vanishing_gradient",
-    "dying_relu", "saturated_activation", "weights_unchanged", "unnormalized_input", "oscillating_loss",
+    "learning_rate_out_of_range", "exploding_gradient", "exploding_activation", "dying_relu",
+    "saturated_activation", "vanishing_gradient", "weights_unchanged", "unnormalized_input", "oscillating_loss",
     "loss_not_decreasing", "accuracy_not_increasing", "overfitting",
 )
 _RANK = {kind: i for i, kind in enumerate(_PRIORITY)}
@@ -168,6 +173,9 @@ def _symptom_cause(trace: Trace, f: Finding, findings: list[Finding]) -> tuple[s
         return "learning_rate", "the learning rate is outside the optimizer's usual range (pre-flight)"
     if init is not None:
         return "initialization", "a hidden layer starts with a constant kernel (pre-flight)"
+    if f.kind != "overfitting" and _max_early_update_ratio(trace) > _UPDATE_RATIO_MAX:
+        return "learning_rate", (f"an early update was {_max_early_update_ratio(trace):.3g}x the size of the "
+                                 "weights: the steps overshoot")
     if f.kind in ("exploding_gradient", "exploding_activation"):
         return "learning_rate", "values grow step after step: each update overshoots"
     if f.kind == "dying_relu":
@@ -230,6 +238,12 @@ def _fix(f: Finding) -> str:
     if f.root_cause == "activation" and f.layer and f.kind == "saturated_activation":
         fix = f"Replace the saturating activation at layer '{f.layer}' with ReLU, or normalize its inputs."
     return fix
+
+
+def _max_early_update_ratio(trace: Trace) -> float:
+    r = trace.stat("update_ratio")[: max(1, min(10, trace.n_steps))]
+    r = r[np.isfinite(r)]
+    return float(np.max(r)) if r.size else 0.0
 
 
 def _early_update_ratio(trace: Trace) -> float:
