@@ -32,10 +32,8 @@ QUICK = (
     "31880720",            # softmax on a 1-unit output: activation/loss mismatch, constant loss
     "50306988",            # output activation/loss: accuracy stuck at 0.5
     "34673164",            # unnormalized input features (data preprocessing)
-    "31627380",            # raw Titanic features with a softmax/CCE head
     "gol_nn",              # loss misuse; its fixed run trains cleanly to 100 % (false-alarm check)
     "DDOS-ML-Detection",   # architecture; healthy-looking fixed run
-    "MovieReviews_Keras",  # overfitting, which DeepLocalize-style checks are not built to see
     "48385830",            # NaN loss (MNIST, relu output + CCE)
 )
 
