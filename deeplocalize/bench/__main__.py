@@ -58,6 +58,15 @@ def _git_commit(root: Path) -> str | None:
         return None
 
 
+def _load() -> str | None:
+    try:
+        import os
+
+        return " ".join(f"{x:.1f}" for x in os.getloadavg())
+    except (OSError, AttributeError):
+        return None
+
+
 def run(argv=None) -> int:
     from deeplocalize.bench import cases as cases_mod
     from deeplocalize.bench import results, runner, scoring
@@ -104,6 +113,7 @@ def run(argv=None) -> int:
         "quick": args.quick, "baselines": args.baselines, "timeout_s": args.timeout, "cases_dir": str(cdir), "duration_s": duration,
         "date": _dt.datetime.now().isoformat(timespec="seconds"), "commit": _git_commit(root),
         "published_source": str(cases_mod.published_path(root)),
+        "load_end": _load(),
     })
     filtered = bool(args.cases) or args.quick
     missing = [] if filtered else sorted(set(published) - {c.id for c in found})
@@ -112,7 +122,9 @@ def run(argv=None) -> int:
     (out / "results.md").write_text(results.markdown(rows, totals, meta, published, missing, out), encoding="utf-8")
     pub_same = scoring.published_totals(published, sorted({r["id"] for r in rows}))
     print(results.totals_text(totals, pub_same))
-    print(f"{len(chosen)} cases in {duration:.0f} s; results in {out}/results.{{md,csv,json}}")
+    cpu = sum(r.get("cpu_s") or 0.0 for r in raw)
+    print(f"{len(chosen)} cases in {duration:.0f} s (case processes used {cpu:.0f} s of CPU); "
+          f"results in {out}/results.{{md,csv,json}}")
     return 0
 
 

@@ -46,6 +46,7 @@ def make_rows(raw_results: list[dict], ground_truth: dict, published: dict) -> l
                 "published": published.get(case["id"]),
                 "runs": runs,
                 "case_wall_s": res.get("wall_s"),
+                "case_cpu_s": res.get("cpu_s"),
             }
             row["scores"] = scoring.score_case(gt, runs) if res["runs"] else None
             row["overhead"] = scoring.overhead(runs)
@@ -82,7 +83,7 @@ def csv_columns() -> list[str]:
         cols += [f"dl_{mode}_faulty_layer", f"dl_{mode}_root_cause", f"dl_{mode}_localized",
                  f"dl_{mode}_root_cause_strict", f"dl_{mode}_root_cause_lenient", f"dl_{mode}_error"]
     cols += ["plain_wall_buggy_s", "plain_wall_fixed_s", "overhead_ratio", "overhead_variant",
-             "paper_detected", "paper_localized", "paper_time_s", "case_wall_s", "report"]
+             "paper_detected", "paper_localized", "paper_time_s", "case_wall_s", "case_cpu_s", "report"]
     return cols
 
 
@@ -111,7 +112,8 @@ def csv_row(row: dict) -> dict:
     out.update(plain_wall_buggy_s=plain_b.get("wall_s"), plain_wall_fixed_s=plain_f.get("wall_s"),
                overhead_ratio=row["overhead"].get("ratio"), overhead_variant=row["overhead"].get("variant"),
                paper_detected=pub.get("detected"), paper_localized=pub.get("localized"),
-               paper_time_s=pub.get("time_s"), case_wall_s=row.get("case_wall_s"), report=row.get("report"))
+               paper_time_s=pub.get("time_s"), case_wall_s=row.get("case_wall_s"), case_cpu_s=row.get("case_cpu_s"),
+               report=row.get("report"))
     return {k: _csv_value(out.get(k)) for k in csv_columns()}
 
 
@@ -166,6 +168,12 @@ def markdown(rows: list[dict], totals: dict, meta: dict, published: dict, missin
                  f"({totals['status']['ok']} ok, {totals['status']['crashed']} crashed, "
                  f"{totals['status']['timeout']} timed out); jobs {meta.get('jobs')}, "
                  f"{_fmt(meta.get('duration_s'), '.0f')} s in all; {meta.get('date', '')}.")
+    cpu = [r["case_cpu_s"] for r in rows if r.get("case_cpu_s")]
+    if cpu:
+        lines.append("")
+        lines.append(f"CPU time of the case processes: {sum(cpu):.0f} s over {len(cpu)} finished cases "
+                     f"(wall time depends on what else runs on the machine; the load average at the end "
+                     f"was {meta.get('load_end', 'n/a')}).")
     lines.append("")
     lines.append("Counts are `k/n`: k cases where it holds among the n where it applies (a crashed or timed-out "
                  "run, or a baseline that is n/a, is left out of n)." +

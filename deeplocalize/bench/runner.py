@@ -341,7 +341,7 @@ def _worker(args) -> int:
                     acc_key = accuracy_key(rec.get("history_keys") or []) if rec.get("status") == "ok" else "accuracy"
                 emit({"type": "run", **rec})
                 clear()
-    emit({"type": "done"})
+    emit({"type": "done", "cpu_s": time.process_time()})
     out.close()
     return 0
 
@@ -425,6 +425,7 @@ def collect(case: CaseInfo, lines: list[dict], returncode, timed_out: bool, wall
     module_error = next((ln for ln in lines if ln.get("type") == "module_error"), None)
     done = any(ln.get("type") == "done" for ln in lines)
     info = next((ln["case"] for ln in lines if ln.get("type") == "case"), None) or {}
+    cpu = next((ln.get("cpu_s") for ln in lines if ln.get("type") == "done"), None)
     status, error = "ok", None
     if timed_out:
         status, error = "timeout", f"timed out after {wall_s:.0f} s ({len(runs)} runs finished)"
@@ -440,7 +441,7 @@ def collect(case: CaseInfo, lines: list[dict], returncode, timed_out: bool, wall
             status = "crashed"
             error = f"{failed[0]['variant']}/{failed[0]['tool']} seed {failed[0]['seed']}: {failed[0]['error']}"
     result = {"case": case.to_dict(), "case_info": info, "status": status, "error": error, "runs": runs,
-              "wall_s": wall_s, "returncode": returncode}
+              "wall_s": wall_s, "cpu_s": cpu, "returncode": returncode}
     if module_error is not None:
         result["traceback"] = module_error.get("traceback")
     elif status != "ok" and stderr_tail:
