@@ -254,10 +254,10 @@ def _early_update_ratio(trace: Trace) -> float:
 
 def _numerical_cause(trace: Trace, f: Finding, findings: list[Finding]) -> str:
     step = trace.row_of(f.step or 0) if trace.n_steps else 0
-    if f.detail == "loss" or f.layer == "loss":
-        return "loss_function"
     if _has(findings, "learning_rate_out_of_range") is not None:
         return "learning_rate"
+    if f.detail == "loss" or f.layer == "loss":
+        return "loss_function"
     x_abs = [abs(v[step]) for k, v in trace.steps.items() if k.startswith("x") and k.endswith(("_min", "_max"))]
     if x_abs and np.nanmax(x_abs) > 1e3:
         return "data_preprocessing"

@@ -12,10 +12,10 @@ X, Y = digits()
 
 
 def mlp(out="softmax", loss="sparse_categorical_crossentropy", opt="adam", init="glorot_uniform", hidden=1,
-        units=10, trainable=True):
+        units=10, trainable=True, act="relu"):
     layers = [keras.Input((64,))]
     for i in range(hidden):
-        layers.append(keras.layers.Dense(32, activation="relu", kernel_initializer=init, name=f"hidden_{i + 1}"))
+        layers.append(keras.layers.Dense(32, activation=act, kernel_initializer=init, name=f"hidden_{i + 1}"))
     layers.append(keras.layers.Dense(units, activation=out, name="out"))
     m = keras.Sequential(layers)
     m.trainable = trainable
@@ -42,7 +42,8 @@ CASES = {
     "loss_function": (lambda: (mlp(out="sigmoid", loss="mse"), X, keras.utils.to_categorical(Y), {}),
                       "loss_function", {"loss"}),
     "initialization": (lambda: (mlp(init="zeros", hidden=2), X, Y, {}), "initialization", {"hidden_1"}),
-    "data_preprocessing": (lambda: (mlp(), X * 1000, Y, {}), "data_preprocessing", {"data"}),
+    # raw-scale inputs saturate a tanh layer: the symptom is in the layer, the cause in the data
+    "data_preprocessing": (lambda: (mlp(act="tanh"), X * 1000, Y, {}), "data_preprocessing", {"data"}),
     "labels": (lambda: (mlp(out="sigmoid", loss="binary_crossentropy", units=1), X, Y.astype("float32"), {}),
                "labels", {"labels"}),
     # epsilon in the thousands divides every Adam step away: the optimizer, not the rate, is misconfigured

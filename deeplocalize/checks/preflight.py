@@ -129,17 +129,19 @@ def _learning_rate(meta: dict) -> list[Finding]:
         return []
     low, high = _LR_RANGE.get(opt, (1e-7, 1.0))
     ev = {"optimizer": opt, "learning_rate": lr, "usual_range": [low, high]}
+    # An info, not a warning: an unusual rate that trains well is not a bug;
+    # when symptoms appear, the diagnosis blames them on it.
     if lr > high:
         return [Finding(
             kind="learning_rate_out_of_range", layer="optimizer", root_cause="learning_rate",
-            severity="warning", step=0, epoch=0, evidence=ev,
+            severity="info", step=0, epoch=0, evidence=ev,
             message=f"The learning rate {lr:g} is far above the usual range for {opt} ({low:g} to {high:g}): "
             "updates are likely to overshoot and diverge.",
             suggestion=f"Lower the learning rate to about {min(high, 0.01 if opt == 'SGD' else 1e-3):g}.")]
     if lr < low:
         return [Finding(
             kind="learning_rate_out_of_range", layer="optimizer", root_cause="learning_rate",
-            severity="warning", step=0, epoch=0, evidence=ev,
+            severity="info", step=0, epoch=0, evidence=ev,
             message=f"The learning rate {lr:g} is far below the usual range for {opt} ({low:g} to {high:g}): "
             "the weights will barely move.",
             suggestion=f"Raise the learning rate to about {1e-3 if opt != 'SGD' else 0.01:g}.")]
