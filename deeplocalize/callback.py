@@ -15,7 +15,9 @@ from deeplocalize.findings import Diagnosis, Finding
 from deeplocalize.trace import LAYER_STATS, Trace, TraceRecorder
 
 HALT_MODES = ("error", "warning", "never")
-PROVISIONAL = ("loss_not_decreasing", "accuracy_not_increasing", "oscillating_loss")
+TREND_KINDS = ("loss_not_decreasing", "accuracy_not_increasing", "oscillating_loss", "overfitting",
+               "exploding_gradient", "vanishing_gradient", "exploding_activation", "dying_relu",
+               "saturated_activation", "weights_unchanged")
 DIAGNOSERS = ("rules", "learned", "both")
 
 
@@ -220,14 +222,19 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
     def _end(self):
         if self._recorder is None or self._recorder.n_steps == 0:
             return
-        final = self._run_trend_checks(self.trace, final=True)
-        # Progress symptoms seen mid-run are provisional: a slow start that
-        # recovered is not a bug. Ones that stopped training stay.
-        still = {(f.kind, f.layer, f.detail) for f in final}
+        final = {(f.kind, f.layer, f.detail): f for f in self._run_trend_checks(self.trace, final=True)}
+        # Trend symptoms seen mid-run are provisional: the whole run decides
+        # (a slow start that recovered is not a bug), but a finding keeps the
+        # step where it first appeared. Ones that stopped training stay.
         for key, f in list(self._findings.items()):
-            if f.kind in PROVISIONAL and key not in still and not self._stopped:
+            if f.kind not in TREND_KINDS or self._stopped:
+                continue
+            if key not in final:
                 del self._findings[key]
-        for finding in final:
+            else:
+                latest = final.pop(key)
+                f.severity, f.message, f.evidence = latest.severity, latest.message, latest.evidence
+        for finding in final.values():
             self._add(finding)
         self._dirty = True
 

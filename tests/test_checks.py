@@ -249,3 +249,12 @@ def test_unnormalized_input_and_normalizing_first_layer():
     assert preflight.check_first_batch(t, CFG) == []
     small = make_trace(n_steps=1, steps=_batch(0, 1, 2, x_max=3.0), meta=_meta("softmax", 2, "categorical_crossentropy"))
     assert preflight.check_first_batch(small, CFG) == []
+
+
+def test_layer_symptoms_are_info_while_the_loss_falls_well():
+    falling = make_trace(act_dead_frac={0: 0.9})  # default loss falls from 2.3 to ~0.1
+    flat = make_trace(act_dead_frac={0: 0.9}, loss=np.full(100, 0.7) + 0.01 * np.sin(np.arange(100)))
+    f_fall = [f for f in trends.run_all(falling, CFG) if f.kind == "dying_relu"]
+    f_flat = [f for f in trends.run_all(flat, CFG) if f.kind == "dying_relu"]
+    assert f_fall[0].severity == "info" and "fell by" in f_fall[0].message
+    assert f_flat[0].severity == "warning"

@@ -29,7 +29,32 @@ def run_all(trace: Trace, config: dict, final: bool = False, epoch_end: bool = F
     findings: list[Finding] = []
     for check in CHECKS:
         findings += check(trace, config)
+    gain = _loss_gain(trace, config)
+    if gain is not None and gain >= config["learning_well_gain"]:
+        for f in findings:
+            if f.kind in HARMLESS_WHEN_LEARNING and f.severity == "warning":
+                f.severity = "info"
+                f.evidence["loss_gain"] = round(float(gain), 4)
+                f.message += f" The loss nevertheless fell by {100 * gain:.0f}%, so this has not stopped learning."
     return findings
+
+
+# Layer symptoms that waste capacity but are not bugs while the loss keeps
+# falling well (tiny nets trained long saturate their sigmoids; healthy ReLU
+# nets carry dead units).
+HARMLESS_WHEN_LEARNING = ("dying_relu", "saturated_activation", "vanishing_gradient", "weights_unchanged")
+
+
+def _loss_gain(trace: Trace, config: dict) -> float | None:
+    """Relative fall of the windowed loss from the first window to the last."""
+    loss = _finite(trace.column("loss"))
+    w = config["window"]
+    if loss.size < 2 * w:
+        return None
+    first, last = np.median(loss[:w]), np.median(loss[-w:])
+    if first <= 0:
+        return None
+    return float((first - last) / first)
 
 
 # ---- helpers ----------------------------------------------------------------------------
