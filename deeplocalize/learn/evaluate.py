@@ -55,7 +55,7 @@ def _rules_verdict(trace, guess: dict) -> dict:
     return rules, {"root_cause": both.root_cause, "layer": both.faulty_layer}
 
 
-def cross_validate(data: Dataset, rules: bool = True, progress: bool = False) -> "object":
+def cross_validate(data: Dataset, rules: bool = True, progress: bool = False, learner: str = "rf") -> "object":
     """One prediction row per effective mutant, each from the fold that held its program out.
 
     Example:
@@ -71,7 +71,7 @@ def cross_validate(data: Dataset, rules: bool = True, progress: bool = False) ->
         test = test[eff[test]]
         if len(test) == 0:
             continue
-        models = fit_models(data.subset(np.isin(np.arange(len(data.labels)), train)))
+        models = fit_models(data.subset(np.isin(np.arange(len(data.labels)), train)), learner=learner)
         for k in test:
             row = data.labels.iloc[k]
             trace = data.traces[k]

@@ -92,11 +92,19 @@ def true_layer(row) -> str | None:
     return COMPONENT_OF.get(row["root_cause"])
 
 
-def _forest(n_estimators=300, **kw):
-    from sklearn.ensemble import RandomForestClassifier
+LEARNERS = ("rf", "et", "hgb")
 
-    return RandomForestClassifier(n_estimators=n_estimators, class_weight="balanced", min_samples_leaf=1,
-                                  max_features="sqrt", random_state=SEED, n_jobs=1, **kw)
+
+def _forest(n_estimators=300, learner="rf"):
+    """The classifier: random forest (default), extra trees or gradient boosting."""
+    from sklearn.ensemble import ExtraTreesClassifier, HistGradientBoostingClassifier, RandomForestClassifier
+
+    if learner == "hgb":
+        return HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, max_leaf_nodes=15,
+                                              class_weight="balanced", random_state=SEED)
+    cls = {"rf": RandomForestClassifier, "et": ExtraTreesClassifier}[learner]
+    return cls(n_estimators=n_estimators, class_weight="balanced", min_samples_leaf=1,
+               max_features="sqrt", random_state=SEED, n_jobs=1)
 
 
 def layer_rows(data: Dataset, causes=None):
@@ -125,7 +133,7 @@ def layer_rows(data: Dataset, causes=None):
     return np.vstack(Xs), np.concatenate(ys), np.concatenate(runs)
 
 
-def fit_models(data: Dataset) -> dict:
+def fit_models(data: Dataset, learner: str = "rf") -> dict:
     """Fit the cause and layer models on the effective mutants of ``data``.
 
     Example:
@@ -134,9 +142,9 @@ def fit_models(data: Dataset) -> dict:
         ['cause', 'layer']
     """
     buggy = data.subset(data.labels["effective"].to_numpy())
-    cause = _forest().fit(buggy.X, buggy.labels["root_cause"].to_numpy())
+    cause = _forest(learner=learner).fit(buggy.X, buggy.labels["root_cause"].to_numpy())
     Xl, yl, _ = layer_rows(buggy)
-    layer = _forest(n_estimators=200).fit(Xl, yl) if len(set(yl)) == 2 else None
+    layer = _forest(n_estimators=200, learner=learner).fit(Xl, yl) if len(set(yl)) == 2 else None
     return {"cause": cause, "layer": layer}
 
 
