@@ -117,13 +117,13 @@ def add_combinations(frame) -> list[str]:
         for t in (0.0, 0.3, 0.4, 0.6, 0.7):
             take = buggy & ~numerical & (conf >= t)
             frame[f"both@{t}_{part}"] = np.where(take, learned, rules)
-        has_rule = pd_notna(frame["rules_cause"])
+        has_rule = _notna(frame["rules_cause"])
         frame[f"fallback_{part}"] = np.where(has_rule, rules, learned)
     names = ["learned_wired"] + [f"both@{t}" for t in (0.0, 0.3, 0.4, 0.6, 0.7)] + ["fallback"]
     return names
 
 
-def pd_notna(series) -> np.ndarray:
+def _notna(series) -> np.ndarray:
     """Boolean mask of the non-missing entries of ``series``."""
     return series.notna().to_numpy() & (series.astype(str) != "None").to_numpy()
 

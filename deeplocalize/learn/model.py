@@ -50,7 +50,12 @@ class Dataset:
 
     @property
     def groups(self) -> np.ndarray:
-        """Base program of each row: the unit of every split."""
+        """Base program of each row: the unit of every split.
+
+        Example:
+            >>> sorted(set(data.groups))[:2]
+            ['blobs_mlp', 'cancer_mlp']
+        """
         return self.labels["program"].to_numpy()
 
     def subset(self, mask) -> "Dataset":
@@ -85,7 +90,12 @@ def load_dataset(corpus_dir) -> Dataset:
 
 
 def true_layer(row) -> str | None:
-    """The layer (or component) a label row names as at fault."""
+    """The layer (or component) a label row names as at fault.
+
+    Example:
+        >>> true_layer({"layer": None, "root_cause": "learning_rate"})
+        'optimizer'
+    """
     layer = row["layer"]
     if isinstance(layer, str) and layer:
         return layer

@@ -32,7 +32,13 @@ COMPONENT_OF = {
 
 
 class NotApplicable(Exception):
-    """The operator does not apply to this program (e.g. no hidden layer)."""
+    """The operator does not apply to this program (e.g. no hidden layer).
+
+    Example:
+        >>> MUTATIONS["target_unscaled"].apply(get_program("iris_mlp"))
+        Traceback (most recent call last):
+        NotApplicable: only for standardized regression targets
+    """
 
 
 @dataclass(frozen=True)
