@@ -88,7 +88,7 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
         self._diagnosis: Diagnosis | None = None
         self._dirty = True
         self._nonfinite_seen = False
-        self._last_trend_step = -(10**9)
+        self._last_trend_row = -(10**9)
 
     @property
     def trace(self) -> Trace:
@@ -138,15 +138,25 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
             model,
             saturation_eps=self.config["saturation_eps"],
             update_ratio=self.config["record_update_ratio"],
-            every=self.config["probe_every"],
-            dense_steps=self.config["dense_steps"],
         )
+        self._probes.set_sampling(*self._sampling())
         meta = model_facts(model)
         meta["params"] = {k: v for k, v in (self.params or {}).items() if isinstance(v, (int, float, str))}
         self._recorder = TraceRecorder(self._probes.layer_infos(), meta=meta)
         self._probes.install()
         for finding in self._run_model_checks():
             self._add(finding)
+
+    def _sampling(self) -> tuple[int, int]:
+        """(every, dense_steps): full statistics on about ``target_rows`` steps
+        of the run, spread evenly, plus the first ``dense_steps``."""
+        every = self.config["probe_every"]
+        if every == 0:  # auto
+            params = self.params or {}
+            steps, epochs = params.get("steps"), params.get("epochs")
+            total = steps * epochs if steps and epochs else None
+            every = max(1, total // self.config["target_rows"]) if total else 10
+        return every, self.config["dense_steps"]
 
     @_guarded
     def on_epoch_begin(self, epoch, logs=None):
@@ -185,8 +195,8 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
             for finding in self._run_first_batch_checks(trace):
                 self._add(finding)
         step = int(columns["step"])
-        if step + 1 >= self.config["warmup_steps"] and step - self._last_trend_step >= self.config["check_every"]:
-            self._last_trend_step = step
+        if step + 1 >= self.config["warmup_steps"] and row - self._last_trend_row >= self.config["check_every"]:
+            self._last_trend_row = row
             for finding in self._run_trend_checks(trace, final=False):
                 self._add(finding)
         self._maybe_halt()
@@ -198,8 +208,11 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
         self._recorder.epochs.append(
             {k: float(v) for k, v in (logs or {}).items() if isinstance(v, (int, float, np.floating))}
         )
-        for finding in self._run_trend_checks(self.trace, final=False, epoch_end=True):
-            self._add(finding)
+        row = self._recorder.n_steps - 1
+        if row - self._last_trend_row >= self.config["check_every"]:  # many tiny epochs: not every one
+            self._last_trend_row = row
+            for finding in self._run_trend_checks(self.trace, final=False, epoch_end=True):
+                self._add(finding)
         self._dirty = True
         self._maybe_halt()
 

@@ -8,9 +8,8 @@ The reductions are written into small ``tf.Variable`` buffers that the
 callback reads after each step; the full tensors never leave the graph.
 
 Two tiers keep the cost low:
-- every step, one sum per tensor (weights, output, output gradient, weight
-  gradient): a sum is non-finite exactly when a value is, so NaN and Inf are
-  caught on the step they appear;
+- every step, the loss and one sum per weight gradient: every NaN or Inf
+  reaches one of them on the step it appears (see `Probes._sentinel`);
 - on sampled steps (the first ``dense_steps``, then every ``every``-th, and
   any step with a non-finite sum) the full statistics of `LAYER_STATS`.
 
@@ -178,8 +177,15 @@ class Probes:
 
     @property
     def settings(self) -> dict:
-        return {"saturation_eps": self.saturation_eps, "update_ratio": self.update_ratio,
-                "every": self.every, "dense_steps": self.dense_steps}
+        return {"saturation_eps": self.saturation_eps, "update_ratio": self.update_ratio}
+
+    def set_sampling(self, every: int, dense_steps: int) -> None:
+        """Record full statistics on the first ``dense_steps`` steps, then every
+        ``every``-th. Held in variables, so changing it never retraces."""
+        self.every, self.dense_steps = max(1, int(every)), max(0, int(dense_steps))
+        self._create_buffers()
+        self._every_var.assign(self.every)
+        self._dense_var.assign(self.dense_steps)
 
     def install(self) -> None:
         """Wrap the layers' ``call`` and swap in the instrumented train step."""
@@ -289,11 +295,11 @@ class Probes:
         )
         w_grads, a_grads = grads[: len(weights)], grads[len(weights):]
 
-        sentinel, bad = self._sentinel(x, unscaled_loss, order, acts, a_grads, weights, w_grads)
+        sentinel, bad = self._sentinel(unscaled_loss, w_grads)
         step = self._step_counter()
         record = tf.logical_or(
             bad,
-            tf.logical_or(step < self.dense_steps, tf.equal(step % self.every, 0)),
+            tf.logical_or(step < self._dense_var, tf.equal(step % self._every_var, 0)),
         )
 
         def record_step():
@@ -322,46 +328,30 @@ class Probes:
         tf = self._tf
         if self._counter is None:
             self._counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="deeplocalize_step")
+            self._every_var = tf.Variable(self.every, dtype=tf.int64, trainable=False, name="deeplocalize_every")
+            self._dense_var = tf.Variable(self.dense_steps, dtype=tf.int64, trainable=False, name="deeplocalize_dense")
             self.sentinel_buffer = tf.Variable(
-                tf.zeros([4 + 4 * len(self.layers)], tf.float32), trainable=False, name="deeplocalize_sentinel"
+                tf.zeros([4], tf.float32), trainable=False, name="deeplocalize_sentinel"
             )
             self.buffer = tf.Variable(
                 tf.zeros([self._n_layer + MAX_COLUMNS], tf.float32), trainable=False, name="deeplocalize_probe"
             )
 
-    def _sentinel(self, x, loss, order, acts, a_grads, weights, w_grads):
-        """One sum per tensor, every step: a sum is non-finite iff a value is.
+    def _sentinel(self, loss, w_grads):
+        """Is anything non-finite this step? Checked every step, cheaply.
 
-        Layout: loss, input, then per probed layer (in ``self.layers`` order)
-        the sums of its weights (before the update), output, output gradient
-        and weight gradients.
+        A NaN or Inf in the input, the weights or any layer's output reaches
+        the loss; one in the backward pass reaches the weight gradients below
+        it. So the loss and one sum per weight gradient (a sum is non-finite
+        exactly when a value is, barring overflow of the sum itself) catch it
+        on the step it appears; the full statistics of that step, recorded
+        because of it, then say where it started.
         """
         tf = self._tf
         f32 = tf.float32
-        n = len(self.layers)
-        zero = tf.constant(0.0, f32)
-        w_sum, a_sum, g_sum, gw_sum = ([zero] * n for _ in range(4))
-        for i, act, grad in zip(order, acts, a_grads):
-            a_sum[i] = tf.reduce_sum(tf.cast(act, f32))
-            if grad is not None:
-                g_sum[i] = tf.reduce_sum(tf.cast(grad, f32))
-        per_layer: dict[int, list] = {}
-        for k, v in enumerate(weights):
-            i = self._var_owner.get(id(v))
-            if i is not None:
-                per_layer.setdefault(i, []).append(k)
-        for i, ks in per_layer.items():
-            w_sum[i] = tf.add_n([tf.reduce_sum(tf.cast(weights[k], f32)) for k in ks])
-            gs = [tf.reduce_sum(tf.cast(w_grads[k], f32)) for k in ks if w_grads[k] is not None]
-            if gs:
-                gw_sum[i] = tf.add_n(gs)
-        x_sum = zero
-        for t in _flatten(x):
-            if t is not None and (t.dtype.is_floating or t.dtype.is_integer):
-                x_sum = x_sum + tf.reduce_sum(tf.cast(t, f32))
-        values = tf.stack([tf.cast(loss, f32), x_sum] + w_sum + a_sum + g_sum + gw_sum)
-        bad = tf.logical_not(tf.reduce_all(tf.math.is_finite(values)))
-        return values, bad
+        sums = [tf.reduce_sum(tf.cast(g, f32)) for g in w_grads if g is not None]
+        total = tf.cast(loss, f32) + (tf.add_n(sums) if sums else 0.0)
+        return tf.stack([tf.cast(loss, f32), total]), tf.logical_not(tf.math.is_finite(total))
 
     # ---- reductions ---------------------------------------------------------
     def _write_stats(self, x, y, loss, order, acts, a_grads, weights, w_grads, before):

@@ -42,8 +42,8 @@ CASES = {
     "loss_function": (lambda: (mlp(out="sigmoid", loss="mse"), X, keras.utils.to_categorical(Y), {}),
                       "loss_function", {"loss"}),
     "initialization": (lambda: (mlp(init="zeros", hidden=2), X, Y, {}), "initialization", {"hidden_1"}),
-    # raw-scale inputs saturate a tanh layer: the symptom is in the layer, the cause in the data
-    "data_preprocessing": (lambda: (mlp(act="tanh"), X * 1000, Y, {}), "data_preprocessing", {"data"}),
+    # features in the hundred-thousands (prices, IP addresses as integers) saturate a tanh layer
+    "data_preprocessing": (lambda: (mlp(act="tanh"), X * 1e5, Y, {}), "data_preprocessing", {"data"}),
     "labels": (lambda: (mlp(out="sigmoid", loss="binary_crossentropy", units=1), X, Y.astype("float32"), {}),
                "labels", {"labels"}),
     # epsilon in the thousands divides every Adam step away: the optimizer, not the rate, is misconfigured

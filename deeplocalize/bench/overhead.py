@@ -65,8 +65,8 @@ def _time_fit(model, x, y, callbacks, epochs, batch_size) -> float:
     return time.perf_counter() - start
 
 
-def measure(models=("mlp", "cnn", "lstm", "wide"), repeats: int = 5, n: int = 2048,
-            batch_size: int = 32, epochs: int = 1, seed: int = 0) -> list[dict]:
+def measure(models=("mlp", "cnn", "lstm", "wide"), repeats: int = 5, n: int = 8192,
+            batch_size: int = 32, epochs: int = 2, seed: int = 0) -> list[dict]:
     """Time each model with and without `DeepLocalizeCallback`; one row per model."""
     import keras
 
@@ -108,12 +108,13 @@ def main(argv=None) -> int:
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--models", default="mlp,cnn,lstm,wide", help="comma-separated: mlp,cnn,lstm,wide")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per model and setting")
-    parser.add_argument("--samples", type=int, default=2048, help="training samples per fit")
+    parser.add_argument("--samples", type=int, default=8192, help="training samples per fit")
+    parser.add_argument("--epochs", type=int, default=2, help="epochs per fit")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--out", default=None, help="also write the table to this Markdown file")
     args = parser.parse_args(argv)
     rows = measure(models=[m.strip() for m in args.models.split(",") if m.strip()],
-                   repeats=args.repeats, n=args.samples, batch_size=args.batch_size)
+                   repeats=args.repeats, n=args.samples, batch_size=args.batch_size, epochs=args.epochs)
     table = format_table(rows)
     print(table)
     if args.out:
