@@ -50,7 +50,12 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
             when it is found); 0 is silent.
         report: optional path; the diagnosis is saved there at the end of
             training (``.json``, ``.md`` or ``.html``).
-        diagnoser: ``"rules"``, ``"learned"`` or ``"both"`` (see README).
+        diagnoser: who names the root cause and layer once the checks find a
+            run buggy: ``"rules"`` (the decision table), ``"learned"`` (the
+            classifier of `deeplocalize.learn`) or ``"both"`` (default: the
+            classifier when it is confident and no NaN/Inf was seen, else the
+            rules). Falls back to the rules, with one warning, if the
+            classifier cannot be loaded.
 
     Example:
         >>> cb = DeepLocalizeCallback()
@@ -60,7 +65,7 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
         >>> cb.diagnosis.save("report.html")
     """
 
-    def __init__(self, halt="error", config=None, verbose=1, report=None, diagnoser="rules"):
+    def __init__(self, halt="error", config=None, verbose=1, report=None, diagnoser="both"):
         super().__init__()
         if halt not in HALT_MODES:
             raise ValueError(f"halt must be one of {HALT_MODES}, got {halt!r}.")
