@@ -94,6 +94,8 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
         self._dirty = True
         self._nonfinite_seen = False
         self._last_trend_row = -(10**9)
+        self._seen = 0
+        self._every_batch = False
 
     @property
     def trace(self) -> Trace:
@@ -145,6 +147,8 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
             update_ratio=self.config["record_update_ratio"],
         )
         self._probes.set_sampling(*self._sampling())
+        # With several steps per execution, batch ends do not map to steps.
+        self._every_batch = int(getattr(model, "steps_per_execution", 1) or 1) > 1
         meta = model_facts(model)
         meta["params"] = {k: v for k, v in (self.params or {}).items() if isinstance(v, (int, float, str))}
         self._recorder = TraceRecorder(self._probes.layer_infos(), meta=meta)
@@ -173,8 +177,20 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
         probes, rec = self._probes, self._recorder
         if probes.fell_back:
             raise RuntimeError(f"could not instrument the train step: {probes.trace_error!r}")
+        step, self._seen = self._seen, self._seen + 1
+        loss = (logs or {}).get("loss")
+        loss_bad = loss is not None and not np.isfinite(loss)
+        # Read the probes only when there is news: a sampled step, or a loss
+        # that went NaN/Inf (a NaN anywhere reaches it within a step or two;
+        # the graph keeps the first non-finite step's statistics meanwhile).
+        if not (probes.is_sampled(step) or loss_bad or self._every_batch):
+            return
+        if loss_bad or self._every_batch:
+            self._check_fault(logs)
         got = probes.read()
-        if got is None:  # not a sampled step
+        steps_seen = rec.trace.column("step")
+        if got is None or (steps_seen.size and got[1]["step"] <= steps_seen[-1]):
+            self._maybe_halt()  # not a sampled step, or one _check_fault already recorded
             return
         layer_row, columns = got
         if self._perm is None:
@@ -192,10 +208,7 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
 
         trace = rec.trace
         if not self._nonfinite_seen and numerical.has_nonfinite(trace, row):
-            finding = numerical.check_nonfinite(trace, row)
-            if finding is not None:
-                self._nonfinite_seen = True
-                self._add(finding)
+            self._check_fault(logs)
         if row == 0:
             for finding in self._run_first_batch_checks(trace):
                 self._add(finding)
@@ -206,10 +219,41 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
                 self._add(finding)
         self._maybe_halt()
 
+    def _check_fault(self, logs):
+        """Localize the first NaN/Inf from the statistics the graph kept for it."""
+        if self._nonfinite_seen or self._probes is None:
+            return
+        got = self._probes.read_fault()
+        if got is None:
+            return
+        layer_row, columns = got
+        if self._perm is None:
+            self._set_execution_order(self._probes)
+        columns["epoch"] = self._epoch
+        rec = self._recorder
+        steps = rec.trace.column("step")
+        if not steps.size or steps[-1] < columns["step"]:
+            rec.append(layer_row[self._perm], columns)
+            trace, row = rec.trace, rec.n_steps - 1
+        else:  # already past it: judge that one row on its own
+            from deeplocalize.trace import Trace
+
+            trace = Trace(layers=rec.trace.layers, layer_stats=layer_row[self._perm][None],
+                          steps={k: np.array([v]) for k, v in columns.items()}, meta=rec.meta)
+            row = 0
+        from deeplocalize.checks import numerical
+
+        finding = numerical.check_nonfinite(trace, row)
+        if finding is not None:
+            self._nonfinite_seen = True
+            self._add(finding)
+            self._maybe_halt()
+
     @_guarded
     def on_epoch_end(self, epoch, logs=None):
         if self._recorder is None:
             return
+        self._check_fault(logs)
         self._recorder.epochs.append(
             {k: float(v) for k, v in (logs or {}).items() if isinstance(v, (int, float, np.floating))}
         )

@@ -197,6 +197,7 @@ class Probes:
         self._orig_train_function = self.model.train_function
         self._create_buffers()
         self._counter.assign(0)
+        self._fault_step.assign(-1.0)
         self.model.train_step = self._train_step
         if self._train_function is None:
             self.model.make_train_function(force=True)
@@ -306,7 +307,11 @@ class Probes:
             before = [tf.identity(v) for v in weights]
             if weights:
                 model.optimizer.apply_gradients(zip(w_grads, weights))
-            self._write_stats(x, y, unscaled_loss, order, acts, a_grads, weights, w_grads, before)
+            args = (x, y, unscaled_loss, order, acts, a_grads, weights, w_grads, before)
+            # NaN/Inf counts and masking cost several passes over every tensor;
+            # they are only needed on a step whose sentinel is non-finite.
+            tf.cond(bad, lambda: self._write_stats(*args, exact=True),
+                    lambda: self._write_stats(*args, exact=False))
             return tf.constant(1.0)
 
         def plain_step():
@@ -316,6 +321,13 @@ class Probes:
 
         recorded = tf.cond(record, record_step, plain_step)
         self.sentinel_buffer.assign(tf.concat([[recorded, tf.cast(step, tf.float32)], sentinel], 0))
+
+        def keep_fault():  # the first non-finite step's statistics, kept until read
+            self.fault_buffer.assign(self.buffer.read_value())
+            self._fault_step.assign(tf.cast(step, tf.float32))
+            return tf.constant(0.0)
+
+        tf.cond(tf.logical_and(bad, self._fault_step < 0), keep_fault, lambda: tf.constant(0.0))
         self._counter.assign_add(1)
         return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
@@ -336,6 +348,8 @@ class Probes:
             self.buffer = tf.Variable(
                 tf.zeros([self._n_layer + MAX_COLUMNS], tf.float32), trainable=False, name="deeplocalize_probe"
             )
+            self.fault_buffer = tf.Variable(tf.zeros_like(self.buffer), trainable=False, name="deeplocalize_fault")
+            self._fault_step = tf.Variable(-1.0, trainable=False, name="deeplocalize_fault_step")
 
     def _sentinel(self, loss, w_grads):
         """Is anything non-finite this step? Checked every step, cheaply.
@@ -354,7 +368,7 @@ class Probes:
         return tf.stack([tf.cast(loss, f32), total]), tf.logical_not(tf.math.is_finite(total))
 
     # ---- reductions ---------------------------------------------------------
-    def _write_stats(self, x, y, loss, order, acts, a_grads, weights, w_grads, before):
+    def _write_stats(self, x, y, loss, order, acts, a_grads, weights, w_grads, before, exact=True):
         tf = self._tf
         f32 = tf.float32
         n_layers, n_stats = len(self.layers), len(LAYER_STATS)
@@ -366,14 +380,15 @@ class Probes:
                 r[STAT_INDEX[name]] = zero
 
         for i, act, grad in zip(order, acts, a_grads):
-            self._forward_stats(rows[i], tf.cast(act, f32), self.activations[i])
+            self._forward_stats(rows[i], tf.cast(act, f32), self.activations[i], exact)
             if grad is not None:
                 g = tf.cast(grad, f32)
                 rows[i][STAT_INDEX["grad_norm"]] = _safe_norm(tf, g)
-                rows[i][STAT_INDEX["grad_nan"]] = _count(tf, tf.math.is_nan(g))
-                rows[i][STAT_INDEX["grad_inf"]] = _count(tf, tf.math.is_inf(g))
+                if exact:
+                    rows[i][STAT_INDEX["grad_nan"]] = _count(tf, tf.math.is_nan(g))
+                    rows[i][STAT_INDEX["grad_inf"]] = _count(tf, tf.math.is_inf(g))
 
-        self._weight_stats(rows, weights, w_grads, before)
+        self._weight_stats(rows, weights, w_grads, before, exact)
 
         first = next((t for t in _flatten(x) if t is not None), None)
         columns = [tf.cast(loss, f32), self._current_lr(),
@@ -404,18 +419,19 @@ class Probes:
         flat = [v for r in rows for v in r] + columns
         flat += [zero] * (self._n_layer + MAX_COLUMNS - len(flat))
         self.buffer.assign(tf.stack([tf.reshape(tf.cast(v, f32), []) for v in flat]))
+        return tf.constant(0.0)
 
-    def _forward_stats(self, row, a, activation):
+    def _forward_stats(self, row, a, activation, exact=True):
         tf = self._tf
         f32 = tf.float32
-        finite = tf.math.is_finite(a)
-        safe = tf.where(finite, a, tf.zeros_like(a))
+        safe = tf.where(tf.math.is_finite(a), a, tf.zeros_like(a)) if exact else a
         row[STAT_INDEX["act_min"]] = tf.reduce_min(a)
         row[STAT_INDEX["act_max"]] = tf.reduce_max(a)
         row[STAT_INDEX["act_mean"]] = tf.reduce_mean(safe)
         row[STAT_INDEX["act_mean_abs"]] = tf.reduce_mean(tf.abs(safe))
-        row[STAT_INDEX["act_nan"]] = _count(tf, tf.math.is_nan(a))
-        row[STAT_INDEX["act_inf"]] = _count(tf, tf.math.is_inf(a))
+        if exact:
+            row[STAT_INDEX["act_nan"]] = _count(tf, tf.math.is_nan(a))
+            row[STAT_INDEX["act_inf"]] = _count(tf, tf.math.is_inf(a))
         is_zero = tf.equal(a, 0.0)
         row[STAT_INDEX["act_zero_frac"]] = tf.reduce_mean(tf.cast(is_zero, f32))
         rank = a.shape.rank or 0
@@ -434,7 +450,7 @@ class Probes:
         if sat is not None:
             row[STAT_INDEX["act_sat_frac"]] = tf.reduce_mean(tf.cast(sat, f32))
 
-    def _weight_stats(self, rows, weights, w_grads, before):
+    def _weight_stats(self, rows, weights, w_grads, before, exact=True):
         """Norms and NaN counts of the weights the forward pass used, their
         gradients, and the size of this step's update relative to them."""
         tf = self._tf
@@ -449,13 +465,15 @@ class Probes:
             ws = [tf.cast(before[k], f32) for k in ks]
             old = _global_norm(tf, ws)
             row[STAT_INDEX["w_norm"]] = old
-            row[STAT_INDEX["w_nan"]] = tf.add_n([_count(tf, tf.math.is_nan(w)) for w in ws])
-            row[STAT_INDEX["w_inf"]] = tf.add_n([_count(tf, tf.math.is_inf(w)) for w in ws])
+            if exact:
+                row[STAT_INDEX["w_nan"]] = tf.add_n([_count(tf, tf.math.is_nan(w)) for w in ws])
+                row[STAT_INDEX["w_inf"]] = tf.add_n([_count(tf, tf.math.is_inf(w)) for w in ws])
             gs = [tf.cast(w_grads[k], f32) for k in ks if w_grads[k] is not None]
             if gs:
                 row[STAT_INDEX["gw_norm"]] = _global_norm(tf, gs)
-                row[STAT_INDEX["gw_nan"]] = tf.add_n([_count(tf, tf.math.is_nan(g)) for g in gs])
-                row[STAT_INDEX["gw_inf"]] = tf.add_n([_count(tf, tf.math.is_inf(g)) for g in gs])
+                if exact:
+                    row[STAT_INDEX["gw_nan"]] = tf.add_n([_count(tf, tf.math.is_nan(g)) for g in gs])
+                    row[STAT_INDEX["gw_inf"]] = tf.add_n([_count(tf, tf.math.is_inf(g)) for g in gs])
             if self.update_ratio:
                 deltas = [tf.cast(weights[k], f32) - w for k, w in zip(ks, ws)]
                 row[STAT_INDEX["update_ratio"]] = _global_norm(tf, deltas) / (old + 1e-12)
@@ -469,6 +487,26 @@ class Probes:
             return tf.constant(math.nan, tf.float32)
 
     # ---- reading -----------------------------------------------------------
+    def is_sampled(self, step: int) -> bool:
+        """Whether the graph records full statistics on ``step`` (besides
+        non-finite steps), so the callback reads only when there is news."""
+        return step < self.dense_steps or step % self.every == 0
+
+    def read_fault(self):
+        """The statistics of the first step with a NaN/Inf, or None."""
+        step = float(self._fault_step.numpy())
+        if step < 0:
+            return None
+        return self._unpack(self.fault_buffer.numpy(), step)
+
+    def _unpack(self, values, step):
+        values = values.astype(float)
+        n = self._n_layer
+        layer_row = values[:n].reshape(len(self.layers), len(LAYER_STATS))
+        columns = dict(zip(self.columns, values[n: n + len(self.columns)].tolist()))
+        columns["step"] = float(step)
+        return layer_row, columns
+
     def read(self):
         """What the last step recorded: ``(layer_row, columns)`` or None.
 
@@ -478,12 +516,7 @@ class Probes:
         sentinel = self.sentinel_buffer.numpy()
         if sentinel[0] < 0.5:
             return None
-        values = self.buffer.numpy().astype(float)
-        n = self._n_layer
-        layer_row = values[:n].reshape(len(self.layers), len(LAYER_STATS))
-        columns = dict(zip(self.columns, values[n: n + len(self.columns)].tolist()))
-        columns["step"] = float(sentinel[1])
-        return layer_row, columns
+        return self._unpack(self.buffer.numpy(), sentinel[1])
 
 
 def _unscale_for_distribution(loss):
