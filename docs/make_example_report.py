@@ -1,7 +1,8 @@
 """Regenerate docs/example_report.html and docs/report.png (the README's screenshot).
 
-A small regression on unscaled inputs and targets: plain SGD overflows and the
-output layer turns Inf after a few steps. Run from the repository root:
+A small regression on unscaled inputs and targets: the tanh layer saturates and
+the first layer stops learning; the diagnosis blames the unscaled data. Run from
+the repository root:
 
     python docs/make_example_report.py            # writes the HTML (and the trace, not committed)
     python docs/make_example_report.py --shot     # also the screenshot (needs Debian's chromium)
