@@ -263,7 +263,10 @@ class Probes:
         x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
         self._recording = {}
         self._graph = None if tf.executing_eagerly() else tf.compat.v1.get_default_graph()
-        with tf.GradientTape() as tape:
+        # Persistent: the gradients w.r.t. layer outputs are taken a second
+        # time, and only on recorded steps (asking for them every step costs
+        # more than the rest of the probes together).
+        with tf.GradientTape(persistent=True) as tape:
             self._tape = tape
             try:
                 if model._call_has_training_arg:
@@ -291,10 +294,7 @@ class Probes:
         self.exec_order = order
         acts = [captured[i] for i in order]
         weights = list(model.trainable_weights)
-        grads = tape.gradient(
-            loss, weights + acts, unconnected_gradients=tf.UnconnectedGradients.NONE
-        )
-        w_grads, a_grads = grads[: len(weights)], grads[len(weights):]
+        w_grads = tape.gradient(loss, weights, unconnected_gradients=tf.UnconnectedGradients.NONE)
 
         sentinel, bad = self._sentinel(unscaled_loss, w_grads)
         step = self._step_counter()
@@ -307,6 +307,7 @@ class Probes:
             before = [tf.identity(v) for v in weights]
             if weights:
                 model.optimizer.apply_gradients(zip(w_grads, weights))
+            a_grads = tape.gradient(loss, acts, unconnected_gradients=tf.UnconnectedGradients.NONE)
             args = (x, y, unscaled_loss, order, acts, a_grads, weights, w_grads, before)
             # NaN/Inf counts and masking cost several passes over every tensor;
             # they are only needed on a step whose sentinel is non-finite.
