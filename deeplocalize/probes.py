@@ -29,8 +29,6 @@ import numpy as np
 
 from deeplocalize.trace import LAYER_STATS, STAT_INDEX, LayerInfo
 
-_BOUNDED = {"sigmoid", "hard_sigmoid", "tanh", "softsign", "softmax", "log_softmax", "hard_tanh"}
-_RELU_LIKE = {"relu", "relu6", "elu", "selu", "leaky_relu", "gelu", "silu", "swish", "softplus"}
 _LAYER_ACTIVATION = {  # layers that are an activation by themselves
     "ReLU": "relu",
     "Softmax": "softmax",
@@ -76,10 +74,6 @@ def probed_layers(model) -> list:
     return [layer for layer in model.layers if type(layer).__name__ not in _SKIP_CLASSES]
 
 
-class ProbeError(RuntimeError):
-    """Raised inside the probes; the callback turns it into one warning."""
-
-
 class Probes:
     """Instruments a compiled Keras model so every train step records statistics.
 
@@ -115,10 +109,8 @@ class Probes:
         self.fell_back = False
         self.exec_order: list[int] | None = None
         self.columns: list[str] = list(_BASE_COLUMNS)
-        self.meta: dict = {}
         self._tf = tf
         n_layer = len(self.layers) * len(LAYER_STATS)
-        # Sized on first trace, when the number of inputs/targets is known.
         self._n_layer = n_layer
         self.buffer = None
         self._var_owner = self._map_variables()
