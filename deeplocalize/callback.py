@@ -190,9 +190,10 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
         got = probes.read()
         steps_seen = rec.trace.column("step")
         if got is None or (steps_seen.size and got[1]["step"] <= steps_seen[-1]):
-            self._maybe_halt()  # not a sampled step, or one _check_fault already recorded
+            self._maybe_halt()  # not a recorded step, or one _check_fault already recorded
             return
         layer_row, columns = got
+        nonfinite = columns.pop("nonfinite", 0.0) > 0
         if self._perm is None:
             self._set_execution_order(probes)
         columns["epoch"] = self._epoch
@@ -207,7 +208,7 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
         from deeplocalize.checks import numerical
 
         trace = rec.trace
-        if not self._nonfinite_seen and numerical.has_nonfinite(trace, row):
+        if not self._nonfinite_seen and nonfinite and numerical.has_nonfinite(trace, row):
             self._check_fault(logs)
         if row == 0:
             for finding in self._run_first_batch_checks(trace):
@@ -227,6 +228,7 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
         if got is None:
             return
         layer_row, columns = got
+        columns.pop("nonfinite", None)
         if self._perm is None:
             self._set_execution_order(self._probes)
         columns["epoch"] = self._epoch

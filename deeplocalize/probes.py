@@ -13,10 +13,13 @@ Two tiers keep the cost low:
 - on sampled steps (the first ``dense_steps``, then every ``every``-th, and
   any step with a non-finite sum) the full statistics of `LAYER_STATS`.
 
-How forward values are captured: each probed layer's ``call`` is wrapped (on
-the instance) so that, while the instrumented step is being traced, its
-output is kept and watched by the gradient tape. Outside that trace (eval,
-predict) the wrapper is a plain pass-through and adds nothing to the graph.
+How values are captured: each probed layer's ``call`` is wrapped (on the
+instance) so that, while the instrumented step is being traced, its output
+is kept and passed through an identity whose gradient function keeps the
+gradient arriving at that output. So the one backward pass Keras does
+anyway yields the backward values too: no second pass, no persistent tape.
+Outside that trace (eval, predict) the wrapper is a plain pass-through and
+adds nothing to the graph.
 """
 
 from __future__ import annotations
@@ -39,9 +42,12 @@ _LAYER_ACTIVATION = {  # layers that are an activation by themselves
 _SKIP_CLASSES = {"InputLayer"}
 
 # Global per-step columns written by the graph, besides the per-input ones.
-_BASE_COLUMNS = ("loss", "lr", "batch_size")
+_BASE_COLUMNS = ("step", "nonfinite", "loss", "lr", "batch_size")
 _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-MAX_COLUMNS = 96  # per-step columns kept: loss, lr, batch size, then 4 per input and 6 per target
+MAX_COLUMNS = 96  # per-step columns kept: the base ones, then 4 per input and 6 per target
+RATIO_SAMPLE = 4096  # update ratios are estimated on at most this many evenly strided elements per weight
+FORWARD_SAMPLE = 65536  # forward statistics of larger outputs use the batch's first examples, up to this many values
+_TENSOR_ATTRS = ("_keras_mask", "_keras_logits")  # what Keras hangs on a layer's output tensor
 
 
 def activation_name(layer) -> str | None:
@@ -94,13 +100,12 @@ class Probes:
         self.update_ratio = bool(update_ratio)
         self.every = int(every)
         self.dense_steps = int(dense_steps)
-        self.sentinel_buffer = None
         self._counter = None
         self.layers = probed_layers(model)
         self.activations = [activation_name(layer) for layer in self.layers]
         self._recording: dict | None = None
         self._graph = None
-        self._tape = None
+        self._out_grads: dict[int, object] | None = None
         self._orig_calls: dict[int, object] = {}
         self._installed = False
         self._train_function = None
@@ -190,6 +195,9 @@ class Probes:
         self._create_buffers()
         self._counter.assign(0)
         self._fault_step.assign(-1.0)
+        empty = np.zeros(self.buffer.shape, np.float32)
+        empty[self._n_layer] = -1.0  # the step column: nothing recorded yet
+        self.buffer.assign(empty)
         self.model.train_step = self._train_step
         if self._train_function is None:
             self.model.make_train_function(force=True)
@@ -221,18 +229,45 @@ class Probes:
         def call_and_record(*args, **kwargs):
             outputs = call(*args, **kwargs)
             rec = probes._recording
-            if rec is not None and index not in rec:
-                first = _first_float_tensor(outputs)
-                graph = getattr(first, "graph", None)
-                if graph is not None and probes._graph is not None and graph is not probes._graph:
-                    first = None  # a shape-inference call in a scratch graph, not the real forward pass
-                if first is not None:
-                    if probes._tape is not None:
-                        probes._tape.watch(first)
-                    rec[index] = first
-            return outputs
+            if rec is None or index in rec:
+                return outputs
+            flat = _flatten(outputs)
+            k = next((k for k, t in enumerate(flat) if _is_float_tensor(t)), None)
+            if k is None:
+                return outputs
+            graph = getattr(flat[k], "graph", None)
+            if graph is not None and probes._graph is not None and graph is not probes._graph:
+                return outputs  # a shape-inference call in a scratch graph, not the real forward pass
+            flat[k] = probes._hook_output(index, flat[k])
+            rec[index] = flat[k]
+            return _pack_like(outputs, flat)
 
         return call_and_record
+
+    def _hook_output(self, index, tensor):
+        """``tensor`` unchanged, through an identity whose gradient function
+        keeps the gradient arriving at it (read on recorded steps)."""
+        tf = self._tf
+        grads = self._out_grads
+
+        @tf.custom_gradient
+        def probe(t):
+            def grad(upstream):
+                if grads is not None:
+                    grads[index] = upstream
+                return upstream
+
+            return tf.identity(t), grad
+
+        out = probe(tensor)
+        for attr in _TENSOR_ATTRS:
+            value = getattr(tensor, attr, None)
+            if value is not None:
+                try:
+                    setattr(out, attr, value)
+                except AttributeError:
+                    pass
+        return out
 
     # ---- the instrumented step --------------------------------------------
     def _train_step(self, data):
@@ -244,7 +279,7 @@ class Probes:
             self.trace_error = exc
             self.fell_back = True
             self._recording = None
-            self._tape = None
+            self._out_grads = None
             return type(self.model).train_step(self.model, data)
 
     def _instrumented_step(self, data):
@@ -253,13 +288,9 @@ class Probes:
 
         model = self.model
         x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
-        self._recording = {}
+        self._recording, self._out_grads = {}, {}
         self._graph = None if tf.executing_eagerly() else tf.compat.v1.get_default_graph()
-        # Persistent: the gradients w.r.t. layer outputs are taken a second
-        # time, and only on recorded steps (asking for them every step costs
-        # more than the rest of the probes together).
-        with tf.GradientTape(persistent=True) as tape:
-            self._tape = tape
+        with tf.GradientTape() as tape:
             try:
                 if model._call_has_training_arg:
                     y_pred = model(x, training=True)
@@ -268,7 +299,6 @@ class Probes:
             finally:
                 captured = self._recording
                 self._recording = None
-                self._tape = None
             compute_loss = getattr(model, "_compute_loss", None) or model.compute_loss
             loss = compute_loss(
                 x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True
@@ -284,43 +314,45 @@ class Probes:
         self._var_owner = self._map_variables()  # subclassed models build on first call
         order = list(captured)  # dicts keep insertion order: execution order
         self.exec_order = order
-        acts = [captured[i] for i in order]
         weights = list(model.trainable_weights)
-        w_grads = tape.gradient(loss, weights, unconnected_gradients=tf.UnconnectedGradients.NONE)
-
-        sentinel, bad = self._sentinel(unscaled_loss, w_grads)
         step = self._step_counter()
-        record = tf.logical_or(
-            bad,
-            tf.logical_or(step < self._dense_var, tf.equal(step % self._every_var, 0)),
-        )
+        sampled = tf.logical_or(step < self._dense_var, tf.equal(step % self._every_var, 0))
+        # The step's own update runs unconditionally and as soon as its
+        # gradient is ready, as in Keras. What the statistics need from the
+        # weights before it is read first, and only on steps that may be
+        # recorded: sampled ones, and ones whose loss is already non-finite
+        # (then the counts of non-finite weights are exact). A fault that
+        # first shows in the backward pass has finite weights before it.
+        loss_bad = tf.logical_not(tf.math.is_finite(tf.cast(unscaled_loss, tf.float32)))
+        before = self._weights_before(weights, tf.logical_or(sampled, loss_bad), loss_bad)
+        try:
+            w_grads = tape.gradient(loss, weights, unconnected_gradients=tf.UnconnectedGradients.NONE)
+        finally:
+            out_grads, self._out_grads = self._out_grads, None
+        acts = [captured[i] for i in order]
+        a_grads = [out_grads.get(i) for i in order]
+        if weights:
+            model.optimizer.apply_gradients(zip(w_grads, weights))
+
+        bad = self._sentinel(unscaled_loss, w_grads)
+        record = tf.logical_or(bad, sampled)
 
         def record_step():
-            before = [tf.identity(v) for v in weights]
-            if weights:
-                model.optimizer.apply_gradients(zip(w_grads, weights))
-            a_grads = tape.gradient(loss, acts, unconnected_gradients=tf.UnconnectedGradients.NONE)
-            args = (x, y, unscaled_loss, order, acts, a_grads, weights, w_grads, before)
+            args = (step, x, y, unscaled_loss, order, acts, a_grads, weights, w_grads, before)
             # NaN/Inf counts and masking cost several passes over every tensor;
             # they are only needed on a step whose sentinel is non-finite.
-            tf.cond(bad, lambda: self._write_stats(*args, exact=True),
+            _branch(bad, lambda: self._write_stats(*args, exact=True),
                     lambda: self._write_stats(*args, exact=False))
             return tf.constant(1.0)
 
-        def plain_step():
-            if weights:
-                model.optimizer.apply_gradients(zip(w_grads, weights))
-            return tf.constant(0.0)
-
-        recorded = tf.cond(record, record_step, plain_step)
-        self.sentinel_buffer.assign(tf.concat([[recorded, tf.cast(step, tf.float32)], sentinel], 0))
+        _branch(record, record_step, lambda: tf.constant(0.0))
 
         def keep_fault():  # the first non-finite step's statistics, kept until read
             self.fault_buffer.assign(self.buffer.read_value())
             self._fault_step.assign(tf.cast(step, tf.float32))
             return tf.constant(0.0)
 
-        tf.cond(tf.logical_and(bad, self._fault_step < 0), keep_fault, lambda: tf.constant(0.0))
+        _branch(tf.logical_and(bad, self._fault_step < 0), keep_fault, lambda: tf.constant(0.0))
         self._counter.assign_add(1)
         return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
@@ -335,9 +367,6 @@ class Probes:
             self._counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="deeplocalize_step")
             self._every_var = tf.Variable(self.every, dtype=tf.int64, trainable=False, name="deeplocalize_every")
             self._dense_var = tf.Variable(self.dense_steps, dtype=tf.int64, trainable=False, name="deeplocalize_dense")
-            self.sentinel_buffer = tf.Variable(
-                tf.zeros([4], tf.float32), trainable=False, name="deeplocalize_sentinel"
-            )
             self.buffer = tf.Variable(
                 tf.zeros([self._n_layer + MAX_COLUMNS], tf.float32), trainable=False, name="deeplocalize_probe"
             )
@@ -358,10 +387,10 @@ class Probes:
         f32 = tf.float32
         sums = [tf.reduce_sum(tf.cast(g, f32)) for g in w_grads if g is not None]
         total = tf.cast(loss, f32) + (tf.add_n(sums) if sums else 0.0)
-        return tf.stack([tf.cast(loss, f32), total]), tf.logical_not(tf.math.is_finite(total))
+        return tf.logical_not(tf.math.is_finite(total))
 
     # ---- reductions ---------------------------------------------------------
-    def _write_stats(self, x, y, loss, order, acts, a_grads, weights, w_grads, before, exact=True):
+    def _write_stats(self, step, x, y, loss, order, acts, a_grads, weights, w_grads, before, exact=True):
         tf = self._tf
         f32 = tf.float32
         n_layers, n_stats = len(self.layers), len(LAYER_STATS)
@@ -376,7 +405,7 @@ class Probes:
             self._forward_stats(rows[i], tf.cast(act, f32), self.activations[i], exact)
             if grad is not None:
                 g = tf.cast(grad, f32)
-                rows[i][STAT_INDEX["grad_norm"]] = _safe_norm(tf, g)
+                rows[i][STAT_INDEX["grad_norm"]] = _global_norm(tf, [g])
                 if exact:
                     rows[i][STAT_INDEX["grad_nan"]] = _count(tf, tf.math.is_nan(g))
                     rows[i][STAT_INDEX["grad_inf"]] = _count(tf, tf.math.is_inf(g))
@@ -384,7 +413,7 @@ class Probes:
         self._weight_stats(rows, weights, w_grads, before, exact)
 
         first = next((t for t in _flatten(x) if t is not None), None)
-        columns = [tf.cast(loss, f32), self._current_lr(),
+        columns = [tf.cast(step, f32), tf.constant(1.0 if exact else 0.0, f32), tf.cast(loss, f32), self._current_lr(),
                    tf.cast(tf.shape(first)[0], f32) if first is not None else nan]
         names = list(_BASE_COLUMNS)
         for k, t in enumerate(_flatten(x)):
@@ -411,12 +440,27 @@ class Probes:
         self.columns = names
         flat = [v for r in rows for v in r] + columns
         flat += [zero] * (self._n_layer + MAX_COLUMNS - len(flat))
-        self.buffer.assign(tf.stack([tf.reshape(tf.cast(v, f32), []) for v in flat]))
+        self.buffer.assign(tf.stack([_scalar(tf, v) for v in flat]))
         return tf.constant(0.0)
 
     def _forward_stats(self, row, a, activation, exact=True):
+        """Statistics of one layer's output ``a``.
+
+        Whether a unit is dead is decided on the whole batch. The other
+        statistics of a large output use the batch's first examples, up to
+        `FORWARD_SAMPLE` values (they are means and extremes: a sample
+        estimates them, at a fraction of the passes over a conv layer's
+        output); on a non-finite step (``exact``) every value counts.
+        """
         tf = self._tf
         f32 = tf.float32
+        rank = a.shape.rank or 0
+        if rank >= 2:
+            unit_dead = tf.reduce_all(tf.equal(a, 0.0), axis=list(range(rank - 1)))
+            row[STAT_INDEX["act_dead_frac"]] = tf.reduce_mean(tf.cast(unit_dead, f32))
+        per_example = math.prod(a.shape[1:]) if rank >= 2 and a.shape[1:].is_fully_defined() else None
+        if not exact and per_example:
+            a = a[: max(2, FORWARD_SAMPLE // per_example)]
         safe = tf.where(tf.math.is_finite(a), a, tf.zeros_like(a)) if exact else a
         row[STAT_INDEX["act_min"]] = tf.reduce_min(a)
         row[STAT_INDEX["act_max"]] = tf.reduce_max(a)
@@ -425,12 +469,7 @@ class Probes:
         if exact:
             row[STAT_INDEX["act_nan"]] = _count(tf, tf.math.is_nan(a))
             row[STAT_INDEX["act_inf"]] = _count(tf, tf.math.is_inf(a))
-        is_zero = tf.equal(a, 0.0)
-        row[STAT_INDEX["act_zero_frac"]] = tf.reduce_mean(tf.cast(is_zero, f32))
-        rank = a.shape.rank or 0
-        if rank >= 2:
-            unit_dead = tf.reduce_all(is_zero, axis=list(range(rank - 1)))
-            row[STAT_INDEX["act_dead_frac"]] = tf.reduce_mean(tf.cast(unit_dead, f32))
+        row[STAT_INDEX["act_zero_frac"]] = tf.reduce_mean(tf.cast(tf.equal(a, 0.0), f32))
         eps = self.saturation_eps
         if activation in ("sigmoid", "hard_sigmoid"):
             sat = tf.logical_or(a < eps, a > 1.0 - eps)
@@ -443,9 +482,47 @@ class Probes:
         if sat is not None:
             row[STAT_INDEX["act_sat_frac"]] = tf.reduce_mean(tf.cast(sat, f32))
 
+    def _weights_before(self, weights, take, exact):
+        """What the statistics need from the weights before the update, read
+        only when ``take``: per weight its squared norm and, when ``exact``,
+        its NaN and Inf counts (else zeros), as an ``(n_weights, 3)`` tensor;
+        and a strided sample of at most `RATIO_SAMPLE` elements of each, as
+        one vector. Zeros and a ``taken`` flag of 0 when not taken."""
+        tf = self._tf
+        f32 = tf.float32
+        strides = [max(1, math.prod(int(d) for d in v.shape) // RATIO_SAMPLE) for v in weights]
+        sizes = [len(range(0, max(1, math.prod(int(d) for d in v.shape)), k)) for v, k in zip(weights, strides)]
+        n_sample = sum(sizes) if self.update_ratio else 0
+
+        def read():
+            ws = [tf.cast(v, f32) for v in weights]
+            norms = [2.0 * tf.nn.l2_loss(w) for w in ws]
+
+            def counts():
+                return tf.stack([tf.stack([_count(tf, tf.math.is_nan(w)), _count(tf, tf.math.is_inf(w))])
+                                 for w in ws])
+
+            nonfinite = tf.cond(exact, counts, lambda: tf.zeros([len(ws), 2], f32))
+            stats = tf.concat([tf.stack(norms)[:, None], nonfinite], 1)
+            samples = [tf.reshape(w, [-1])[::k] for w, k in zip(ws, strides)] if n_sample else []
+            return stats, tf.concat(samples, 0) if samples else tf.zeros([0], f32), tf.constant(1.0)
+
+        def skip():
+            return tf.zeros([len(weights), 3], f32), tf.zeros([n_sample], f32), tf.constant(0.0)
+
+        if not weights:
+            return None
+        stats, samples, taken = _branch(take, read, skip)
+        return {"stats": stats, "samples": samples, "taken": taken, "strides": strides, "sizes": sizes}
+
     def _weight_stats(self, rows, weights, w_grads, before, exact=True):
         """Norms and NaN counts of the weights the forward pass used, their
-        gradients, and the size of this step's update relative to them."""
+        gradients, and the size of this step's update relative to them.
+
+        The update's size is estimated from the strided samples (exact for
+        weights of up to `RATIO_SAMPLE` elements): copying every weight to
+        measure it would cost more than the rest of the statistics.
+        """
         tf = self._tf
         f32 = tf.float32
         per_layer: dict[int, list] = {}
@@ -453,14 +530,18 @@ class Probes:
             i = self._var_owner.get(id(v))
             if i is not None:
                 per_layer.setdefault(i, []).append(k)
+        if before is None:
+            return
+        nan = tf.constant(math.nan, f32)
+        stats, taken = before["stats"], before["taken"] > 0.5
+        offsets = np.cumsum([0] + before["sizes"])
         for i, ks in per_layer.items():
             row = rows[i]
-            ws = [tf.cast(before[k], f32) for k in ks]
-            old = _global_norm(tf, ws)
+            old = tf.where(taken, tf.sqrt(tf.add_n([stats[k, 0] for k in ks])), nan)
             row[STAT_INDEX["w_norm"]] = old
             if exact:
-                row[STAT_INDEX["w_nan"]] = tf.add_n([_count(tf, tf.math.is_nan(w)) for w in ws])
-                row[STAT_INDEX["w_inf"]] = tf.add_n([_count(tf, tf.math.is_inf(w)) for w in ws])
+                row[STAT_INDEX["w_nan"]] = tf.add_n([stats[k, 1] for k in ks])
+                row[STAT_INDEX["w_inf"]] = tf.add_n([stats[k, 2] for k in ks])
             gs = [tf.cast(w_grads[k], f32) for k in ks if w_grads[k] is not None]
             if gs:
                 row[STAT_INDEX["gw_norm"]] = _global_norm(tf, gs)
@@ -468,8 +549,13 @@ class Probes:
                     row[STAT_INDEX["gw_nan"]] = tf.add_n([_count(tf, tf.math.is_nan(g)) for g in gs])
                     row[STAT_INDEX["gw_inf"]] = tf.add_n([_count(tf, tf.math.is_inf(g)) for g in gs])
             if self.update_ratio:
-                deltas = [tf.cast(weights[k], f32) - w for k, w in zip(ks, ws)]
-                row[STAT_INDEX["update_ratio"]] = _global_norm(tf, deltas) / (old + 1e-12)
+                moved = []
+                for k in ks:
+                    stride = before["strides"][k]
+                    after = tf.reshape(tf.cast(weights[k], f32), [-1])[::stride]
+                    sample = before["samples"][offsets[k]:offsets[k + 1]]
+                    moved.append(float(stride) * tf.reduce_sum(tf.square(after - sample)))
+                row[STAT_INDEX["update_ratio"]] = tf.sqrt(tf.add_n(moved)) / (old + 1e-12)
 
     def _current_lr(self):
         tf = self._tf
@@ -492,24 +578,48 @@ class Probes:
             return None
         return self._unpack(self.fault_buffer.numpy(), step)
 
-    def _unpack(self, values, step):
+    def _unpack(self, values, step=None):
         values = values.astype(float)
         n = self._n_layer
         layer_row = values[:n].reshape(len(self.layers), len(LAYER_STATS))
         columns = dict(zip(self.columns, values[n: n + len(self.columns)].tolist()))
-        columns["step"] = float(step)
+        if step is not None:
+            columns["step"] = float(step)
         return layer_row, columns
 
     def read(self):
-        """What the last step recorded: ``(layer_row, columns)`` or None.
+        """What the latest recorded step recorded: ``(layer_row, columns)``,
+        or None before the first one.
 
-        None when the step was not sampled (see ``every``); ``layer_row`` has
-        shape ``(n_layers, len(LAYER_STATS))`` in the order of ``self.layers``.
+        ``layer_row`` has shape ``(n_layers, len(LAYER_STATS))`` in the order
+        of ``self.layers``; ``columns["step"]`` says which step it was (not
+        every step is recorded, see ``every``), and ``columns["nonfinite"]``
+        is 1 when the step's sentinel saw a NaN or Inf (its counts are exact).
         """
-        sentinel = self.sentinel_buffer.numpy()
-        if sentinel[0] < 0.5:
+        values = self.buffer.numpy()
+        if values[self._n_layer] < 0:
             return None
-        return self._unpack(self.buffer.numpy(), sentinel[1])
+        return self._unpack(values)
+
+
+def _branch(pred, true_fn, false_fn):
+    """``tf.cond`` whose untaken branch costs nothing.
+
+    ``tf.cond`` inside a ``tf.function`` is lowered to Switch/Merge ops, and
+    the executor then walks every op of the untaken branch to mark it dead:
+    with a branch of several hundred statistics that walk costs more, every
+    step, than the statistics do on the steps they are taken. The unlowered
+    form runs the taken branch as a function call instead. Falls back to
+    ``tf.cond`` where TensorFlow lacks it.
+    """
+    import tensorflow as tf
+
+    try:
+        from tensorflow.python.ops.cond_v2 import fast_cond_v2
+    except ImportError:
+        return tf.cond(pred, true_fn, false_fn)
+    out = fast_cond_v2(pred, true_fn, false_fn)
+    return out[0] if isinstance(out, (list, tuple)) and len(out) == 1 else out
 
 
 def _unscale_for_distribution(loss):
@@ -526,21 +636,29 @@ def _flatten(structure):
     return keras.tree.flatten(structure) if structure is not None else []
 
 
-def _first_float_tensor(outputs):
-    for t in _flatten(outputs):
-        dtype = getattr(t, "dtype", None)
-        if dtype is not None and getattr(dtype, "is_floating", False):
-            return t
-    return None
+def _is_float_tensor(t) -> bool:
+    dtype = getattr(t, "dtype", None)
+    return dtype is not None and bool(getattr(dtype, "is_floating", False))
+
+
+def _pack_like(structure, flat):
+    import keras
+
+    if len(flat) == 1 and not isinstance(structure, (list, tuple, dict)):
+        return flat[0]
+    return keras.tree.pack_sequence_as(structure, flat)
 
 
 def _count(tf, mask):
     return tf.reduce_sum(tf.cast(mask, tf.float32))
 
 
-def _safe_norm(tf, t):
-    return tf.sqrt(tf.reduce_sum(tf.square(t)))
+def _scalar(tf, value):
+    """``value`` as a float32 scalar, adding no op when it already is one."""
+    value = tf.cast(value, tf.float32)
+    return value if value.shape.rank == 0 else tf.reshape(value, [])
 
 
 def _global_norm(tf, tensors):
-    return tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(t)) for t in tensors]))
+    """sqrt of the sum of squares of all ``tensors``; ``l2_loss`` is one fused pass each."""
+    return tf.sqrt(2.0 * tf.add_n([tf.nn.l2_loss(t) for t in tensors]))

@@ -1,8 +1,11 @@
 """Overhead of the callback: the same ``fit`` with and without it, side by side.
 
-Each model is timed in one process, alternating plain and instrumented runs
-(after one warm-up fit of each, so tracing is excluded), and the ratio of the
-medians is reported. Run: ``python -m deeplocalize.bench overhead``.
+Each model is timed in one process (after one warm-up fit of each, so tracing
+is excluded) in rounds of four fits: plain, with the callback, with the
+callback, plain. Each round gives one ratio, with both settings timed close
+together and in both orders, so a burst of load from elsewhere on a shared
+machine moves the two sides alike; the median over rounds is reported, with
+its spread. Run: ``python -m deeplocalize.bench overhead``.
 
 Example:
     >>> rows = measure(models=["mlp"], repeats=3)
@@ -65,7 +68,7 @@ def _time_fit(model, x, y, callbacks, epochs, batch_size) -> float:
     return time.perf_counter() - start
 
 
-def measure(models=("mlp", "cnn", "lstm", "wide"), repeats: int = 5, n: int = 8192,
+def measure(models=("mlp", "cnn", "lstm", "wide"), repeats: int = 7, n: int = 8192,
             batch_size: int = 32, epochs: int = 2, seed: int = 0) -> list[dict]:
     """Time each model with and without `DeepLocalizeCallback`; one row per model."""
     import keras
@@ -81,22 +84,29 @@ def measure(models=("mlp", "cnn", "lstm", "wide"), repeats: int = 5, n: int = 81
         # Warm up both paths so that tracing is not timed.
         _time_fit(model, x, y, [], 1, batch_size)
         _time_fit(model, x, y, [DeepLocalizeCallback(verbose=0, halt="never")], 1, batch_size)
-        plain, probed = [], []
+        plain, probed, ratios = [], [], []
         for _ in range(repeats):
-            plain.append(_time_fit(model, x, y, [], epochs, batch_size))
-            probed.append(_time_fit(model, x, y, [DeepLocalizeCallback(verbose=0, halt="never")],
-                                    epochs, batch_size))
-        p, q = statistics.median(plain), statistics.median(probed)
-        rows.append({"model": name, "steps": epochs * -(-n // batch_size), "plain_s": p,
-                     "with_callback_s": q, "ratio": q / p})
+            p1 = _time_fit(model, x, y, [], epochs, batch_size)
+            q1 = _time_fit(model, x, y, [DeepLocalizeCallback(verbose=0, halt="never")], epochs, batch_size)
+            q2 = _time_fit(model, x, y, [DeepLocalizeCallback(verbose=0, halt="never")], epochs, batch_size)
+            p2 = _time_fit(model, x, y, [], epochs, batch_size)
+            plain += [p1, p2]
+            probed += [q1, q2]
+            ratios.append((q1 + q2) / (p1 + p2))
+        quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
+        rows.append({"model": name, "steps": epochs * -(-n // batch_size), "plain_s": statistics.median(plain),
+                     "with_callback_s": statistics.median(probed), "ratio": statistics.median(ratios),
+                     "ratio_q1": quartiles[0], "ratio_q3": quartiles[2]})
     return rows
 
 
 def format_table(rows: list[dict]) -> str:
     """A Markdown table of the rows, with the median and worst ratio."""
-    lines = ["| model | steps | plain (s) | with callback (s) | ratio |", "|---|---|---|---|---|"]
+    lines = ["| model | steps | plain (s) | with callback (s) | ratio | middle half of rounds |",
+             "|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['model']} | {r['steps']} | {r['plain_s']:.2f} | {r['with_callback_s']:.2f} | {r['ratio']:.3f} |")
+        lines.append(f"| {r['model']} | {r['steps']} | {r['plain_s']:.2f} | {r['with_callback_s']:.2f} "
+                     f"| {r['ratio']:.3f} | {r['ratio_q1']:.3f}-{r['ratio_q3']:.3f} |")
     ratios = [r["ratio"] for r in rows]
     lines.append(f"\nmedian ratio {statistics.median(ratios):.3f}, worst {max(ratios):.3f} "
                  "(budget: median <= 1.05, worst <= 1.15)")
@@ -107,7 +117,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deeplocalize.bench overhead",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--models", default="mlp,cnn,lstm,wide", help="comma-separated: mlp,cnn,lstm,wide")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per model and setting")
+    parser.add_argument("--repeats", type=int, default=7, help="timed rounds per model (4 fits each)")
     parser.add_argument("--samples", type=int, default=8192, help="training samples per fit")
     parser.add_argument("--epochs", type=int, default=2, help="epochs per fit")
     parser.add_argument("--batch-size", type=int, default=32)
