@@ -12,6 +12,7 @@ import numpy as np
 
 from deeplocalize.config import load_config
 from deeplocalize.findings import Diagnosis, Finding
+from deeplocalize.probes import RING_ROWS
 from deeplocalize.trace import LAYER_STATS, Trace, TraceRecorder
 
 HALT_MODES = ("error", "warning", "never")
@@ -96,6 +97,8 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
         self._last_trend_row = -(10**9)
         self._seen = 0
         self._every_batch = False
+        self._pending: dict[int, tuple] = {}
+        self._read_every = 1
 
     @property
     def trace(self) -> Trace:
@@ -149,6 +152,7 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
         self._probes.set_sampling(*self._sampling())
         # With several steps per execution, batch ends do not map to steps.
         self._every_batch = int(getattr(model, "steps_per_execution", 1) or 1) > 1
+        self._read_every = max(1, min(self.config["check_every"], RING_ROWS // 2))
         meta = model_facts(model)
         meta["params"] = {k: v for k, v in (self.params or {}).items() if isinstance(v, (int, float, str))}
         self._recorder = TraceRecorder(self._probes.layer_infos(), meta=meta)
@@ -174,51 +178,67 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
 
     @_guarded
     def on_train_batch_end(self, batch, logs=None):
-        probes, rec = self._probes, self._recorder
+        probes = self._probes
         if probes.fell_back:
             raise RuntimeError(f"could not instrument the train step: {probes.trace_error!r}")
         step, self._seen = self._seen, self._seen + 1
-        loss = (logs or {}).get("loss")
+        logs = logs or {}
+        loss = logs.get("loss")
         loss_bad = loss is not None and not np.isfinite(loss)
-        # Read the probes only when there is news: a sampled step, or a loss
-        # that went NaN/Inf (a NaN anywhere reaches it within a step or two;
-        # the graph keeps the first non-finite step's statistics meanwhile).
-        if not (probes.is_sampled(step) or loss_bad or self._every_batch):
+        if probes.is_sampled(step):
+            self._pending[step] = (self._epoch, batch, _numbers(logs))
+        # The graph holds recorded steps until they are read, so read them a
+        # batch at a time: at the first one (pre-flight checks), once enough
+        # are waiting for the trend checks, and at once when a step was
+        # non-finite (the graph keeps the first such step's statistics and
+        # says so; a NaN loss says so too).
+        first = self._recorder.n_steps == 0 and self._pending
+        fault = not self._nonfinite_seen and (loss_bad or probes.fault_kept())
+        if not (first or fault or self._every_batch or len(self._pending) >= self._read_every):
             return
-        if loss_bad or self._every_batch:
+        self._drain(batch, logs)
+        if fault or self._every_batch:
             self._check_fault(logs)
-        got = probes.read()
-        steps_seen = rec.trace.column("step")
-        if got is None or (steps_seen.size and got[1]["step"] <= steps_seen[-1]):
-            self._maybe_halt()  # not a recorded step, or one _check_fault already recorded
-            return
-        layer_row, columns = got
-        nonfinite = columns.pop("nonfinite", 0.0) > 0
-        if self._perm is None:
-            self._set_execution_order(probes)
-        columns["epoch"] = self._epoch
-        columns["batch"] = batch
-        for key, value in (logs or {}).items():
-            if isinstance(value, (int, float, np.floating)):
-                columns["loss_running" if key == "loss" else key] = float(value)
-        rec.append(layer_row[self._perm], columns)
-        row = rec.n_steps - 1
-        self._dirty = True
+        self._maybe_halt()
 
+    def _drain(self, batch, logs):
+        """Append the recorded steps the graph holds that the trace lacks, and
+        run the checks that are due."""
+        probes, rec = self._probes, self._recorder
+        pending, self._pending = self._pending, {}
+        steps_seen = rec.trace.column("step")
+        last = steps_seen[-1] if steps_seen.size else -1
         from deeplocalize.checks import numerical
 
-        trace = rec.trace
-        if not self._nonfinite_seen and nonfinite and numerical.has_nonfinite(trace, row):
-            self._check_fault(logs)
-        if row == 0:
-            for finding in self._run_first_batch_checks(trace):
-                self._add(finding)
-        step = int(columns["step"])
+        for layer_row, columns in probes.read():
+            if columns["step"] <= last:
+                continue
+            if self._perm is None:
+                self._set_execution_order(probes)
+            nonfinite = columns.pop("nonfinite", 0.0) > 0
+            # A step recorded only because it was non-finite has no logs of
+            # its own: the latest batch's stand in.
+            epoch, at_batch, numbers = pending.get(int(columns["step"]), (self._epoch, batch, _numbers(logs)))
+            columns["epoch"], columns["batch"] = epoch, at_batch
+            for key, value in numbers.items():
+                columns["loss_running" if key == "loss" else key] = value
+            rec.append(layer_row[self._perm], columns)
+            row = rec.n_steps - 1
+            self._dirty = True
+            trace = rec.trace
+            if not self._nonfinite_seen and nonfinite and numerical.has_nonfinite(trace, row):
+                self._check_fault(logs)
+            if row == 0:
+                for finding in self._run_first_batch_checks(trace):
+                    self._add(finding)
+        row = rec.n_steps - 1
+        if row < 0:
+            return
+        step = int(rec.trace.column("step")[-1])
         if step + 1 >= self.config["warmup_steps"] and row - self._last_trend_row >= self.config["check_every"]:
             self._last_trend_row = row
-            for finding in self._run_trend_checks(trace, final=False):
+            for finding in self._run_trend_checks(rec.trace, final=False):
                 self._add(finding)
-        self._maybe_halt()
 
     def _check_fault(self, logs):
         """Localize the first NaN/Inf from the statistics the graph kept for it."""
@@ -246,15 +266,18 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
         from deeplocalize.checks import numerical
 
         finding = numerical.check_nonfinite(trace, row)
-        if finding is not None:
-            self._nonfinite_seen = True
-            self._add(finding)
-            self._maybe_halt()
+        if finding is None:
+            self._probes.clear_fault()
+            return
+        self._nonfinite_seen = True
+        self._add(finding)
+        self._maybe_halt()
 
     @_guarded
     def on_epoch_end(self, epoch, logs=None):
         if self._recorder is None:
             return
+        self._drain(None, {})
         self._check_fault(logs)
         self._recorder.epochs.append(
             {k: float(v) for k, v in (logs or {}).items() if isinstance(v, (int, float, np.floating))}
@@ -284,7 +307,10 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
 
     @_guarded
     def _end(self):
-        if self._recorder is None or self._recorder.n_steps == 0:
+        if self._recorder is None:
+            return
+        self._drain(None, {})
+        if self._recorder.n_steps == 0:
             return
         final = {(f.kind, f.layer, f.detail): f for f in self._run_trend_checks(self.trace, final=True)}
         # Trend symptoms seen mid-run are provisional: the whole run decides
@@ -384,6 +410,10 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
             console.print_summary(self.diagnosis)
         except Exception:
             _print_line(self.diagnosis.summary())
+
+
+def _numbers(logs: dict) -> dict:
+    return {k: float(v) for k, v in logs.items() if isinstance(v, (int, float, np.floating))}
 
 
 def _print_line(text: str) -> None:

@@ -45,6 +45,7 @@ _SKIP_CLASSES = {"InputLayer"}
 _BASE_COLUMNS = ("step", "nonfinite", "loss", "lr", "batch_size")
 _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 MAX_COLUMNS = 96  # per-step columns kept: the base ones, then 4 per input and 6 per target
+RING_ROWS = 32  # recorded steps the graph holds until the callback reads them, a batch at a time
 RATIO_SAMPLE = 4096  # update ratios are estimated on at most this many evenly strided elements per weight
 FORWARD_SAMPLE = 65536  # forward statistics of larger outputs use the batch's first examples, up to this many values
 _TENSOR_ATTRS = ("_keras_mask", "_keras_logits")  # what Keras hangs on a layer's output tensor
@@ -87,7 +88,7 @@ class Probes:
         >>> probes = Probes(model, saturation_eps=0.01)
         >>> probes.install()          # replaces model.train_step, rebuilds train_function
         >>> model.train_function(iterator)  # one step: statistics land in probes.buffer
-        >>> layer_row, columns = probes.read()
+        >>> layer_row, columns = probes.read()[-1]
         >>> probes.uninstall()        # back to the model's own train step
     """
 
@@ -112,6 +113,7 @@ class Probes:
         self._orig_train_function = None
         self.trace_error: BaseException | None = None
         self.fell_back = False
+        self.fault_waiting = False
         self.exec_order: list[int] | None = None
         self.columns: list[str] = list(_BASE_COLUMNS)
         self._tf = tf
@@ -196,8 +198,9 @@ class Probes:
         self._counter.assign(0)
         self._fault_step.assign(-1.0)
         empty = np.zeros(self.buffer.shape, np.float32)
-        empty[self._n_layer] = -1.0  # the step column: nothing recorded yet
+        empty[:, self._n_layer] = -1.0  # the step column: nothing recorded yet
         self.buffer.assign(empty)
+        self._rows.assign(0)
         self.model.train_step = self._train_step
         if self._train_function is None:
             self.model.make_train_function(force=True)
@@ -334,27 +337,47 @@ class Probes:
         if weights:
             model.optimizer.apply_gradients(zip(w_grads, weights))
 
-        bad = self._sentinel(unscaled_loss, w_grads)
+        bad, g_squares = self._sentinel(unscaled_loss, w_grads)
         record = tf.logical_or(bad, sampled)
 
         def record_step():
-            args = (step, x, y, unscaled_loss, order, acts, a_grads, weights, w_grads, before)
+            args = (step, x, y, unscaled_loss, order, acts, a_grads, weights, w_grads, g_squares, before)
             # NaN/Inf counts and masking cost several passes over every tensor;
             # they are only needed on a step whose sentinel is non-finite.
-            _branch(bad, lambda: self._write_stats(*args, exact=True),
-                    lambda: self._write_stats(*args, exact=False))
+            values = _branch(bad, lambda: self._write_stats(*args, exact=True),
+                             lambda: self._write_stats(*args, exact=False))
+            # Branch bodies get no automatic control dependencies: order by hand.
+            rows = self._rows.read_value()
+            written = self.buffer[rows % RING_ROWS].assign(values)
+            with tf.control_dependencies([written]):
+                self._rows.assign(rows + 1)
+
+            def keep_fault():  # the first non-finite step's statistics, kept until read
+                kept = [self.fault_buffer.assign(values), self._fault_step.assign(tf.cast(step, tf.float32))]
+                with tf.control_dependencies(kept):
+                    return self._notify_fault()
+
+            _branch(tf.logical_and(bad, self._fault_step < 0), keep_fault, lambda: tf.constant(0.0))
             return tf.constant(1.0)
 
         _branch(record, record_step, lambda: tf.constant(0.0))
-
-        def keep_fault():  # the first non-finite step's statistics, kept until read
-            self.fault_buffer.assign(self.buffer.read_value())
-            self._fault_step.assign(tf.cast(step, tf.float32))
-            return tf.constant(0.0)
-
-        _branch(tf.logical_and(bad, self._fault_step < 0), keep_fault, lambda: tf.constant(0.0))
         self._counter.assign_add(1)
         return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    def _notify_fault(self):
+        """Tell the callback, from inside the step, that a fault was kept: it
+        then reads it at this batch's end instead of waiting for the next
+        batch of recorded steps. A Python call, so only where the step is not
+        compiled with XLA (there the callback reads a flag variable instead)."""
+        tf = self._tf
+        if getattr(self.model, "jit_compile", False):
+            return tf.constant(0.0)
+
+        def notify():
+            self.fault_waiting = True
+            return np.float32(0.0)
+
+        return tf.numpy_function(notify, [], tf.float32, stateful=True)
 
     def _step_counter(self):
         return self._counter.read_value()
@@ -367,10 +390,11 @@ class Probes:
             self._counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="deeplocalize_step")
             self._every_var = tf.Variable(self.every, dtype=tf.int64, trainable=False, name="deeplocalize_every")
             self._dense_var = tf.Variable(self.dense_steps, dtype=tf.int64, trainable=False, name="deeplocalize_dense")
-            self.buffer = tf.Variable(
-                tf.zeros([self._n_layer + MAX_COLUMNS], tf.float32), trainable=False, name="deeplocalize_probe"
-            )
-            self.fault_buffer = tf.Variable(tf.zeros_like(self.buffer), trainable=False, name="deeplocalize_fault")
+            width = self._n_layer + MAX_COLUMNS
+            self.buffer = tf.Variable(tf.zeros([RING_ROWS, width], tf.float32), trainable=False,
+                                      name="deeplocalize_probe")
+            self._rows = tf.Variable(0, dtype=tf.int64, trainable=False, name="deeplocalize_rows")
+            self.fault_buffer = tf.Variable(tf.zeros([width], tf.float32), trainable=False, name="deeplocalize_fault")
             self._fault_step = tf.Variable(-1.0, trainable=False, name="deeplocalize_fault_step")
 
     def _sentinel(self, loss, w_grads):
@@ -378,19 +402,25 @@ class Probes:
 
         A NaN or Inf in the input, the weights or any layer's output reaches
         the loss; one in the backward pass reaches the weight gradients below
-        it. So the loss and one sum per weight gradient (a sum is non-finite
-        exactly when a value is, barring overflow of the sum itself) catch it
+        it. So the loss and each weight gradient's sum of squares (non-finite
+        exactly when a value is, or when the gradient is beyond 1e19) catch it
         on the step it appears; the full statistics of that step, recorded
-        because of it, then say where it started.
+        because of it, then say where it started. The sums of squares are
+        also the gradient norms of recorded steps.
+
+        Returns ``(bad, squares)``: a boolean scalar, and one float32 scalar
+        per weight (None where the weight has no gradient).
         """
         tf = self._tf
         f32 = tf.float32
-        sums = [tf.reduce_sum(tf.cast(g, f32)) for g in w_grads if g is not None]
-        total = tf.cast(loss, f32) + (tf.add_n(sums) if sums else 0.0)
-        return tf.logical_not(tf.math.is_finite(total))
+        squares = [None if g is None else 2.0 * tf.nn.l2_loss(_dense_values(tf, g)) for g in w_grads]
+        present = [q for q in squares if q is not None]
+        total = tf.cast(loss, f32) + (tf.add_n(present) if present else 0.0)
+        return tf.logical_not(tf.math.is_finite(total)), squares
 
     # ---- reductions ---------------------------------------------------------
-    def _write_stats(self, step, x, y, loss, order, acts, a_grads, weights, w_grads, before, exact=True):
+    def _write_stats(self, step, x, y, loss, order, acts, a_grads, weights, w_grads, g_squares, before,
+                     exact=True):
         tf = self._tf
         f32 = tf.float32
         n_layers, n_stats = len(self.layers), len(LAYER_STATS)
@@ -410,7 +440,7 @@ class Probes:
                     rows[i][STAT_INDEX["grad_nan"]] = _count(tf, tf.math.is_nan(g))
                     rows[i][STAT_INDEX["grad_inf"]] = _count(tf, tf.math.is_inf(g))
 
-        self._weight_stats(rows, weights, w_grads, before, exact)
+        self._weight_stats(rows, weights, w_grads, g_squares, before, exact)
 
         first = next((t for t in _flatten(x) if t is not None), None)
         columns = [tf.cast(step, f32), tf.constant(1.0 if exact else 0.0, f32), tf.cast(loss, f32), self._current_lr(),
@@ -440,8 +470,7 @@ class Probes:
         self.columns = names
         flat = [v for r in rows for v in r] + columns
         flat += [zero] * (self._n_layer + MAX_COLUMNS - len(flat))
-        self.buffer.assign(tf.stack([_scalar(tf, v) for v in flat]))
-        return tf.constant(0.0)
+        return tf.stack([_scalar(tf, v) for v in flat])
 
     def _forward_stats(self, row, a, activation, exact=True):
         """Statistics of one layer's output ``a``.
@@ -484,44 +513,42 @@ class Probes:
 
     def _weights_before(self, weights, take, exact):
         """What the statistics need from the weights before the update, read
-        only when ``take``: per weight its squared norm and, when ``exact``,
-        its NaN and Inf counts (else zeros), as an ``(n_weights, 3)`` tensor;
-        and a strided sample of at most `RATIO_SAMPLE` elements of each, as
-        one vector. Zeros and a ``taken`` flag of 0 when not taken."""
+        only when ``take``: a strided sample of at most `RATIO_SAMPLE`
+        elements of each weight (one vector) and, when ``exact``, their NaN
+        and Inf counts (an ``(n_weights, 2)`` tensor; zeros otherwise).
+        Zeros and a ``taken`` flag of 0 when not taken."""
         tf = self._tf
         f32 = tf.float32
-        strides = [max(1, math.prod(int(d) for d in v.shape) // RATIO_SAMPLE) for v in weights]
+        strides = [_sample_stride(v.shape) for v in weights]
         sizes = [len(range(0, max(1, math.prod(int(d) for d in v.shape)), k)) for v, k in zip(weights, strides)]
-        n_sample = sum(sizes) if self.update_ratio else 0
 
         def read():
             ws = [tf.cast(v, f32) for v in weights]
-            norms = [2.0 * tf.nn.l2_loss(w) for w in ws]
 
             def counts():
                 return tf.stack([tf.stack([_count(tf, tf.math.is_nan(w)), _count(tf, tf.math.is_inf(w))])
                                  for w in ws])
 
-            nonfinite = tf.cond(exact, counts, lambda: tf.zeros([len(ws), 2], f32))
-            stats = tf.concat([tf.stack(norms)[:, None], nonfinite], 1)
-            samples = [tf.reshape(w, [-1])[::k] for w, k in zip(ws, strides)] if n_sample else []
-            return stats, tf.concat(samples, 0) if samples else tf.zeros([0], f32), tf.constant(1.0)
+            nonfinite = _branch(exact, counts, lambda: tf.zeros([len(ws), 2], f32))
+            samples = tf.concat([tf.reshape(w, [-1])[::k] for w, k in zip(ws, strides)], 0)
+            return nonfinite, samples, tf.constant(1.0)
 
         def skip():
-            return tf.zeros([len(weights), 3], f32), tf.zeros([n_sample], f32), tf.constant(0.0)
+            return tf.zeros([len(weights), 2], f32), tf.zeros([sum(sizes)], f32), tf.constant(0.0)
 
         if not weights:
             return None
-        stats, samples, taken = _branch(take, read, skip)
-        return {"stats": stats, "samples": samples, "taken": taken, "strides": strides, "sizes": sizes}
+        nonfinite, samples, taken = _branch(take, read, skip)
+        return {"nonfinite": nonfinite, "samples": samples, "taken": taken, "strides": strides, "sizes": sizes}
 
-    def _weight_stats(self, rows, weights, w_grads, before, exact=True):
+    def _weight_stats(self, rows, weights, w_grads, g_squares, before, exact=True):
         """Norms and NaN counts of the weights the forward pass used, their
         gradients, and the size of this step's update relative to them.
 
-        The update's size is estimated from the strided samples (exact for
-        weights of up to `RATIO_SAMPLE` elements): copying every weight to
-        measure it would cost more than the rest of the statistics.
+        Weight norms and update sizes are estimated from the strided samples
+        (exact for weights of up to `RATIO_SAMPLE` elements): a full pass over
+        every weight, or a copy of it, would cost more than the rest of the
+        statistics. Gradient norms are exact: the sentinel computed them.
         """
         tf = self._tf
         f32 = tf.float32
@@ -533,28 +560,30 @@ class Probes:
         if before is None:
             return
         nan = tf.constant(math.nan, f32)
-        stats, taken = before["stats"], before["taken"] > 0.5
+        taken = before["taken"] > 0.5
         offsets = np.cumsum([0] + before["sizes"])
         for i, ks in per_layer.items():
             row = rows[i]
-            old = tf.where(taken, tf.sqrt(tf.add_n([stats[k, 0] for k in ks])), nan)
+            samples = [before["samples"][offsets[k]:offsets[k + 1]] for k in ks]
+            strides = [float(before["strides"][k]) for k in ks]
+            old = tf.sqrt(tf.add_n([k * tf.reduce_sum(tf.square(w)) for w, k in zip(samples, strides)]))
+            old = tf.where(taken, old, nan)
             row[STAT_INDEX["w_norm"]] = old
             if exact:
-                row[STAT_INDEX["w_nan"]] = tf.add_n([stats[k, 1] for k in ks])
-                row[STAT_INDEX["w_inf"]] = tf.add_n([stats[k, 2] for k in ks])
-            gs = [tf.cast(w_grads[k], f32) for k in ks if w_grads[k] is not None]
-            if gs:
-                row[STAT_INDEX["gw_norm"]] = _global_norm(tf, gs)
+                row[STAT_INDEX["w_nan"]] = tf.add_n([before["nonfinite"][k, 0] for k in ks])
+                row[STAT_INDEX["w_inf"]] = tf.add_n([before["nonfinite"][k, 1] for k in ks])
+            squares = [g_squares[k] for k in ks if g_squares[k] is not None]
+            if squares:
+                row[STAT_INDEX["gw_norm"]] = tf.sqrt(tf.add_n(squares))
                 if exact:
+                    gs = [_dense_values(tf, w_grads[k]) for k in ks if w_grads[k] is not None]
                     row[STAT_INDEX["gw_nan"]] = tf.add_n([_count(tf, tf.math.is_nan(g)) for g in gs])
                     row[STAT_INDEX["gw_inf"]] = tf.add_n([_count(tf, tf.math.is_inf(g)) for g in gs])
             if self.update_ratio:
                 moved = []
-                for k in ks:
-                    stride = before["strides"][k]
-                    after = tf.reshape(tf.cast(weights[k], f32), [-1])[::stride]
-                    sample = before["samples"][offsets[k]:offsets[k + 1]]
-                    moved.append(float(stride) * tf.reduce_sum(tf.square(after - sample)))
+                for k, sample, stride in zip(ks, samples, strides):
+                    after = tf.reshape(tf.cast(weights[k], f32), [-1])[::int(stride)]
+                    moved.append(stride * tf.reduce_sum(tf.square(after - sample)))
                 row[STAT_INDEX["update_ratio"]] = tf.sqrt(tf.add_n(moved)) / (old + 1e-12)
 
     def _current_lr(self):
@@ -571,12 +600,25 @@ class Probes:
         non-finite steps), so the callback reads only when there is news."""
         return step < self.dense_steps or step % self.every == 0
 
+    def fault_kept(self) -> bool:
+        """Whether the graph kept a non-finite step that was not read yet
+        (free, but under XLA a read of one variable)."""
+        if self.fault_waiting:
+            return True
+        return bool(getattr(self.model, "jit_compile", False)) and float(self._fault_step.numpy()) >= 0
+
     def read_fault(self):
         """The statistics of the first step with a NaN/Inf, or None."""
+        self.fault_waiting = False
         step = float(self._fault_step.numpy())
         if step < 0:
             return None
         return self._unpack(self.fault_buffer.numpy(), step)
+
+    def clear_fault(self) -> None:
+        """Forget the kept step (the sentinel fired on a huge but finite
+        gradient), so that the next non-finite step is kept instead."""
+        self._fault_step.assign(-1.0)
 
     def _unpack(self, values, step=None):
         values = values.astype(float)
@@ -587,19 +629,20 @@ class Probes:
             columns["step"] = float(step)
         return layer_row, columns
 
-    def read(self):
-        """What the latest recorded step recorded: ``(layer_row, columns)``,
-        or None before the first one.
+    def read(self) -> list:
+        """The recorded steps the graph holds, oldest first: a list of
+        ``(layer_row, columns)``.
 
-        ``layer_row`` has shape ``(n_layers, len(LAYER_STATS))`` in the order
-        of ``self.layers``; ``columns["step"]`` says which step it was (not
-        every step is recorded, see ``every``), and ``columns["nonfinite"]``
-        is 1 when the step's sentinel saw a NaN or Inf (its counts are exact).
+        The graph keeps the last `RING_ROWS` recorded steps, so the callback
+        reads them a batch at a time. ``layer_row`` has shape
+        ``(n_layers, len(LAYER_STATS))`` in the order of ``self.layers``;
+        ``columns["step"]`` says which step it was (not every step is
+        recorded, see ``every``), and ``columns["nonfinite"]`` is 1 when the
+        step's sentinel saw a NaN or Inf (then its counts are exact).
         """
         values = self.buffer.numpy()
-        if values[self._n_layer] < 0:
-            return None
-        return self._unpack(values)
+        steps = values[:, self._n_layer]
+        return [self._unpack(values[r]) for r in np.argsort(steps, kind="stable") if steps[r] >= 0]
 
 
 def _branch(pred, true_fn, false_fn):
@@ -651,6 +694,25 @@ def _pack_like(structure, flat):
 
 def _count(tf, mask):
     return tf.reduce_sum(tf.cast(mask, tf.float32))
+
+
+def _dense_values(tf, grad):
+    """A gradient's values as float32 (an Embedding's sparse gradient: its rows)."""
+    if isinstance(grad, tf.IndexedSlices):
+        grad = grad.values
+    return tf.cast(grad, tf.float32)
+
+
+def _sample_stride(shape) -> int:
+    """Stride of the weight sample: at most `RATIO_SAMPLE` elements, and
+    coprime with the last dimension so the sample spans every unit's column."""
+    dims = [int(d) for d in shape]
+    size = max(1, math.prod(dims))
+    stride = max(1, size // RATIO_SAMPLE)
+    last = dims[-1] if dims else 1
+    while stride > 1 and math.gcd(stride, last) != 1:
+        stride += 1
+    return stride
 
 
 def _scalar(tf, value):
