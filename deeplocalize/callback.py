@@ -180,7 +180,7 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         probes = self._probes
         if probes.fell_back:
-            raise RuntimeError(f"could not instrument the train step: {probes.trace_error!r}")
+            raise RuntimeError(f"could not instrument the train step: {_describe(probes.trace_error)}")
         step, self._seen = self._seen, self._seen + 1
         logs = logs or {}
         loss = logs.get("loss")
@@ -410,6 +410,13 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
             console.print_summary(self.diagnosis)
         except Exception:
             _print_line(self.diagnosis.summary())
+
+
+def _describe(exc: BaseException | None) -> str:
+    """``Type: message`` on one line, at most 400 characters (TensorFlow's run-time
+    errors span pages, and their repr is empty)."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:400]}{'...' if len(text) > 400 else ''}"
 
 
 def _numbers(logs: dict) -> dict:

@@ -204,10 +204,30 @@ class Probes:
         self.model.train_step = self._train_step
         if self._train_function is None:
             self.model.make_train_function(force=True)
-            self._train_function = self.model.train_function
-        else:
-            self.model.train_function = self._train_function
+            self._train_function = self._guard(self.model.train_function)
+        self.model.train_function = self._train_function
         self._installed = True
+
+    def _guard(self, instrumented):
+        """The instrumented train function, falling back to the model's own
+        when it fails to run: tracing errors are caught in `_train_step`, but
+        some only show when the graph is compiled on the first call (an op
+        XLA cannot compile). The step is then retried without the probes, so
+        a user's own error still surfaces, from their own train function."""
+        probes = self
+
+        def train_function(iterator):
+            if probes.fell_back:
+                return probes._orig_train_function(iterator)
+            try:
+                return instrumented(iterator)
+            except Exception as exc:
+                probes.trace_error, probes.fell_back = exc, True
+                original = probes._orig_train_function
+                probes.uninstall()
+                return original(iterator)
+
+        return train_function
 
     def uninstall(self) -> None:
         """Restore the layers, the model's own train step and its train function."""
@@ -337,18 +357,18 @@ class Probes:
         if weights:
             model.optimizer.apply_gradients(zip(w_grads, weights))
 
-        bad, g_squares = self._sentinel(unscaled_loss, w_grads)
+        bad = self._sentinel(unscaled_loss, w_grads)
         record = tf.logical_or(bad, sampled)
 
         def record_step():
-            args = (step, x, y, unscaled_loss, order, acts, a_grads, weights, w_grads, g_squares, before)
+            args = (step, x, y, unscaled_loss, order, acts, a_grads, weights, w_grads, before)
             # NaN/Inf counts and masking cost several passes over every tensor;
             # they are only needed on a step whose sentinel is non-finite.
             values = _branch(bad, lambda: self._write_stats(*args, exact=True),
                              lambda: self._write_stats(*args, exact=False))
             # Branch bodies get no automatic control dependencies: order by hand.
             rows = self._rows.read_value()
-            written = self.buffer[rows % RING_ROWS].assign(values)
+            written = self.buffer.scatter_nd_update([[rows % RING_ROWS]], values[None])  # XLA-compatible
             with tf.control_dependencies([written]):
                 self._rows.assign(rows + 1)
 
@@ -401,26 +421,25 @@ class Probes:
         """Is anything non-finite this step? Checked every step, cheaply.
 
         A NaN or Inf in the input, the weights or any layer's output reaches
-        the loss; one in the backward pass reaches the weight gradients below
-        it. So the loss and each weight gradient's sum of squares (non-finite
-        exactly when a value is, or when the gradient is beyond 1e19) catch it
+        the loss. One born in the backward pass fills whole columns of the
+        weight gradients below it (a kernel's gradient is its input times
+        the gradient arriving at its output), so a strided sample of each
+        gradient that meets every column (see `_sample_stride`) catches it
         on the step it appears; the full statistics of that step, recorded
-        because of it, then say where it started. The sums of squares are
-        also the gradient norms of recorded steps.
-
-        Returns ``(bad, squares)``: a boolean scalar, and one float32 scalar
-        per weight (None where the weight has no gradient).
+        because of it, then say where it started. A lone non-finite element
+        the sample misses reaches its weight, and the loss, one step later.
         """
         tf = self._tf
-        f32 = tf.float32
-        squares = [None if g is None else 2.0 * tf.nn.l2_loss(_dense_values(tf, g)) for g in w_grads]
-        present = [q for q in squares if q is not None]
-        total = tf.cast(loss, f32) + (tf.add_n(present) if present else 0.0)
-        return tf.logical_not(tf.math.is_finite(total)), squares
+        parts = [tf.reshape(tf.cast(loss, tf.float32), [1])]
+        for g in w_grads:
+            if g is not None:
+                values = _dense_values(tf, g)
+                stride = _sample_stride(values.shape) if values.shape.is_fully_defined() else 1
+                parts.append(tf.reshape(values, [-1])[::stride])
+        return tf.logical_not(tf.math.is_finite(tf.reduce_sum(tf.concat(parts, 0))))
 
     # ---- reductions ---------------------------------------------------------
-    def _write_stats(self, step, x, y, loss, order, acts, a_grads, weights, w_grads, g_squares, before,
-                     exact=True):
+    def _write_stats(self, step, x, y, loss, order, acts, a_grads, weights, w_grads, before, exact=True):
         tf = self._tf
         f32 = tf.float32
         n_layers, n_stats = len(self.layers), len(LAYER_STATS)
@@ -440,7 +459,8 @@ class Probes:
                     rows[i][STAT_INDEX["grad_nan"]] = _count(tf, tf.math.is_nan(g))
                     rows[i][STAT_INDEX["grad_inf"]] = _count(tf, tf.math.is_inf(g))
 
-        self._weight_stats(rows, weights, w_grads, g_squares, before, exact)
+        vectors: dict = {}  # statistics computed for all layers at once
+        self._weight_stats(rows, vectors, weights, w_grads, before, exact)
 
         first = next((t for t in _flatten(x) if t is not None), None)
         columns = [tf.cast(step, f32), tf.constant(1.0 if exact else 0.0, f32), tf.cast(loss, f32), self._current_lr(),
@@ -468,9 +488,11 @@ class Probes:
             ]
         names, columns = names[:MAX_COLUMNS], columns[:MAX_COLUMNS]
         self.columns = names
-        flat = [v for r in rows for v in r] + columns
-        flat += [zero] * (self._n_layer + MAX_COLUMNS - len(flat))
-        return tf.stack([_scalar(tf, v) for v in flat])
+        stats = [vectors[name] if name in vectors else tf.stack([_scalar(tf, r[j]) for r in rows])
+                 for j, name in enumerate(LAYER_STATS)]
+        layer_block = tf.reshape(tf.stack(stats, axis=1), [-1]) if rows else tf.zeros([0], f32)
+        columns += [zero] * (MAX_COLUMNS - len(columns))
+        return tf.concat([layer_block, tf.stack([_scalar(tf, v) for v in columns])], 0)
 
     def _forward_stats(self, row, a, activation, exact=True):
         """Statistics of one layer's output ``a``.
@@ -541,50 +563,60 @@ class Probes:
         nonfinite, samples, taken = _branch(take, read, skip)
         return {"nonfinite": nonfinite, "samples": samples, "taken": taken, "strides": strides, "sizes": sizes}
 
-    def _weight_stats(self, rows, weights, w_grads, g_squares, before, exact=True):
+    def _weight_stats(self, rows, vectors, weights, w_grads, before, exact=True):
         """Norms and NaN counts of the weights the forward pass used, their
         gradients, and the size of this step's update relative to them.
 
         Weight norms and update sizes are estimated from the strided samples
         (exact for weights of up to `RATIO_SAMPLE` elements): a full pass over
         every weight, or a copy of it, would cost more than the rest of the
-        statistics. Gradient norms are exact: the sentinel computed them.
+        statistics. Gradient norms are exact. All three are computed for
+        every layer at once (``vectors``: one value per layer) with segment
+        sums over the concatenated samples, a handful of ops in all.
         """
         tf = self._tf
         f32 = tf.float32
-        per_layer: dict[int, list] = {}
-        for k, v in enumerate(weights):
-            i = self._var_owner.get(id(v))
-            if i is not None:
-                per_layer.setdefault(i, []).append(k)
-        if before is None:
+        n = len(self.layers)
+        owner = [self._var_owner.get(id(v), n) for v in weights]  # n: a weight no probed layer owns
+        if before is None or not weights:
             return
         nan = tf.constant(math.nan, f32)
-        taken = before["taken"] > 0.5
-        offsets = np.cumsum([0] + before["sizes"])
-        for i, ks in per_layer.items():
-            row = rows[i]
-            samples = [before["samples"][offsets[k]:offsets[k + 1]] for k in ks]
-            strides = [float(before["strides"][k]) for k in ks]
-            old = tf.sqrt(tf.add_n([k * tf.reduce_sum(tf.square(w)) for w, k in zip(samples, strides)]))
-            old = tf.where(taken, old, nan)
-            row[STAT_INDEX["w_norm"]] = old
-            if exact:
-                row[STAT_INDEX["w_nan"]] = tf.add_n([before["nonfinite"][k, 0] for k in ks])
-                row[STAT_INDEX["w_inf"]] = tf.add_n([before["nonfinite"][k, 1] for k in ks])
-            squares = [g_squares[k] for k in ks if g_squares[k] is not None]
-            if squares:
-                row[STAT_INDEX["gw_norm"]] = tf.sqrt(tf.add_n(squares))
-                if exact:
-                    gs = [_dense_values(tf, w_grads[k]) for k in ks if w_grads[k] is not None]
-                    row[STAT_INDEX["gw_nan"]] = tf.add_n([_count(tf, tf.math.is_nan(g)) for g in gs])
-                    row[STAT_INDEX["gw_inf"]] = tf.add_n([_count(tf, tf.math.is_inf(g)) for g in gs])
-            if self.update_ratio:
-                moved = []
-                for k, sample, stride in zip(ks, samples, strides):
-                    after = tf.reshape(tf.cast(weights[k], f32), [-1])[::int(stride)]
-                    moved.append(stride * tf.reduce_sum(tf.square(after - sample)))
-                row[STAT_INDEX["update_ratio"]] = tf.sqrt(tf.add_n(moved)) / (old + 1e-12)
+        has_weights = tf.constant([i in owner for i in range(n)])
+        layer_of = tf.constant(owner, tf.int32)
+        element_of = tf.constant(np.repeat(np.arange(len(weights)), before["sizes"]), tf.int32)
+        strides = tf.constant(before["strides"], f32)
+
+        def per_layer(per_weight):  # sum over each layer's weights; NaN for layers without any
+            total = tf.math.unsorted_segment_sum(per_weight, layer_of, n + 1)[:n]
+            return tf.where(has_weights, tf.sqrt(total), nan)
+
+        old = before["samples"]
+        w_sq = tf.math.unsorted_segment_sum(tf.square(old), element_of, len(weights)) * strides
+        w_norm = tf.where(before["taken"] > 0.5, per_layer(w_sq), nan)
+        vectors["w_norm"] = w_norm
+        g_sq = tf.stack([2.0 * tf.nn.l2_loss(_dense_values(tf, g)) if g is not None else tf.constant(0.0)
+                         for g in w_grads])
+        has_grad = [False] * n
+        for k, i in enumerate(owner):
+            if i < n and w_grads[k] is not None:
+                has_grad[i] = True
+        vectors["gw_norm"] = tf.where(tf.constant(has_grad), per_layer(g_sq), nan)
+        if self.update_ratio:
+            new = tf.concat([tf.reshape(tf.cast(v, f32), [-1])[::k] for v, k in zip(weights, before["strides"])], 0)
+            moved = tf.math.unsorted_segment_sum(tf.square(new - old), element_of, len(weights)) * strides
+            vectors["update_ratio"] = per_layer(moved) / (w_norm + 1e-12)
+        if exact:
+            per_layer_ks: dict[int, list] = {}
+            for k, i in enumerate(owner):
+                if i < n:
+                    per_layer_ks.setdefault(i, []).append(k)
+            for i, ks in per_layer_ks.items():
+                rows[i][STAT_INDEX["w_nan"]] = tf.add_n([before["nonfinite"][k, 0] for k in ks])
+                rows[i][STAT_INDEX["w_inf"]] = tf.add_n([before["nonfinite"][k, 1] for k in ks])
+                gs = [_dense_values(tf, w_grads[k]) for k in ks if w_grads[k] is not None]
+                if gs:
+                    rows[i][STAT_INDEX["gw_nan"]] = tf.add_n([_count(tf, tf.math.is_nan(g)) for g in gs])
+                    rows[i][STAT_INDEX["gw_inf"]] = tf.add_n([_count(tf, tf.math.is_inf(g)) for g in gs])
 
     def _current_lr(self):
         tf = self._tf

@@ -43,14 +43,14 @@ def _bad_backward(x, scale):
     return tf.identity(x), grad
 
 
-def model_with(fault_layer=None):
+def model_with(fault_layer=None, jit_compile="auto"):
     layers = [keras.Input((8,)), keras.layers.Dense(16, activation="relu", name="dense_1")]
     if fault_layer is not None:
         layers.append(fault_layer)
     layers += [keras.layers.Dense(16, activation="relu", name="dense_2"),
                keras.layers.Dense(2, activation="softmax", name="out")]
     m = keras.Sequential(layers)
-    m.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    m.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=jit_compile)
     return m
 
 
@@ -108,6 +108,43 @@ def test_forced_probe_failure_is_one_warning_and_training_continues(monkeypatch)
     assert len(history.history["loss"]) == 3
     assert cb.diagnosis.status == "healthy"  # an internal error is not the user's bug
     m.fit(X, Y, epochs=1, batch_size=32, verbose=0)  # the model still trains without us
+
+
+def test_xla_compiled_step_is_probed_and_faults_found_on_their_step():
+    # Keras compiles the step with XLA by default on a GPU; the probes must compile too.
+    healthy = DeepLocalizeCallback(verbose=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model_with(jit_compile=True).fit(X, Y, epochs=2, batch_size=32, callbacks=[healthy], verbose=0)
+    assert not [w for w in caught if "deeplocalize" in str(w.message)]
+    assert healthy.trace.n_steps > 10 and healthy.diagnosis.status == "healthy"
+
+    cb = DeepLocalizeCallback(verbose=0)
+    model_with(FaultFrom(5, "backward", name="fault"), jit_compile=True).fit(
+        X, Y, epochs=2, batch_size=32, callbacks=[cb], verbose=0)
+    f = cb.diagnosis.findings[0]
+    assert (f.layer, f.detail, f.step) == ("fault", "output_gradient", 5)
+
+
+def test_probe_failing_only_when_run_falls_back_to_the_models_own_step(monkeypatch):
+    # Some failures only show when the graph first runs (an op XLA cannot
+    # compile): the step is retried without the probes and training goes on.
+    def failing_sentinel(self, loss, w_grads):
+        check = tf.debugging.assert_equal(tf.constant(1), tf.constant(0), message="probe failed at run time")
+        with tf.control_dependencies([check]):
+            return tf.logical_not(tf.math.is_finite(tf.identity(loss)))
+
+    monkeypatch.setattr(Probes, "_sentinel", failing_sentinel)
+    cb = DeepLocalizeCallback(verbose=0)
+    m = model_with()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = m.fit(X, Y, epochs=3, batch_size=32, callbacks=[cb], verbose=0)
+    ours = [w for w in caught if "deeplocalize" in str(w.message)]
+    assert len(ours) == 1 and "probe failed at run time" in str(ours[0].message)
+    assert len(history.history["loss"]) == 3 and np.isfinite(history.history["loss"][-1])
+    assert "train_step" not in m.__dict__  # the model's own step is back
+    m.fit(X, Y, epochs=1, batch_size=32, verbose=0)
 
 
 def test_failure_inside_a_hook_is_one_warning(monkeypatch):
