@@ -648,8 +648,8 @@ class Probes:
         return self._unpack(self.fault_buffer.numpy(), step)
 
     def clear_fault(self) -> None:
-        """Forget the kept step (the sentinel fired on a huge but finite
-        gradient), so that the next non-finite step is kept instead."""
+        """Forget the kept step (the sentinel's sum overflowed on huge but
+        finite values), so that the next non-finite step is kept instead."""
         self._fault_step.assign(-1.0)
 
     def _unpack(self, values, step=None):

@@ -383,3 +383,16 @@ def test_quick_benchmark_end_to_end(tmp_path):
     assert "34/40" in md and "21/40" in md and "32/40" in md
     for c in quick:
         assert f"| {c.id} |" in md
+
+
+def test_overhead_measure_pairs_rounds_and_tabulates():
+    from deeplocalize.bench import overhead
+
+    rows = overhead.measure(models=["mlp"], repeats=2, n=128, epochs=1)
+    (row,) = rows
+    assert row["model"] == "mlp" and row["steps"] == 4
+    assert row["ratio_q1"] <= row["ratio"] <= row["ratio_q3"] and row["cpu_ratio"] > 0
+    table = overhead.format_table(rows + [dict(row, model="wide", ratio=2.0, cpu_ratio=3.0)])
+    assert "| mlp | 4 |" in table and "worst 2.000" in table and "CPU time: median" in table
+    with pytest.raises(ValueError, match="choose from mlp, cnn, lstm, wide"):
+        overhead.build("resnet")
