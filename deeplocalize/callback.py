@@ -218,7 +218,8 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
             nonfinite = columns.pop("nonfinite", 0.0) > 0
             # A step recorded only because it was non-finite has no logs of
             # its own: the latest batch's stand in.
-            epoch, at_batch, numbers = pending.get(int(columns["step"]), (self._epoch, batch, _numbers(logs)))
+            known = pending.get(int(columns["step"]))
+            epoch, at_batch, numbers = known if known else (self._epoch, batch, _numbers(logs))
             columns["epoch"], columns["batch"] = epoch, at_batch
             for key, value in numbers.items():
                 columns["loss_running" if key == "loss" else key] = value
@@ -279,9 +280,7 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
             return
         self._drain(None, {})
         self._check_fault(logs)
-        self._recorder.epochs.append(
-            {k: float(v) for k, v in (logs or {}).items() if isinstance(v, (int, float, np.floating))}
-        )
+        self._recorder.epochs.append(_numbers(logs or {}))
         row = self._recorder.n_steps - 1
         if row - self._last_trend_row >= self.config["check_every"]:  # many tiny epochs: not every one
             self._last_trend_row = row
