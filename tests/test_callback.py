@@ -85,6 +85,29 @@ def test_learning_rate_overflow_found_in_the_update():
     assert cb.diagnosis.root_cause == "learning_rate"
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "sgd_momentum"])
+def test_training_is_unchanged_by_the_callback(optimizer):
+    """The probed step updates the weights exactly as Keras's own: same
+    weights and losses after recorded and unrecorded steps alike (Adam reads
+    the moments it has just assigned, so update order matters)."""
+    def fit(callbacks):
+        keras.utils.set_random_seed(3)
+        m = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.BatchNormalization(), keras.layers.Dense(2, activation="softmax")])
+        opt = keras.optimizers.SGD(0.05, momentum=0.9) if optimizer == "sgd_momentum" else "adam"
+        m.compile(opt, "sparse_categorical_crossentropy")
+        history = m.fit(X, Y, epochs=3, batch_size=16, shuffle=False, verbose=0, callbacks=callbacks)
+        return m.get_weights(), history.history["loss"]
+
+    cb = DeepLocalizeCallback(verbose=0, config={"probe_every": 7})
+    probed_w, probed_loss = fit([cb])
+    plain_w, plain_loss = fit([])
+    assert 0 < cb.trace.n_steps < 60  # some steps recorded, most not
+    np.testing.assert_allclose(probed_loss, plain_loss, rtol=1e-6)
+    for got, want in zip(probed_w, plain_w):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+
+
 def test_halt_never_keeps_training():
     cb = DeepLocalizeCallback(verbose=0, halt="never")
     m = model_with(FaultFrom(3, "forward", name="fault"))
