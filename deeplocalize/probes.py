@@ -47,7 +47,8 @@ _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 MAX_COLUMNS = 96  # per-step columns kept: the base ones, then 4 per input and 6 per target
 RING_ROWS = 32  # recorded steps the graph holds until the callback reads them, a batch at a time
 RATIO_SAMPLE = 4096  # update ratios are estimated on at most this many evenly strided elements per weight
-FORWARD_SAMPLE = 65536  # forward statistics of larger outputs use the batch's first examples, up to this many values
+FORWARD_SAMPLE = 16384  # forward statistics of larger outputs use the batch's first examples, about this many values
+UNIT_SAMPLE = 256  # ...and enough examples that every unit (channel) is judged dead or alive on at least this many values
 _TENSOR_ATTRS = ("_keras_mask", "_keras_logits")  # what Keras hangs on a layer's output tensor
 
 
@@ -358,29 +359,29 @@ class Probes:
             model.optimizer.apply_gradients(zip(w_grads, weights))
 
         bad = self._sentinel(unscaled_loss, w_grads)
-        record = tf.logical_or(bad, sampled)
 
-        def record_step():
-            args = (step, x, y, unscaled_loss, order, acts, a_grads, weights, w_grads, before)
+        def record_step(exact):
             # NaN/Inf counts and masking cost several passes over every tensor;
             # they are only needed on a step whose sentinel is non-finite.
-            values = _branch(bad, lambda: self._write_stats(*args, exact=True),
-                             lambda: self._write_stats(*args, exact=False))
+            values = self._write_stats(step, x, y, unscaled_loss, order, acts, a_grads, weights, w_grads, before,
+                                       exact=exact)
             # Branch bodies get no automatic control dependencies: order by hand.
             rows = self._rows.read_value()
             written = self.buffer.scatter_nd_update([[rows % RING_ROWS]], values[None])  # XLA-compatible
             with tf.control_dependencies([written]):
                 self._rows.assign(rows + 1)
+            if exact:
+                def keep_fault():  # the first non-finite step's statistics, kept until read
+                    kept = [self.fault_buffer.assign(values), self._fault_step.assign(tf.cast(step, tf.float32))]
+                    with tf.control_dependencies(kept):
+                        return self._notify_fault()
 
-            def keep_fault():  # the first non-finite step's statistics, kept until read
-                kept = [self.fault_buffer.assign(values), self._fault_step.assign(tf.cast(step, tf.float32))]
-                with tf.control_dependencies(kept):
-                    return self._notify_fault()
-
-            _branch(tf.logical_and(bad, self._fault_step < 0), keep_fault, lambda: tf.constant(0.0))
+                _branch(self._fault_step < 0, keep_fault, lambda: tf.constant(0.0))
             return tf.constant(1.0)
 
-        _branch(record, record_step, lambda: tf.constant(0.0))
+        # One function call whether the step is skipped, sampled or exact.
+        kind = tf.where(bad, 2, tf.where(sampled, 1, 0))
+        _switch(kind, [lambda: tf.constant(0.0), lambda: record_step(False), lambda: record_step(True)])
         self._counter.assign_add(1)
         return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
@@ -443,12 +444,11 @@ class Probes:
         tf = self._tf
         f32 = tf.float32
         n_layers, n_stats = len(self.layers), len(LAYER_STATS)
-        nan = tf.constant(math.nan, f32)
-        zero = tf.constant(0.0, f32)
-        rows = [[nan] * n_stats for _ in range(n_layers)]
+        nan = math.nan
+        rows = [[nan] * n_stats for _ in range(n_layers)]  # a Python float: not computed on this step
         for name in ("act_nan", "act_inf", "grad_nan", "grad_inf", "w_nan", "w_inf", "gw_nan", "gw_inf"):
             for r in rows:
-                r[STAT_INDEX[name]] = zero
+                r[STAT_INDEX[name]] = 0.0
 
         for i, act, grad in zip(order, acts, a_grads):
             self._forward_stats(rows[i], tf.cast(act, f32), self.activations[i], exact)
@@ -463,7 +463,7 @@ class Probes:
         self._weight_stats(rows, vectors, weights, w_grads, before, exact)
 
         first = next((t for t in _flatten(x) if t is not None), None)
-        columns = [tf.cast(step, f32), tf.constant(1.0 if exact else 0.0, f32), tf.cast(loss, f32), self._current_lr(),
+        columns = [tf.cast(step, f32), 1.0 if exact else 0.0, tf.cast(loss, f32), self._current_lr(),
                    tf.cast(tf.shape(first)[0], f32) if first is not None else nan]
         names = list(_BASE_COLUMNS)
         for k, t in enumerate(_flatten(x)):
@@ -484,37 +484,70 @@ class Probes:
                 tf.reduce_mean(t),
                 tf.reduce_mean(tf.cast(tf.equal(t, tf.round(t)), f32)),
                 tf.reduce_mean(tf.reduce_sum(t, axis=-1)) if wide else nan,
-                tf.cast(tf.shape(t)[-1], f32) if wide else tf.constant(1.0, f32),
+                tf.cast(tf.shape(t)[-1], f32) if wide else 1.0,
             ]
         names, columns = names[:MAX_COLUMNS], columns[:MAX_COLUMNS]
         self.columns = names
-        stats = [vectors[name] if name in vectors else tf.stack([_scalar(tf, r[j]) for r in rows])
-                 for j, name in enumerate(LAYER_STATS)]
-        layer_block = tf.reshape(tf.stack(stats, axis=1), [-1]) if rows else tf.zeros([0], f32)
-        columns += [zero] * (MAX_COLUMNS - len(columns))
-        return tf.concat([layer_block, tf.stack([_scalar(tf, v) for v in columns])], 0)
+        columns += [0.0] * (MAX_COLUMNS - len(columns))
+        return self._assemble(rows, vectors, columns)
+
+    def _assemble(self, rows, vectors, columns):
+        """One buffer row: the layer block (layer-major), then the columns.
+
+        Values known when tracing (Python floats: NaN for a statistic not
+        computed, zero counts) are a constant; the computed ones are placed
+        into it with one scatter, a few ops in all however many layers.
+        """
+        tf = self._tf
+        n_stats = len(LAYER_STATS)
+        base = np.zeros(len(rows) * n_stats + len(columns), np.float32)
+        scalars, at = [], []
+        cells = [(i * n_stats + j, value) for i, r in enumerate(rows) for j, value in enumerate(r)
+                 if LAYER_STATS[j] not in vectors]
+        cells += [(len(rows) * n_stats + c, value) for c, value in enumerate(columns)]
+        for position, value in cells:
+            if isinstance(value, (int, float)):
+                base[position] = value
+            else:
+                scalars.append(_scalar(tf, value))
+                at.append(position)
+        parts = [tf.stack(scalars)] if scalars else []
+        for name, vector in vectors.items():
+            parts.append(vector)
+            at += [i * n_stats + STAT_INDEX[name] for i in range(len(rows))]
+        if not parts:
+            return tf.constant(base)
+        return tf.tensor_scatter_nd_update(tf.constant(base), tf.constant(np.array(at, np.int32)[:, None]),
+                                           tf.concat(parts, 0) if len(parts) > 1 else parts[0])
 
     def _forward_stats(self, row, a, activation, exact=True):
         """Statistics of one layer's output ``a``.
 
-        Whether a unit is dead is decided on the whole batch. The other
-        statistics of a large output use the batch's first examples, up to
-        `FORWARD_SAMPLE` values (they are means and extremes: a sample
-        estimates them, at a fraction of the passes over a conv layer's
-        output); on a non-finite step (``exact``) every value counts.
+        On a recorded step they use the batch's first examples: about
+        `FORWARD_SAMPLE` values, and enough examples that each unit (the
+        last axis: a Dense unit, a conv channel) has `UNIT_SAMPLE` values to
+        be judged dead on. That is the whole batch for a Dense layer, and a
+        few images for a conv layer, where each channel has a value at every
+        position. On a non-finite step (``exact``) every value counts.
         """
         tf = self._tf
         f32 = tf.float32
         rank = a.shape.rank or 0
-        if rank >= 2:
-            unit_dead = tf.reduce_all(tf.equal(a, 0.0), axis=list(range(rank - 1)))
-            row[STAT_INDEX["act_dead_frac"]] = tf.reduce_mean(tf.cast(unit_dead, f32))
         per_example = math.prod(a.shape[1:]) if rank >= 2 and a.shape[1:].is_fully_defined() else None
         if not exact and per_example:
-            a = a[: max(2, FORWARD_SAMPLE // per_example)]
+            units = int(a.shape[-1])
+            a = a[: max(2, -(-max(FORWARD_SAMPLE, UNIT_SAMPLE * units) // per_example))]
+        if rank >= 2:
+            axes = list(range(rank - 1))
+            unit_max, unit_min = tf.reduce_max(a, axis=axes), tf.reduce_min(a, axis=axes)
+            unit_dead = tf.logical_and(tf.equal(unit_max, 0.0), tf.equal(unit_min, 0.0))
+            row[STAT_INDEX["act_dead_frac"]] = tf.reduce_mean(tf.cast(unit_dead, f32))
+            row[STAT_INDEX["act_min"]] = tf.reduce_min(unit_min)
+            row[STAT_INDEX["act_max"]] = tf.reduce_max(unit_max)
+        else:
+            row[STAT_INDEX["act_min"]] = tf.reduce_min(a)
+            row[STAT_INDEX["act_max"]] = tf.reduce_max(a)
         safe = tf.where(tf.math.is_finite(a), a, tf.zeros_like(a)) if exact else a
-        row[STAT_INDEX["act_min"]] = tf.reduce_min(a)
-        row[STAT_INDEX["act_max"]] = tf.reduce_max(a)
         row[STAT_INDEX["act_mean"]] = tf.reduce_mean(safe)
         row[STAT_INDEX["act_mean_abs"]] = tf.reduce_mean(tf.abs(safe))
         if exact:
@@ -536,31 +569,30 @@ class Probes:
     def _weights_before(self, weights, take, exact):
         """What the statistics need from the weights before the update, read
         only when ``take``: a strided sample of at most `RATIO_SAMPLE`
-        elements of each weight (one vector) and, when ``exact``, their NaN
-        and Inf counts (an ``(n_weights, 2)`` tensor; zeros otherwise).
-        Zeros and a ``taken`` flag of 0 when not taken."""
+        elements of each weight and, when ``exact``, their NaN and Inf
+        counts (an ``(n_weights, 2)`` tensor; zeros otherwise). Zeros and a
+        ``taken`` flag of 0 when not taken."""
         tf = self._tf
         f32 = tf.float32
         strides = [_sample_stride(v.shape) for v in weights]
         sizes = [len(range(0, max(1, math.prod(int(d) for d in v.shape)), k)) for v, k in zip(weights, strides)]
 
-        def read():
+        def read(counted):
             ws = [tf.cast(v, f32) for v in weights]
+            if counted:
+                nonfinite = tf.stack([tf.stack([_count(tf, tf.math.is_nan(w)), _count(tf, tf.math.is_inf(w))])
+                                      for w in ws])
+            else:
+                nonfinite = tf.zeros([len(ws), 2], f32)
+            return nonfinite, tf.constant(1.0), tf.concat(_samples(tf, ws, strides), 0)
 
-            def counts():
-                return tf.stack([tf.stack([_count(tf, tf.math.is_nan(w)), _count(tf, tf.math.is_inf(w))])
-                                 for w in ws])
-
-            nonfinite = _branch(exact, counts, lambda: tf.zeros([len(ws), 2], f32))
-            samples = tf.concat([tf.reshape(w, [-1])[::k] for w, k in zip(ws, strides)], 0)
-            return nonfinite, samples, tf.constant(1.0)
-
-        def skip():
-            return tf.zeros([len(weights), 2], f32), tf.zeros([sum(sizes)], f32), tf.constant(0.0)
+        def skip():  # few outputs: this branch runs on most steps
+            return tf.zeros([len(weights), 2], f32), tf.constant(0.0), tf.zeros([sum(sizes)], f32)
 
         if not weights:
             return None
-        nonfinite, samples, taken = _branch(take, read, skip)
+        kind = tf.where(exact, 2, tf.where(take, 1, 0))
+        nonfinite, taken, samples = _switch(kind, [skip, lambda: read(False), lambda: read(True)])
         return {"nonfinite": nonfinite, "samples": samples, "taken": taken, "strides": strides, "sizes": sizes}
 
     def _weight_stats(self, rows, vectors, weights, w_grads, before, exact=True):
@@ -570,9 +602,8 @@ class Probes:
         Weight norms and update sizes are estimated from the strided samples
         (exact for weights of up to `RATIO_SAMPLE` elements): a full pass over
         every weight, or a copy of it, would cost more than the rest of the
-        statistics. Gradient norms are exact. All three are computed for
-        every layer at once (``vectors``: one value per layer) with segment
-        sums over the concatenated samples, a handful of ops in all.
+        statistics. Gradient norms are exact. All three are summed per layer
+        at once (``vectors``: one value per layer).
         """
         tf = self._tf
         f32 = tf.float32
@@ -583,27 +614,27 @@ class Probes:
         nan = tf.constant(math.nan, f32)
         has_weights = tf.constant([i in owner for i in range(n)])
         layer_of = tf.constant(owner, tf.int32)
-        element_of = tf.constant(np.repeat(np.arange(len(weights)), before["sizes"]), tf.int32)
         strides = tf.constant(before["strides"], f32)
 
         def per_layer(per_weight):  # sum over each layer's weights; NaN for layers without any
             total = tf.math.unsorted_segment_sum(per_weight, layer_of, n + 1)[:n]
             return tf.where(has_weights, tf.sqrt(total), nan)
 
-        old = before["samples"]
-        w_sq = tf.math.unsorted_segment_sum(tf.square(old), element_of, len(weights)) * strides
-        w_norm = tf.where(before["taken"] > 0.5, per_layer(w_sq), nan)
+        def squares(tensors):  # sum of squares of each tensor, one fused op each
+            return 2.0 * tf.stack([tf.nn.l2_loss(t) for t in tensors])
+
+        old = tf.split(before["samples"], before["sizes"])
+        w_norm = tf.where(before["taken"] > 0.5, per_layer(squares(old) * strides), nan)
         vectors["w_norm"] = w_norm
-        g_sq = tf.stack([2.0 * tf.nn.l2_loss(_dense_values(tf, g)) if g is not None else tf.constant(0.0)
-                         for g in w_grads])
+        g_sq = squares([_dense_values(tf, g) if g is not None else tf.zeros([]) for g in w_grads])
         has_grad = [False] * n
         for k, i in enumerate(owner):
             if i < n and w_grads[k] is not None:
                 has_grad[i] = True
         vectors["gw_norm"] = tf.where(tf.constant(has_grad), per_layer(g_sq), nan)
         if self.update_ratio:
-            new = tf.concat([tf.reshape(tf.cast(v, f32), [-1])[::k] for v, k in zip(weights, before["strides"])], 0)
-            moved = tf.math.unsorted_segment_sum(tf.square(new - old), element_of, len(weights)) * strides
+            new = _samples(tf, [tf.cast(v, f32) for v in weights], before["strides"])
+            moved = squares([b - a for a, b in zip(old, new)]) * strides
             vectors["update_ratio"] = per_layer(moved) / (w_norm + 1e-12)
         if exact:
             per_layer_ks: dict[int, list] = {}
@@ -697,6 +728,19 @@ def _branch(pred, true_fn, false_fn):
     return out[0] if isinstance(out, (list, tuple)) and len(out) == 1 else out
 
 
+def _switch(index, branch_fns):
+    """``tf.switch_case``, unlowered like `_branch`: one ``Case`` op that
+    runs only the chosen branch, as a function call."""
+    import tensorflow as tf
+
+    try:
+        from tensorflow.python.ops.cond_v2 import indexed_case
+    except ImportError:
+        return tf.switch_case(index, branch_fns)
+    out = indexed_case(index, branch_fns, lower_using_switch_merge=False)
+    return out[0] if isinstance(out, (list, tuple)) and len(out) == 1 else out
+
+
 def _unscale_for_distribution(loss):
     try:
         from keras.src.losses.loss import unscale_loss_for_distribution
@@ -745,6 +789,11 @@ def _sample_stride(shape) -> int:
     while stride > 1 and math.gcd(stride, last) != 1:
         stride += 1
     return stride
+
+
+def _samples(tf, tensors, strides):
+    """A strided sample of each tensor, flattened (see `_sample_stride`)."""
+    return [tf.reshape(t, [-1])[::k] for t, k in zip(tensors, strides)]
 
 
 def _scalar(tf, value):
