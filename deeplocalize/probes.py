@@ -4,14 +4,18 @@ This is the only module that touches Keras/TensorFlow internals. `Probes`
 replaces the model's ``train_step`` with an instrumented copy of Keras's own
 step: one forward pass, one backward pass, one optimizer update, exactly as
 Keras does it, plus a few reductions per layer (min, max, NaN counts, norms).
-The reductions are written into small ``tf.Variable`` buffers that the
-callback reads after each step; the full tensors never leave the graph.
+The reductions are written into a small ``tf.Variable`` ring that the
+callback reads a batch of steps at a time; the full tensors never leave
+the graph.
 
 Two tiers keep the cost low:
-- every step, the loss and one sum per weight gradient: every NaN or Inf
-  reaches one of them on the step it appears (see `Probes._sentinel`);
-- on sampled steps (the first ``dense_steps``, then every ``every``-th, and
-  any step with a non-finite sum) the full statistics of `LAYER_STATS`.
+- every step, the loss and a strided sample of each weight gradient: every
+  NaN or Inf reaches one of them on the step it appears (see
+  `Probes._sentinel`);
+- on recorded steps (the first ``dense_steps``, then every ``every``-th, and
+  any step whose sentinel is non-finite) the full statistics of
+  `LAYER_STATS`, in branches that TensorFlow runs only when taken (see
+  `_branch`).
 
 How values are captured: each probed layer's ``call`` is wrapped (on the
 instance) so that, while the instrumented step is being traced, its output
@@ -365,7 +369,6 @@ class Probes:
             # they are only needed on a step whose sentinel is non-finite.
             values = self._write_stats(step, x, y, unscaled_loss, order, acts, a_grads, weights, w_grads, before,
                                        exact=exact)
-            # Branch bodies get no automatic control dependencies: order by hand.
             rows = self._rows.read_value()
             written = self.buffer.scatter_nd_update([[rows % RING_ROWS]], values[None])  # XLA-compatible
             with tf.control_dependencies([written]):
