@@ -52,6 +52,8 @@ MAX_COLUMNS = 96  # per-step columns kept: the base ones, then 4 per input and 6
 RING_ROWS = 32  # recorded steps the graph holds until the callback reads them, a batch at a time
 RATIO_SAMPLE = 4096  # update ratios are estimated on at most this many evenly strided elements per weight
 FORWARD_SAMPLE = 16384  # forward statistics of larger outputs use the batch's first examples, about this many values
+GRADIENT_SAMPLE = 128  # values kept per example of a large layer's output gradient (see _gradient_sample)
+GRADIENT_FULL_MAX = 16384  # ...large: more values per example than this; smaller gradients are kept whole
 UNIT_SAMPLE = 256  # ...and enough examples that every unit (channel) is judged dead or alive on at least this many values
 _TENSOR_ATTRS = ("_keras_mask", "_keras_logits")  # what Keras hangs on a layer's output tensor
 
@@ -274,7 +276,8 @@ class Probes:
 
     def _hook_output(self, index, tensor):
         """``tensor`` unchanged, through an identity whose gradient function
-        keeps the gradient arriving at it (read on recorded steps)."""
+        keeps a strided sample of the gradient arriving at it (read on
+        recorded steps; see `_gradient_sample`)."""
         tf = self._tf
         grads = self._out_grads
 
@@ -282,7 +285,7 @@ class Probes:
         def probe(t):
             def grad(upstream):
                 if grads is not None:
-                    grads[index] = upstream
+                    grads[index] = _gradient_sample(tf, upstream)
                 return upstream
 
             return tf.identity(t), grad
@@ -455,12 +458,12 @@ class Probes:
 
         for i, act, grad in zip(order, acts, a_grads):
             self._forward_stats(rows[i], tf.cast(act, f32), self.activations[i], exact)
-            if grad is not None:
-                g = tf.cast(grad, f32)
-                rows[i][STAT_INDEX["grad_norm"]] = _global_norm(tf, [g])
+            if grad is not None:  # a strided sample, and its stride
+                g, stride = grad
+                rows[i][STAT_INDEX["grad_norm"]] = tf.sqrt(2.0 * stride * tf.nn.l2_loss(g))
                 if exact:
-                    rows[i][STAT_INDEX["grad_nan"]] = _count(tf, tf.math.is_nan(g))
-                    rows[i][STAT_INDEX["grad_inf"]] = _count(tf, tf.math.is_inf(g))
+                    rows[i][STAT_INDEX["grad_nan"]] = _count(tf, tf.math.is_nan(g)) * stride
+                    rows[i][STAT_INDEX["grad_inf"]] = _count(tf, tf.math.is_inf(g)) * stride
 
         vectors: dict = {}  # statistics computed for all layers at once
         self._weight_stats(rows, vectors, weights, w_grads, before, exact)
@@ -794,6 +797,33 @@ def _sample_stride(shape) -> int:
     return stride
 
 
+def _gradient_sample(tf, grad):
+    """``(values, stride)``: a layer's output gradient as float32, whole
+    (stride 1) unless one example of it has more than `GRADIENT_FULL_MAX`
+    values; then every ``stride``-th value, with the stride chosen so that
+    the sample meets every example (about `GRADIENT_SAMPLE` values each)
+    and, over the examples, every unit.
+
+    Why a sample: the recording branch takes every value it uses as an input,
+    which keeps it in memory until the end of the step, recorded or not.
+    The full output gradients of a 64x64 conv net kept that long cost about
+    4% of every step; a strided copy does not (small gradients are cheaper
+    kept than copied). A NaN or Inf born in the backward pass fills the
+    whole example it belongs to in the gradients below its layer, so the
+    sample finds it; counts are the sample's, times the stride.
+    """
+    if isinstance(grad, tf.IndexedSlices):
+        grad = grad.values
+    per_example = grad.shape[1:]
+    if not (grad.shape.rank and grad.shape.rank >= 2 and per_example.is_fully_defined()
+            and math.prod(per_example) > GRADIENT_FULL_MAX):
+        return tf.cast(grad, tf.float32), 1
+    stride = math.prod(per_example) // GRADIENT_SAMPLE
+    while math.gcd(stride, int(per_example[-1])) != 1:
+        stride += 1
+    return tf.cast(tf.reshape(grad, [-1])[::stride], tf.float32), stride
+
+
 def _samples(tf, tensors, strides):
     """A strided sample of each tensor, flattened (see `_sample_stride`)."""
     return [tf.reshape(t, [-1])[::k] for t, k in zip(tensors, strides)]
@@ -803,8 +833,3 @@ def _scalar(tf, value):
     """``value`` as a float32 scalar, adding no op when it already is one."""
     value = tf.cast(value, tf.float32)
     return value if value.shape.rank == 0 else tf.reshape(value, [])
-
-
-def _global_norm(tf, tensors):
-    """sqrt of the sum of squares of all ``tensors``; ``l2_loss`` is one fused pass each."""
-    return tf.sqrt(2.0 * tf.add_n([tf.nn.l2_loss(t) for t in tensors]))

@@ -2,6 +2,7 @@
 layer; zero configuration; never breaking training."""
 
 import json
+import math
 import warnings
 
 import keras
@@ -72,6 +73,35 @@ def test_backward_only_fault_named_at_its_layer():
     f = cb.diagnosis.findings[0]
     assert (f.kind, f.layer, f.detail, f.step) == ("inf", "fault", "output_gradient", 5)
     assert f.evidence["gradient_wrt_output_of"] == "dense_1"
+
+
+def test_large_output_gradients_are_sampled_and_still_localize_a_backward_fault():
+    """Output gradients with more than GRADIENT_FULL_MAX values per example are
+    kept as a strided sample; a backward-born Inf fills its example in every
+    gradient below, so the sample still names the layer and the step."""
+    from deeplocalize.probes import GRADIENT_FULL_MAX, _gradient_sample
+
+    g = tf.random.normal([8, 32, 32, 32])  # 32,768 values per example
+    values, stride = _gradient_sample(tf, g)
+    assert stride > 1 and math.gcd(stride, 32) == 1 and values.shape[0] < g.shape.num_elements() // 100
+    exact = float(tf.norm(g))
+    assert abs(float(tf.sqrt(tf.reduce_sum(values ** 2) * stride)) / exact - 1) < 0.05
+    one_bad = tf.tensor_scatter_nd_update(g, [[5]], tf.fill([1, 32, 32, 32], np.inf))
+    assert not np.isfinite(_gradient_sample(tf, one_bad)[0].numpy()).all()
+    small, stride = _gradient_sample(tf, tf.ones([8, GRADIENT_FULL_MAX]))
+    assert stride == 1 and small.shape == (8, GRADIENT_FULL_MAX)  # kept whole
+
+    keras.utils.set_random_seed(0)
+    m = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(32, 3, padding="same", name="conv"),
+                          FaultFrom(12, "backward", name="fault"), keras.layers.Conv2D(4, 3, name="conv_2"),
+                          keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2, activation="softmax", name="out")])
+    m.compile("adam", "sparse_categorical_crossentropy")
+    x = RNG.normal(size=(64, 32, 32, 3)).astype("float32")
+    cb = DeepLocalizeCallback(verbose=0, config={"probe_every": 1000})  # step 12: after the dense steps, not sampled
+    m.fit(x, (x[:, 0, 0, 0] > 0).astype("int32"), epochs=2, batch_size=8, callbacks=[cb], verbose=0)
+    f = cb.diagnosis.findings[0]
+    assert (f.kind, f.layer, f.detail, f.step) == ("inf", "fault", "output_gradient", 12)
+    assert f.evidence["gradient_wrt_output_of"] == "conv"
 
 
 def test_learning_rate_overflow_found_in_the_update():
