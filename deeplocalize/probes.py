@@ -52,9 +52,9 @@ MAX_COLUMNS = 96  # per-step columns kept: the base ones, then 4 per input and 6
 RING_ROWS = 32  # recorded steps the graph holds until the callback reads them, a batch at a time
 RATIO_SAMPLE = 4096  # update ratios are estimated on at most this many evenly strided elements per weight
 FORWARD_SAMPLE = 16384  # forward statistics of larger outputs use the batch's first examples, about this many values
+UNIT_SAMPLE = 256  # ...and enough examples that every unit (channel) is judged dead or alive on at least this many values
 GRADIENT_SAMPLE = 128  # values kept per example of a large layer's output gradient (see _gradient_sample)
 GRADIENT_FULL_MAX = 16384  # ...large: more values per example than this; smaller gradients are kept whole
-UNIT_SAMPLE = 256  # ...and enough examples that every unit (channel) is judged dead or alive on at least this many values
 _TENSOR_ATTRS = ("_keras_mask", "_keras_logits")  # what Keras hangs on a layer's output tensor
 
 
@@ -441,8 +441,7 @@ class Probes:
         for g in w_grads:
             if g is not None:
                 values = _dense_values(tf, g)
-                stride = _sample_stride(values.shape) if values.shape.is_fully_defined() else 1
-                parts.append(tf.reshape(values, [-1])[::stride])
+                parts += _samples(tf, [values], [_sample_stride(values.shape) if values.shape.is_fully_defined() else 1])
         return tf.logical_not(tf.math.is_finite(tf.reduce_sum(tf.concat(parts, 0))))
 
     # ---- reductions ---------------------------------------------------------
@@ -731,6 +730,11 @@ def _branch(pred, true_fn, false_fn):
     except ImportError:
         return tf.cond(pred, true_fn, false_fn)
     out = fast_cond_v2(pred, true_fn, false_fn)
+    return _single(out)
+
+
+def _single(out):
+    """A cond's outputs as the branch returned them: one tensor, not a list of one."""
     return out[0] if isinstance(out, (list, tuple)) and len(out) == 1 else out
 
 
@@ -744,7 +748,7 @@ def _switch(index, branch_fns):
     except ImportError:
         return tf.switch_case(index, branch_fns)
     out = indexed_case(index, branch_fns, lower_using_switch_merge=False)
-    return out[0] if isinstance(out, (list, tuple)) and len(out) == 1 else out
+    return _single(out)
 
 
 def _unscale_for_distribution(loss):
