@@ -574,8 +574,8 @@ class Probes:
     def _weights_before(self, weights, take, exact):
         """What the statistics need from the weights before the update, read
         only when ``take``: a strided sample of at most `RATIO_SAMPLE`
-        elements of each weight and, when ``exact``, their NaN and Inf
-        counts (an ``(n_weights, 2)`` tensor; zeros otherwise). Zeros and a
+        elements of each weight (concatenated into one vector, split again on
+        recorded steps) and, when ``exact``, their NaN and Inf counts (an ``(n_weights, 2)`` tensor; zeros otherwise). Zeros and a
         ``taken`` flag of 0 when not taken."""
         tf = self._tf
         f32 = tf.float32
@@ -794,8 +794,13 @@ def _sample_stride(shape) -> int:
     coprime with the last dimension so the sample spans every unit's column."""
     dims = [int(d) for d in shape]
     size = max(1, math.prod(dims))
-    stride = max(1, size // RATIO_SAMPLE)
-    last = dims[-1] if dims else 1
+    return _coprime_stride(max(1, size // RATIO_SAMPLE), dims[-1] if dims else 1)
+
+
+def _coprime_stride(stride: int, last: int) -> int:
+    """The smallest stride >= ``stride`` that is coprime with ``last`` (the
+    last dimension), so a strided sample of the flattened tensor meets every
+    index of that dimension; 1 stays 1."""
     while stride > 1 and math.gcd(stride, last) != 1:
         stride += 1
     return stride
@@ -822,9 +827,7 @@ def _gradient_sample(tf, grad):
     if not (grad.shape.rank and grad.shape.rank >= 2 and per_example.is_fully_defined()
             and math.prod(per_example) > GRADIENT_FULL_MAX):
         return tf.cast(grad, tf.float32), 1
-    stride = math.prod(per_example) // GRADIENT_SAMPLE
-    while math.gcd(stride, int(per_example[-1])) != 1:
-        stride += 1
+    stride = _coprime_stride(math.prod(per_example) // GRADIENT_SAMPLE, int(per_example[-1]))
     return tf.cast(tf.reshape(grad, [-1])[::stride], tf.float32), stride
 
 
