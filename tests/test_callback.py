@@ -138,6 +138,42 @@ def test_training_is_unchanged_by_the_callback(optimizer):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
 
 
+def test_weight_statistics_are_of_the_weights_the_step_started_from():
+    """Row t holds |w_t| and |w_(t+1) - w_t| / |w_t|: the weights the forward
+    pass of step t used, and how far the step's own update moved them
+    (every weight here is small enough to be read whole)."""
+
+    class Weights(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.seen = []
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self.seen.append(self.weights())
+
+        def on_train_end(self, logs=None):
+            self.seen.append(self.weights())
+
+        def weights(self):
+            return [[w.numpy().copy() for w in layer.trainable_weights] for layer in self.model.layers]
+
+    keras.utils.set_random_seed(0)
+    m = model_with()
+    seen, cb = Weights(), DeepLocalizeCallback(verbose=0, config={"probe_every": 3, "dense_steps": 4})
+    m.fit(X, Y, epochs=2, batch_size=32, callbacks=[seen, cb], verbose=0)
+    steps = cb.trace.column("step").astype(int)
+    assert list(steps[:6]) == [0, 1, 2, 3, 6, 9]
+
+    def norm(ws):
+        return math.sqrt(sum(float(np.sum(w.astype(np.float64) ** 2)) for w in ws))
+
+    for row, step in enumerate(steps):
+        for i in range(3):
+            now, after = seen.seen[step][i], seen.seen[step + 1][i]
+            assert cb.trace.stat("w_norm")[row, i] == pytest.approx(norm(now), rel=1e-5)
+            expected = norm([a - b for a, b in zip(after, now)]) / norm(now)
+            assert cb.trace.stat("update_ratio")[row, i] == pytest.approx(expected, rel=1e-3)
+
+
 def test_halt_never_keeps_training():
     cb = DeepLocalizeCallback(verbose=0, halt="never")
     m = model_with(FaultFrom(3, "forward", name="fault"))
