@@ -553,12 +553,18 @@ class Probes:
             row[STAT_INDEX["act_min"]] = tf.reduce_min(a)
             row[STAT_INDEX["act_max"]] = tf.reduce_max(a)
         safe = tf.where(tf.math.is_finite(a), a, tf.zeros_like(a)) if exact else a
+        magnitude = tf.abs(safe)
         row[STAT_INDEX["act_mean"]] = tf.reduce_mean(safe)
-        row[STAT_INDEX["act_mean_abs"]] = tf.reduce_mean(tf.abs(safe))
+        row[STAT_INDEX["act_mean_abs"]] = tf.reduce_mean(magnitude)
+        # sign(|a|) is 1 for every value but exact zeros: the same count as
+        # a == 0, without the boolean mask and its cast (two of the costliest
+        # passes over a conv layer's output).
+        zero_frac = 1.0 - tf.reduce_mean(tf.sign(magnitude))
         if exact:
-            row[STAT_INDEX["act_nan"]] = _count(tf, tf.math.is_nan(a))
-            row[STAT_INDEX["act_inf"]] = _count(tf, tf.math.is_inf(a))
-        row[STAT_INDEX["act_zero_frac"]] = tf.reduce_mean(tf.cast(tf.equal(a, 0.0), f32))
+            nonfinite = [_count(tf, tf.math.is_nan(a)), _count(tf, tf.math.is_inf(a))]
+            row[STAT_INDEX["act_nan"]], row[STAT_INDEX["act_inf"]] = nonfinite
+            zero_frac -= tf.add_n(nonfinite) / tf.cast(tf.size(a), f32)  # zeroed in ``safe``, but not zeros
+        row[STAT_INDEX["act_zero_frac"]] = zero_frac
         eps = self.saturation_eps
         if activation in ("sigmoid", "hard_sigmoid"):
             sat = tf.logical_or(a < eps, a > 1.0 - eps)
