@@ -64,6 +64,8 @@ def test_forward_nan_named_at_layer_tensor_and_step(k):
     assert (f.kind, f.layer, f.detail, f.step, f.severity) == ("nan", "fault", "activation", k, "error")
     assert cb.diagnosis.faulty_layer == "fault" and cb.diagnosis.status == "buggy"
     assert cb.trace.column("step")[-1] == k  # training stopped on that very step
+    zero = cb.trace.stat("act_zero_frac")[-1, [layer.name for layer in cb.trace.layers].index("fault")]
+    assert zero == 0.0  # every value is NaN there: none is an exact zero
 
 
 def test_backward_only_fault_named_at_its_layer():
