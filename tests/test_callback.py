@@ -160,8 +160,8 @@ def test_weight_statistics_are_of_the_weights_the_step_started_from():
 
     keras.utils.set_random_seed(0)
     m = model_with()
-    seen, cb = Weights(), DeepLocalizeCallback(verbose=0, config={"probe_every": 3, "dense_steps": 4})
-    m.fit(X, Y, epochs=2, batch_size=32, callbacks=[seen, cb], verbose=0)
+    watch, cb = Weights(), DeepLocalizeCallback(verbose=0, config={"probe_every": 3, "dense_steps": 4})
+    m.fit(X, Y, epochs=2, batch_size=32, callbacks=[watch, cb], verbose=0)
     steps = cb.trace.column("step").astype(int)
     assert list(steps[:6]) == [0, 1, 2, 3, 6, 9]
 
@@ -170,7 +170,7 @@ def test_weight_statistics_are_of_the_weights_the_step_started_from():
 
     for row, step in enumerate(steps):
         for i in range(3):
-            now, after = seen.seen[step][i], seen.seen[step + 1][i]
+            now, after = watch.seen[step][i], watch.seen[step + 1][i]
             assert cb.trace.stat("w_norm")[row, i] == pytest.approx(norm(now), rel=1e-5)
             expected = norm([a - b for a, b in zip(after, now)]) / norm(now)
             assert cb.trace.stat("update_ratio")[row, i] == pytest.approx(expected, rel=1e-3)
