@@ -441,7 +441,8 @@ class Probes:
         for g in w_grads:
             if g is not None:
                 values = _dense_values(tf, g)
-                parts += _samples(tf, [values], [_sample_stride(values.shape) if values.shape.is_fully_defined() else 1])
+                stride = _sample_stride(values.shape) if values.shape.is_fully_defined() else 1
+                parts += _samples(tf, [values], [stride])
         return tf.logical_not(tf.math.is_finite(tf.reduce_sum(tf.concat(parts, 0))))
 
     # ---- reductions ---------------------------------------------------------
@@ -581,8 +582,9 @@ class Probes:
         """What the statistics need from the weights before the update, read
         only when ``take``: a strided sample of at most `RATIO_SAMPLE`
         elements of each weight (concatenated into one vector, split again on
-        recorded steps) and, when ``exact``, their NaN and Inf counts (an ``(n_weights, 2)`` tensor; zeros otherwise). Zeros and a
-        ``taken`` flag of 0 when not taken."""
+        recorded steps) and, when ``exact``, their NaN and Inf counts (an
+        ``(n_weights, 2)`` tensor; zeros otherwise). Zeros and a ``taken``
+        flag of 0 when not taken."""
         tf = self._tf
         f32 = tf.float32
         strides = [_sample_stride(v.shape) for v in weights]

@@ -83,7 +83,7 @@ def test_large_output_gradients_are_sampled_and_still_localize_a_backward_fault(
     gradient below, so the sample still names the layer and the step."""
     from deeplocalize.probes import GRADIENT_FULL_MAX, _gradient_sample
 
-    g = tf.random.normal([8, 32, 32, 32])  # 32,768 values per example
+    g = tf.random.stateless_normal([8, 32, 32, 32], seed=[0, 1])  # 32,768 values per example; fixed values
     values, stride = _gradient_sample(tf, g)
     assert stride > 1 and math.gcd(stride, 32) == 1 and values.shape[0] < g.shape.num_elements() // 100
     exact = float(tf.norm(g))
