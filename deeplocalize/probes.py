@@ -19,11 +19,12 @@ Two tiers keep the cost low:
 
 How values are captured: each probed layer's ``call`` is wrapped (on the
 instance) so that, while the instrumented step is being traced, its output
-is kept and passed through an identity whose gradient function keeps the
-gradient arriving at that output. So the one backward pass Keras does
-anyway yields the backward values too: no second pass, no persistent tape.
-Outside that trace (eval, predict) the wrapper is a plain pass-through and
-adds nothing to the graph.
+tensor is noted; the model's tensors themselves are left as they are. The
+step then asks its one gradient tape for the gradients of the loss with
+respect to the weights and to those outputs together: Keras's backward pass
+computes the latter anyway on its way down to the weights, so the backward
+values cost no second pass and no extra op. Outside that trace (eval,
+predict) the wrapper is a plain pass-through and adds nothing to the graph.
 """
 
 from __future__ import annotations
@@ -55,7 +56,6 @@ FORWARD_SAMPLE = 16384  # forward statistics of larger outputs use the batch's f
 UNIT_SAMPLE = 256  # ...and enough examples that every unit (channel) is judged dead or alive on at least this many values
 GRADIENT_SAMPLE = 128  # values kept per example of a large layer's output gradient (see _gradient_sample)
 GRADIENT_FULL_MAX = 16384  # ...large: more values per example than this; smaller gradients are kept whole
-_TENSOR_ATTRS = ("_keras_mask", "_keras_logits")  # what Keras hangs on a layer's output tensor
 
 
 def activation_name(layer) -> str | None:
@@ -112,8 +112,8 @@ class Probes:
         self.layers = probed_layers(model)
         self.activations = [activation_name(layer) for layer in self.layers]
         self._recording: dict | None = None
+        self._logits: dict = {}
         self._graph = None
-        self._out_grads: dict[int, object] | None = None
         self._orig_calls: dict[int, object] = {}
         self._installed = False
         self._train_function = None
@@ -261,44 +261,16 @@ class Probes:
             rec = probes._recording
             if rec is None or index in rec:
                 return outputs
-            flat = _flatten(outputs)
-            k = next((k for k, t in enumerate(flat) if _is_float_tensor(t)), None)
-            if k is None:
-                return outputs
-            graph = getattr(flat[k], "graph", None)
+            first = next((t for t in _flatten(outputs) if _is_float_tensor(t)), None)
+            graph = getattr(first, "graph", None)
             if graph is not None and probes._graph is not None and graph is not probes._graph:
                 return outputs  # a shape-inference call in a scratch graph, not the real forward pass
-            flat[k] = probes._hook_output(index, flat[k])
-            rec[index] = flat[k]
-            return _pack_like(outputs, flat)
+            if first is not None:
+                rec[index] = first  # recorded, not replaced: the model computes exactly what it did
+                probes._logits[index] = getattr(first, "_keras_logits", None)
+            return outputs
 
         return call_and_record
-
-    def _hook_output(self, index, tensor):
-        """``tensor`` unchanged, through an identity whose gradient function
-        keeps a strided sample of the gradient arriving at it (read on
-        recorded steps; see `_gradient_sample`)."""
-        tf = self._tf
-        grads = self._out_grads
-
-        @tf.custom_gradient
-        def probe(t):
-            def grad(upstream):
-                if grads is not None:
-                    grads[index] = _gradient_sample(tf, upstream)
-                return upstream
-
-            return tf.identity(t), grad
-
-        out = probe(tensor)
-        for attr in _TENSOR_ATTRS:
-            value = getattr(tensor, attr, None)
-            if value is not None:
-                try:
-                    setattr(out, attr, value)
-                except AttributeError:
-                    pass
-        return out
 
     # ---- the instrumented step --------------------------------------------
     def _train_step(self, data):
@@ -310,7 +282,6 @@ class Probes:
             self.trace_error = exc
             self.fell_back = True
             self._recording = None
-            self._out_grads = None
             return type(self.model).train_step(self.model, data)
 
     def _instrumented_step(self, data):
@@ -319,7 +290,7 @@ class Probes:
 
         model = self.model
         x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
-        self._recording, self._out_grads = {}, {}
+        self._recording, self._logits = {}, {}
         self._graph = None if tf.executing_eagerly() else tf.compat.v1.get_default_graph()
         with tf.GradientTape() as tape:
             try:
@@ -356,12 +327,9 @@ class Probes:
         # first shows in the backward pass has finite weights before it.
         loss_bad = tf.logical_not(tf.math.is_finite(tf.cast(unscaled_loss, tf.float32)))
         before = self._weights_before(weights, tf.logical_or(sampled, loss_bad), loss_bad)
-        try:
-            w_grads = tape.gradient(loss, weights, unconnected_gradients=tf.UnconnectedGradients.NONE)
-        finally:
-            out_grads, self._out_grads = self._out_grads, None
         acts = [captured[i] for i in order]
-        a_grads = [out_grads.get(i) for i in order]
+        grads = self._gradients(tape, loss, weights, acts, [self._logits.get(i) for i in order])
+        w_grads, a_grads = grads[:len(weights)], grads[len(weights):]
         if weights:
             model.optimizer.apply_gradients(zip(w_grads, weights))
 
@@ -390,6 +358,27 @@ class Probes:
         _switch(kind, [lambda: tf.constant(0.0), lambda: record_step(False), lambda: record_step(True)])
         self._counter.assign_add(1)
         return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    def _gradients(self, tape, loss, weights, acts, logits):
+        """The weight gradients, then a sample of the gradient arriving at
+        each layer's output (see `_gradient_sample`), from one tape call.
+
+        Keras's backward pass computes the gradients at the layers' outputs
+        anyway on its way down to the weights, so asking for them adds no op.
+        A sigmoid or softmax output whose cross-entropy Keras takes from its
+        logits gets no gradient at its probabilities; its logits' gradient
+        stands in for it.
+        """
+        tf = self._tf
+        extra = [k for k, z in enumerate(logits) if z is not None]
+        sources = weights + acts + [logits[k] for k in extra]
+        grads = tape.gradient(loss, sources, unconnected_gradients=tf.UnconnectedGradients.NONE)
+        n = len(weights)
+        at_outputs = grads[n:n + len(acts)]
+        for k, g in zip(extra, grads[n + len(acts):]):
+            if at_outputs[k] is None:
+                at_outputs[k] = g
+        return grads[:n] + [None if g is None else _gradient_sample(tf, g) for g in at_outputs]
 
     def _notify_fault(self):
         """Tell the callback, from inside the step, that a fault was kept: it
@@ -776,14 +765,6 @@ def _flatten(structure):
 def _is_float_tensor(t) -> bool:
     dtype = getattr(t, "dtype", None)
     return dtype is not None and bool(getattr(dtype, "is_floating", False))
-
-
-def _pack_like(structure, flat):
-    import keras
-
-    if len(flat) == 1 and not isinstance(structure, (list, tuple, dict)):
-        return flat[0]
-    return keras.tree.pack_sequence_as(structure, flat)
 
 
 def _count(tf, mask):

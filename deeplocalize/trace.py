@@ -38,11 +38,13 @@ LAYER_STATS = (
     "act_zero_frac",  # share of exactly-zero elements
     "act_dead_frac",  # share of units that are zero for the whole batch
     "act_sat_frac",  # share saturated (sigmoid/tanh/softmax; NaN for others)
-    # backward values: gradient of the loss w.r.t. the layer's output
+    # backward values: gradient of the loss w.r.t. the layer's output (for a
+    # sigmoid/softmax output whose cross-entropy Keras takes from its logits:
+    # w.r.t. those logits, the only gradient there is)
     "grad_norm",
     "grad_nan",
     "grad_inf",
-    # weights (after the step's update) and their gradients
+    # weights as the step found them (before its update), and their gradients
     "w_norm",
     "w_nan",
     "w_inf",
