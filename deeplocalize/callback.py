@@ -161,15 +161,16 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
             self._add(finding)
 
     def _sampling(self) -> tuple[int, int]:
-        """(every, dense_steps): full statistics on about ``target_rows`` steps
-        of the run, spread evenly, plus the first ``dense_steps``."""
-        every = self.config["probe_every"]
+        """(every, dense_steps): full statistics on the first ``dense_steps``
+        steps, then on evenly spaced ones, about ``target_rows`` in all."""
+        every, dense = self.config["probe_every"], self.config["dense_steps"]
         if every == 0:  # auto
             params = self.params or {}
             steps, epochs = params.get("steps"), params.get("epochs")
             total = steps * epochs if steps and epochs else None
-            every = max(1, total // self.config["target_rows"]) if total else 10
-        return every, self.config["dense_steps"]
+            spread = max(1, self.config["target_rows"] - dense)  # rows left after the dense ones
+            every = max(1, (total - dense) // spread) if total else 10
+        return every, dense
 
     @_guarded
     def on_epoch_begin(self, epoch, logs=None):

@@ -140,6 +140,16 @@ def test_training_is_unchanged_by_the_callback(optimizer):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
 
 
+def test_auto_sampling_records_about_target_rows_in_all_spread_over_the_run():
+    cb = DeepLocalizeCallback(verbose=0, config={"target_rows": 30, "dense_steps": 10})
+    model_with().fit(X, Y, epochs=10, batch_size=16, callbacks=[cb], verbose=0)  # 200 steps
+    steps = cb.trace.column("step")
+    assert list(steps[:10]) == list(range(10))  # the dense steps, all of them
+    assert 27 <= len(steps) <= 33  # the dense ones count towards the target
+    assert steps[-1] >= 200 - (steps[-1] - steps[-2]) - 1  # spread to the end of the run
+    assert len(set(np.diff(steps[10:]))) == 1  # evenly
+
+
 def test_weight_statistics_are_of_the_weights_the_step_started_from():
     """Row t holds |w_t| and |w_(t+1) - w_t| / |w_t|: the weights the forward
     pass of step t used, and how far the step's own update moved them
