@@ -106,6 +106,20 @@ def test_large_output_gradients_are_sampled_and_still_localize_a_backward_fault(
     assert f.evidence["gradient_wrt_output_of"] == "conv"
 
 
+def test_softmax_output_records_the_gradient_at_its_logits():
+    """Keras takes the cross-entropy of a softmax output from its logits, so
+    no gradient reaches the probabilities; the logits' gradient, (p - y) / B
+    for a mean cross-entropy, is recorded instead of NaN."""
+    keras.utils.set_random_seed(0)
+    m = model_with()
+    p = keras.ops.convert_to_numpy(m(X[:32]))  # the weights step 0 starts from
+    expected = np.linalg.norm((p - np.eye(2)[Y[:32]]) / 32)
+    cb = DeepLocalizeCallback(verbose=0)
+    m.fit(X[:32], Y[:32], epochs=3, batch_size=32, callbacks=[cb], verbose=0, shuffle=False)
+    out = cb.trace.stat("grad_norm")[:, -1]
+    assert np.isfinite(out).all() and out[0] == pytest.approx(expected, rel=1e-4)
+
+
 def test_learning_rate_overflow_found_in_the_update():
     keras.utils.set_random_seed(0)
     m = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, name="dense"), keras.layers.Dense(1, name="out")])
