@@ -333,12 +333,13 @@ class Probes:
         if weights:
             model.optimizer.apply_gradients(zip(w_grads, weights))
 
-        bad = self._sentinel(unscaled_loss, w_grads)
+        g_samples = self._weight_gradient_samples(w_grads)
+        bad = self._sentinel(unscaled_loss, g_samples)
 
         def record_step(exact):
             # NaN/Inf counts and masking cost several passes over every tensor;
             # they are only needed on a step whose sentinel is non-finite.
-            values = self._write_stats(step, x, y, unscaled_loss, order, acts, a_grads, weights, w_grads, before,
+            values = self._write_stats(step, x, y, unscaled_loss, order, acts, a_grads, weights, g_samples, before,
                                        exact=exact)
             rows = self._rows.read_value()
             written = self.buffer.scatter_nd_update([[rows % RING_ROWS]], values[None])  # XLA-compatible
@@ -413,29 +414,48 @@ class Probes:
             self.fault_buffer = tf.Variable(tf.zeros([width], tf.float32), trainable=False, name="deeplocalize_fault")
             self._fault_step = tf.Variable(-1.0, trainable=False, name="deeplocalize_fault_step")
 
-    def _sentinel(self, loss, w_grads):
+    def _weight_gradient_samples(self, w_grads):
+        """``(values, stride)`` per weight gradient (None where there is
+        none): every ``stride``-th value, at most `RATIO_SAMPLE` of them,
+        meeting every column (see `_sample_stride`); an Embedding's sparse
+        gradient whole.
+
+        The sentinel sums these every step, and recorded steps take their
+        gradient norms and NaN/Inf counts from them too: so the recording
+        branch holds a few thousand values per weight instead of every full
+        gradient until the end of the step (about 1% of a step on the
+        timed models).
+        """
+        tf = self._tf
+        out = []
+        for g in w_grads:
+            if g is None:
+                out.append(None)
+                continue
+            values = _dense_values(tf, g)
+            stride = _sample_stride(values.shape) if values.shape.is_fully_defined() else 1
+            out.append((_samples(tf, [values], [stride])[0], stride))
+        return out
+
+    def _sentinel(self, loss, g_samples):
         """Is anything non-finite this step? Checked every step, cheaply.
 
         A NaN or Inf in the input, the weights or any layer's output reaches
         the loss. One born in the backward pass fills whole columns of the
         weight gradients below it (a kernel's gradient is its input times
         the gradient arriving at its output), so a strided sample of each
-        gradient that meets every column (see `_sample_stride`) catches it
-        on the step it appears; the full statistics of that step, recorded
-        because of it, then say where it started. A lone non-finite element
-        the sample misses reaches its weight, and the loss, one step later.
+        gradient that meets every column (`_weight_gradient_samples`)
+        catches it on the step it appears; the full statistics of that step,
+        recorded because of it, then say where it started. A lone
+        non-finite element the sample misses reaches its weight, and the
+        loss, one step later.
         """
         tf = self._tf
-        parts = [tf.reshape(tf.cast(loss, tf.float32), [1])]
-        for g in w_grads:
-            if g is not None:
-                values = _dense_values(tf, g)
-                stride = _sample_stride(values.shape) if values.shape.is_fully_defined() else 1
-                parts += _samples(tf, [values], [stride])
+        parts = [tf.reshape(tf.cast(loss, tf.float32), [1])] + [v for v, _ in filter(None, g_samples)]
         return tf.logical_not(tf.math.is_finite(tf.reduce_sum(tf.concat(parts, 0))))
 
     # ---- reductions ---------------------------------------------------------
-    def _write_stats(self, step, x, y, loss, order, acts, a_grads, weights, w_grads, before, exact=True):
+    def _write_stats(self, step, x, y, loss, order, acts, a_grads, weights, g_samples, before, exact=True):
         tf = self._tf
         f32 = tf.float32
         n_layers, n_stats = len(self.layers), len(LAYER_STATS)
@@ -455,7 +475,7 @@ class Probes:
                     rows[i][STAT_INDEX["grad_inf"]] = _count(tf, tf.math.is_inf(g)) * stride
 
         vectors: dict = {}  # statistics computed for all layers at once
-        self._weight_stats(rows, vectors, weights, w_grads, before, exact)
+        self._weight_stats(rows, vectors, weights, g_samples, before, exact)
 
         first = next((t for t in _flatten(x) if t is not None), None)
         columns = [tf.cast(step, f32), 1.0 if exact else 0.0, tf.cast(loss, f32), self._current_lr(),
@@ -597,15 +617,16 @@ class Probes:
         nonfinite, taken, samples = _switch(kind, [skip, lambda: read(False), lambda: read(True)])
         return {"nonfinite": nonfinite, "samples": samples, "taken": taken, "strides": strides, "sizes": sizes}
 
-    def _weight_stats(self, rows, vectors, weights, w_grads, before, exact=True):
+    def _weight_stats(self, rows, vectors, weights, g_samples, before, exact=True):
         """Norms and NaN counts of the weights the forward pass used, their
         gradients, and the size of this step's update relative to them.
 
-        Weight norms and update sizes are estimated from the strided samples
-        (exact for weights of up to `RATIO_SAMPLE` elements): a full pass over
-        every weight, or a copy of it, would cost more than the rest of the
-        statistics. Gradient norms are exact. All three are summed per layer
-        at once (``vectors``: one value per layer).
+        All of them come from strided samples (`_weights_before`,
+        `_weight_gradient_samples`), exact for weights of up to `RATIO_SAMPLE`
+        elements: a full pass over every weight and gradient, or a copy of
+        it, would cost more than the rest of the statistics. Norms are
+        summed per layer at once (``vectors``: one value per layer); NaN/Inf
+        counts are the sample's, times its stride.
         """
         tf = self._tf
         f32 = tf.float32
@@ -628,10 +649,11 @@ class Probes:
         old = tf.split(before["samples"], before["sizes"])
         w_norm = tf.where(before["taken"] > 0.5, per_layer(squares(old) * strides), nan)
         vectors["w_norm"] = w_norm
-        g_sq = squares([_dense_values(tf, g) if g is not None else tf.zeros([]) for g in w_grads])
+        g_sq = squares([g[0] if g is not None else tf.zeros([]) for g in g_samples])
+        g_sq *= tf.constant([float(g[1]) if g is not None else 1.0 for g in g_samples])
         has_grad = [False] * n
         for k, i in enumerate(owner):
-            if i < n and w_grads[k] is not None:
+            if i < n and g_samples[k] is not None:
                 has_grad[i] = True
         vectors["gw_norm"] = tf.where(tf.constant(has_grad), per_layer(g_sq), nan)
         if self.update_ratio:
@@ -646,10 +668,10 @@ class Probes:
             for i, ks in per_layer_ks.items():
                 rows[i][STAT_INDEX["w_nan"]] = tf.add_n([before["nonfinite"][k, 0] for k in ks])
                 rows[i][STAT_INDEX["w_inf"]] = tf.add_n([before["nonfinite"][k, 1] for k in ks])
-                gs = [_dense_values(tf, w_grads[k]) for k in ks if w_grads[k] is not None]
+                gs = [g_samples[k] for k in ks if g_samples[k] is not None]
                 if gs:
-                    rows[i][STAT_INDEX["gw_nan"]] = tf.add_n([_count(tf, tf.math.is_nan(g)) for g in gs])
-                    rows[i][STAT_INDEX["gw_inf"]] = tf.add_n([_count(tf, tf.math.is_inf(g)) for g in gs])
+                    rows[i][STAT_INDEX["gw_nan"]] = tf.add_n([_count(tf, tf.math.is_nan(g)) * k for g, k in gs])
+                    rows[i][STAT_INDEX["gw_inf"]] = tf.add_n([_count(tf, tf.math.is_inf(g)) * k for g, k in gs])
 
     def _current_lr(self):
         tf = self._tf
