@@ -200,6 +200,27 @@ def test_weight_statistics_are_of_the_weights_the_step_started_from():
             assert cb.trace.stat("update_ratio")[row, i] == pytest.approx(expected, rel=1e-3)
 
 
+def test_weight_gradient_norms_exact_when_small_and_close_when_sampled():
+    """gw_norm comes from the sentinel's strided sample: exact for weights of
+    up to RATIO_SAMPLE values, an estimate (here within 5%) above that."""
+    from deeplocalize.probes import RATIO_SAMPLE
+
+    keras.utils.set_random_seed(0)
+    m = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1024, activation="relu", name="wide"),
+                          keras.layers.Dense(2, activation="softmax", name="out")])
+    m.compile("adam", "sparse_categorical_crossentropy")
+    assert m.layers[0].kernel.shape.num_elements() > RATIO_SAMPLE >= m.layers[1].kernel.shape.num_elements()
+    with tf.GradientTape() as tape:
+        loss = m.compute_loss(x=X[:32], y=Y[:32], y_pred=m(X[:32], training=True))
+    grads = tape.gradient(loss, m.trainable_weights)
+    exact = [math.sqrt(sum(float(tf.reduce_sum(g ** 2)) for g in grads[k:k + 2])) for k in (0, 2)]
+    cb = DeepLocalizeCallback(verbose=0)
+    m.fit(X[:32], Y[:32], epochs=1, batch_size=32, callbacks=[cb], verbose=0)
+    wide, out = cb.trace.stat("gw_norm")[0]
+    assert out == pytest.approx(exact[1], rel=1e-5)
+    assert wide == pytest.approx(exact[0], rel=0.05)
+
+
 def test_halt_never_keeps_training():
     cb = DeepLocalizeCallback(verbose=0, halt="never")
     m = model_with(FaultFrom(3, "forward", name="fault"))
