@@ -51,7 +51,7 @@ _BASE_COLUMNS = ("step", "nonfinite", "loss", "lr", "batch_size")
 _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 MAX_COLUMNS = 96  # per-step columns kept: the base ones, then 4 per input and 6 per target
 RING_ROWS = 32  # recorded steps the graph holds until the callback reads them, a batch at a time
-RATIO_SAMPLE = 4096  # update ratios are estimated on at most this many evenly strided elements per weight
+RATIO_SAMPLE = 4096  # weights and their gradients are sampled at a stride of size // this: under twice this many elements each
 FORWARD_SAMPLE = 16384  # forward statistics of larger outputs use the batch's first examples, about this many values
 UNIT_SAMPLE = 256  # ...and enough examples that every unit (channel) is judged dead or alive on at least this many values
 GRADIENT_SAMPLE = 128  # values kept per example of a large layer's output gradient (see _gradient_sample)
@@ -416,7 +416,7 @@ class Probes:
 
     def _weight_gradient_samples(self, w_grads):
         """``(values, stride)`` per weight gradient (None where there is
-        none): every ``stride``-th value, at most `RATIO_SAMPLE` of them,
+        none): every ``stride``-th value, under twice `RATIO_SAMPLE` of them,
         meeting every column (see `_sample_stride`); an Embedding's sparse
         gradient whole.
 
@@ -589,7 +589,7 @@ class Probes:
 
     def _weights_before(self, weights, take, exact):
         """What the statistics need from the weights before the update, read
-        only when ``take``: a strided sample of at most `RATIO_SAMPLE`
+        only when ``take``: a strided sample of under twice `RATIO_SAMPLE`
         elements of each weight (concatenated into one vector, split again on
         recorded steps) and, when ``exact``, their NaN and Inf counts (an
         ``(n_weights, 2)`` tensor; zeros otherwise). Zeros and a ``taken``
@@ -801,7 +801,7 @@ def _dense_values(tf, grad):
 
 
 def _sample_stride(shape) -> int:
-    """Stride of the weight sample: at most `RATIO_SAMPLE` elements, and
+    """Stride of the weight sample: under twice `RATIO_SAMPLE` elements, and
     coprime with the last dimension so the sample spans every unit's column."""
     dims = [int(d) for d in shape]
     size = max(1, math.prod(dims))
