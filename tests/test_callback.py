@@ -202,7 +202,8 @@ def test_weight_statistics_are_of_the_weights_the_step_started_from():
 
 def test_weight_gradient_norms_exact_when_small_and_close_when_sampled():
     """gw_norm comes from the sentinel's strided sample: exact for weights of
-    up to RATIO_SAMPLE values, an estimate (here within 5%) above that."""
+    under twice RATIO_SAMPLE values (read whole), an estimate (here within
+    5%) above that."""
     from deeplocalize.probes import RATIO_SAMPLE
 
     keras.utils.set_random_seed(0)
