@@ -14,11 +14,9 @@ from deeplocalize.config import load_config
 from deeplocalize.findings import Diagnosis, Finding
 from deeplocalize.probes import RING_ROWS
 from deeplocalize.trace import LAYER_STATS, Trace, TraceRecorder
+from deeplocalize.vocab import TREND_KINDS
 
 HALT_MODES = ("error", "warning", "never")
-TREND_KINDS = ("loss_not_decreasing", "accuracy_not_increasing", "oscillating_loss", "overfitting",
-               "exploding_gradient", "vanishing_gradient", "exploding_activation", "dying_relu",
-               "saturated_activation", "weights_unchanged")
 DIAGNOSERS = ("rules", "learned", "both")
 
 

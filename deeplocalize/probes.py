@@ -36,15 +36,8 @@ import weakref
 import numpy as np
 
 from deeplocalize.trace import LAYER_STATS, STAT_INDEX, LayerInfo
+from deeplocalize.vocab import UNPROBED_CLASSES, keras_activation_name
 
-_LAYER_ACTIVATION = {  # layers that are an activation by themselves
-    "ReLU": "relu",
-    "Softmax": "softmax",
-    "LeakyReLU": "leaky_relu",
-    "PReLU": "leaky_relu",
-    "ELU": "elu",
-}
-_SKIP_CLASSES = {"InputLayer"}
 
 # Global per-step columns written by the graph, besides the per-input ones.
 _BASE_COLUMNS = ("step", "nonfinite", "loss", "lr", "batch_size")
@@ -65,15 +58,7 @@ def activation_name(layer) -> str | None:
         >>> activation_name(keras.layers.Dense(3, activation="sigmoid"))
         'sigmoid'
     """
-    cls = type(layer).__name__
-    if cls in _LAYER_ACTIVATION:
-        return _LAYER_ACTIVATION[cls]
-    fn = getattr(layer, "activation", None)
-    if fn is None:
-        return None
-    name = getattr(fn, "__name__", None) or type(fn).__name__
-    name = name.lower()
-    return "linear" if name in ("linear", "identity") else name
+    return keras_activation_name(layer)
 
 
 def _initializer_name(layer) -> str | None:
@@ -85,7 +70,7 @@ def _initializer_name(layer) -> str | None:
 
 def probed_layers(model) -> list:
     """The layers that get probes: the model's own layers, minus input layers."""
-    return [layer for layer in model.layers if type(layer).__name__ not in _SKIP_CLASSES]
+    return [layer for layer in model.layers if type(layer).__name__ not in UNPROBED_CLASSES]
 
 
 class Probes:

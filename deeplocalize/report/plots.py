@@ -14,6 +14,7 @@ import io
 import numpy as np
 
 from deeplocalize.report.content import Plot
+from deeplocalize.vocab import accuracy_key
 
 RED = "#c0392b"
 AMBER = "#d97706"
@@ -107,12 +108,10 @@ def _mark_detection(ax, diagnosis, label: bool) -> None:
 
 
 def _accuracy_key(trace) -> str | None:
+    """The accuracy to plot: a known one (`accuracy_key`), else any logged
+    metric whose name says accuracy."""
     keys = [k for k in trace.steps if "acc" in k.lower() and not k.startswith("val_")]
-    for preferred in ("accuracy", "acc", "binary_accuracy", "categorical_accuracy",
-                      "sparse_categorical_accuracy"):
-        if preferred in keys:
-            return preferred
-    return keys[0] if keys else None
+    return accuracy_key(keys) or (keys[0] if keys else None)
 
 
 def loss_accuracy(trace, diagnosis=None) -> bytes | None:
