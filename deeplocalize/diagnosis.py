@@ -11,6 +11,7 @@ import numpy as np
 
 from deeplocalize.config import load_config
 from deeplocalize.findings import Diagnosis, Finding, primary_finding
+from deeplocalize.monitor import Monitor
 from deeplocalize.relevance import layer_relevance, most_relevant
 from deeplocalize.trace import Trace
 from deeplocalize.vocab import FINDING_KIND_ROWS, NUMERICAL_KINDS, cause_row, open_layer_component, verdict_component
@@ -22,37 +23,23 @@ def analyze(trace: Trace, config=None, diagnoser: str = "rules") -> Diagnosis:
         >>> d = analyze(Trace.load("run.npz"))
         >>> d.status, d.faulty_layer
     """
-    from deeplocalize.checks import numerical, preflight, trends
-    from deeplocalize.config import load_config
-
-    cfg = load_config(config)
-    findings: dict[tuple, Finding] = {}
-
-    def add(items):
-        for f in items:
-            findings.setdefault((f.kind, f.layer, f.detail), f)
-
-    add(preflight.check_model(trace.meta, trace.layers, cfg))
-    if trace.n_steps:
-        add(preflight.check_first_batch(trace, cfg))
-        for row in range(trace.n_steps):
-            if numerical.has_nonfinite(trace, row):
-                add([f for f in [numerical.check_nonfinite(trace, row)] if f is not None])
-                break
-        add(trends.run_all(trace, cfg, final=True))
+    monitor = Monitor.replay(trace, load_config(config))
     epochs = trace.meta.get("params", {}).get("epochs")
     stopped = bool(epochs) and len(trace.epochs) < int(epochs)
-    return diagnose(trace, list(findings.values()), stopped_training=stopped, diagnoser=diagnoser)
+    return diagnose(trace, monitor.findings, stopped_training=stopped, diagnoser=diagnoser)
 
 
 def diagnose(trace: Trace, findings: list[Finding], stopped_training: bool = False,
-             diagnoser: str = "rules") -> Diagnosis:
+             diagnoser: str = "rules", predictor=None) -> Diagnosis:
     """Rank ``findings`` into a `Diagnosis` of ``trace``.
 
     ``diagnoser`` picks who names the root cause and layer of a buggy run:
     ``"rules"`` (the checks' decision table), ``"learned"`` (the classifier
     of `deeplocalize.learn`), or ``"both"`` (see `_merge_learned`). Whether a
-    run is buggy is always decided by the checks.
+    run is buggy is always decided by the checks. ``predictor`` is the
+    learned diagnoser, a callable ``trace -> {"root_cause", "layer",
+    "confidence"}``; by default the shipped classifier
+    (`deeplocalize.learn.predict.predict`, inference only).
 
     Example:
         >>> d = diagnose(cb.trace, cb.findings)
@@ -78,9 +65,9 @@ def diagnose(trace: Trace, findings: list[Finding], stopped_training: bool = Fal
     if trace.n_steps:
         d.relevance["layers"] = layer_relevance(trace)
     if diagnoser != "rules" and d.status == "buggy" and trace.n_steps:
-        from deeplocalize.learn.predict import predict
-
-        _merge_learned(d, predict(trace), diagnoser)
+        if predictor is None:
+            from deeplocalize.learn.predict import predict as predictor
+        _merge_learned(d, predictor(trace), diagnoser)
     return d
 
 

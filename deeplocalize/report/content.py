@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from deeplocalize.findings import Diagnosis, Finding
+from deeplocalize.report.plots import Plot
 from deeplocalize.vocab import FINDING_KIND_ROWS, NUMERICAL_KINDS, ROOT_CAUSE_ROWS
 from deeplocalize.vocab import kind_title as _kind_title
 
@@ -93,21 +94,6 @@ def format_value(value, max_items: int = 8) -> str:
         return format_value(value.item(), max_items)
     except AttributeError:
         return str(value)
-
-
-@dataclass
-class Plot:
-    """One rendered figure: a file-friendly name, a title, a caption, PNG bytes.
-
-    Example:
-        >>> Plot("loss", "Loss and accuracy", "per step", png_bytes).name
-        'loss'
-    """
-
-    name: str
-    title: str
-    caption: str
-    png: bytes
 
 
 @dataclass
@@ -281,16 +267,18 @@ def facts(diagnosis: Diagnosis, trace) -> list[tuple[str, str]]:
     return out
 
 
-def build(diagnosis: Diagnosis, trace=None, plots: bool = True) -> ReportContent:
-    """Collect the content of a report; ``plots=False`` skips matplotlib.
+def build(diagnosis: Diagnosis, trace=None, plots=True) -> ReportContent:
+    """Collect the content of a report. ``plots``: the rendered figures (a
+    list of `Plot`), ``True`` to render them here, ``False`` for none (no
+    matplotlib).
 
     Example:
         >>> content = build(cb.diagnosis, cb.trace)
         >>> content.verdict["faulty_layer"]
         'output'
     """
-    rendered: list[Plot] = []
-    if plots and trace is not None and trace.n_steps:
+    rendered: list[Plot] = list(plots) if isinstance(plots, (list, tuple)) else []
+    if plots is True and trace is not None and trace.n_steps:
         from deeplocalize.report import plots as plotting
 
         rendered = plotting.all_plots(trace, diagnosis)

@@ -203,7 +203,7 @@ def render(diagnosis, trace=None) -> str:
         >>> from IPython.display import HTML
         >>> HTML(render(cb.diagnosis, cb.trace))
     """
-    from deeplocalize import __version__
+    from deeplocalize.config import __version__
 
     c = C.build(diagnosis, trace)
     facts = " · ".join(f"{escape(k)} <b>{escape(v)}</b>" for k, v in c.facts)
