@@ -52,6 +52,7 @@ def diagnose(trace: Trace, findings: list[Finding], stopped_training: bool = Fal
         stopped_training=stopped_training,
         steps_seen=trace.n_steps,
         model_name=trace.meta.get("model_name"),
+        trace=trace,
     )
     d.sort()
     top = primary_finding(d.findings)

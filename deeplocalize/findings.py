@@ -85,6 +85,9 @@ class Diagnosis:
     relevance: dict = field(default_factory=dict)
     model_name: str | None = None
     trace_path: str | None = None
+    # The run itself (a `Trace`), when the diagnosis was made from one: not
+    # serialised, but it gives saved reports their plots.
+    trace: object = field(default=None, repr=False, compare=False)
 
     @property
     def status(self) -> str:
@@ -161,7 +164,8 @@ class Diagnosis:
     def save(self, path, trace=None) -> Path:
         """Write the diagnosis; the format follows the suffix (.json, .md, .html).
 
-        ``trace`` (optional) adds the plots to Markdown and HTML reports.
+        ``trace`` adds the plots to Markdown and HTML reports; by default the
+        diagnosis's own trace (the run it was made from), when it has one.
         """
         path = Path(path)
         suffix = path.suffix.lower()
@@ -171,7 +175,7 @@ class Diagnosis:
         if suffix in (".md", ".html", ".htm"):
             from deeplocalize import report
 
-            return report.write(self, path, trace=trace)
+            return report.write(self, path, trace=trace if trace is not None else self.trace)
         raise ValueError(
             f"Cannot tell the report format from {str(path)!r}: use a .json, .md or .html file name."
         )
