@@ -128,20 +128,18 @@ def _learning_rate(meta: dict) -> list[Finding]:
     # An info, not a warning: an unusual rate that trains well is not a bug;
     # when symptoms appear, the diagnosis blames them on it.
     if lr > high:
-        return [Finding(
-            kind="learning_rate_out_of_range", layer="optimizer", root_cause="learning_rate",
-            severity="info", step=0, epoch=0, evidence=ev,
-            message=f"The learning rate {lr:g} is far above the usual range for {opt} ({low:g} to {high:g}): "
-            "updates are likely to overshoot and diverge.",
-            suggestion=f"Lower the learning rate to about {min(high, 0.01 if opt == 'SGD' else 1e-3):g}.")]
-    if lr < low:
-        return [Finding(
-            kind="learning_rate_out_of_range", layer="optimizer", root_cause="learning_rate",
-            severity="info", step=0, epoch=0, evidence=ev,
-            message=f"The learning rate {lr:g} is far below the usual range for {opt} ({low:g} to {high:g}): "
-            "the weights will barely move.",
-            suggestion=f"Raise the learning rate to about {1e-3 if opt != 'SGD' else 0.01:g}.")]
-    return []
+        side, effect = "above", "updates are likely to overshoot and diverge."
+        fix = f"Lower the learning rate to about {min(high, 0.01 if opt == 'SGD' else 1e-3):g}."
+    elif lr < low:
+        side, effect = "below", "the weights will barely move."
+        fix = f"Raise the learning rate to about {1e-3 if opt != 'SGD' else 0.01:g}."
+    else:
+        return []
+    return [Finding(
+        kind="learning_rate_out_of_range", layer="optimizer", root_cause="learning_rate",
+        severity="info", step=0, epoch=0, evidence=ev,
+        message=f"The learning rate {lr:g} is far {side} the usual range for {opt} ({low:g} to {high:g}): {effect}",
+        suggestion=fix)]
 
 
 def _untrainable(meta: dict, layers: list[LayerInfo]) -> list[Finding]:

@@ -62,6 +62,27 @@ def kind_title(finding: Finding) -> str:
     return title
 
 
+def finding_facts(f: Finding, code=str, text=str) -> list[str]:
+    """Where and what a finding is, as short phrases: layer, step, epoch,
+    root cause, kind. ``code`` renders a name as inline code, ``text``
+    escapes plain words, for the format at hand.
+
+    Example:
+        >>> finding_facts(Finding(kind="nan", layer="d", step=3), code=lambda s: f"`{s}`")
+        ['layer `d`', 'step 3', 'kind `nan`']
+    """
+    facts = []
+    if f.layer:
+        facts.append(f"layer {code(f.layer)}")
+    if f.step is not None:
+        facts.append(f"step {f.step}")
+    if f.epoch is not None:
+        facts.append(f"epoch {int(f.epoch) + 1}")
+    if f.root_cause:
+        facts.append(f"root cause: {text(f.root_cause.replace('_', ' '))}")
+    return facts
+
+
 def format_value(value, max_items: int = 8) -> str:
     """A compact, readable string for one evidence value.
 

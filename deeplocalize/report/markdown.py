@@ -41,15 +41,7 @@ def _verdict(v: dict) -> list[str]:
 
 
 def _finding(f) -> list[str]:
-    meta = []
-    if f.layer:
-        meta.append(f"layer `{f.layer}`")
-    if f.step is not None:
-        meta.append(f"step {f.step}")
-    if f.epoch is not None:
-        meta.append(f"epoch {int(f.epoch) + 1}")
-    if f.root_cause:
-        meta.append(f"root cause: {f.root_cause.replace('_', ' ')}")
+    meta = C.finding_facts(f, code=lambda name: f"`{name}`")
     meta.append(f"kind `{f.kind}`" + (f" / `{f.detail}`" if f.detail else ""))
     lines = [f"### [{f.severity.upper()}] {C.kind_title(f)}", "", " · ".join(meta), "", f.message, ""]
     if f.suggestion:
