@@ -128,13 +128,14 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
     @_guarded
     def _begin(self):
         from deeplocalize.model_facts import model_facts
-        from deeplocalize.probes import Probes
+        from deeplocalize.probes.choose import watcher_for
 
         model = self.model
         if getattr(model, "optimizer", None) is None:
             raise RuntimeError("the model is not compiled")
-        self._probes = Probes.for_model(
+        self._probes = watcher_for(
             model,
+            model_now=lambda: self.model,  # on JAX, attaches the weights Keras holds apart mid-epoch
             saturation_eps=self.config["saturation_eps"],
             update_ratio=self.config["record_update_ratio"],
         )
@@ -144,6 +145,7 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
         self._read_every = max(1, min(self.config["check_every"], RING_ROWS // 2))
         meta = model_facts(model)
         meta["params"] = {k: v for k, v in (self.params or {}).items() if isinstance(v, (int, float, str))}
+        meta["coverage"] = _coverage(self._probes)
         self._monitor.fault_source = self._read_fault
         self._monitor.clear_fault = self._probes.clear_fault
         self._monitor.begin(self._probes.layer_infos(), meta)
@@ -166,14 +168,21 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = int(epoch)
         self._batch_in_epoch = 0
+        self._epoch_start = self._seen
+        if _is_outside(self._probes):
+            self._probes.new_epoch()
 
     @_guarded
     def on_train_batch_end(self, batch, logs=None):
         probes = self._probes
         if probes.fell_back:
-            raise RuntimeError(f"could not instrument the train step: {_describe(probes.trace_error)}")
+            probes = self._watch_from_outside(f"the instrumented step could not run: {_describe(probes.trace_error)}")
         step, self._seen = self._seen, self._seen + 1
         logs = logs or {}
+        if _is_outside(probes):  # Keras numbers the batches; with several steps per call, the last one
+            step = getattr(self, "_epoch_start", 0) + int(batch)
+            self._seen = step + 1
+            probes.observe(step, int(batch), logs)
         loss = logs.get("loss")
         loss_bad = loss is not None and not np.isfinite(loss)
         if probes.is_sampled(step):
@@ -191,6 +200,21 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
         if fault or self._every_batch:
             self._monitor.check_fault()
         self._maybe_halt()
+
+    def _watch_from_outside(self, reason: str):
+        """Go on from outside the step (see `deeplocalize.probes.outside`)
+        after the instrumented one failed; the model runs its own step."""
+        from deeplocalize.probes.outside import OutsideObserver
+
+        self._probes.uninstall()
+        watcher = OutsideObserver(self.model, reason, model_now=lambda: self.model)
+        watcher.set_sampling(*self._sampling())
+        watcher.install(first_step=self._seen + 1)  # called at the end of step ``self._seen``
+        self._probes = watcher
+        self._monitor.clear_fault = watcher.clear_fault
+        if self._monitor.recorder is not None:
+            self._monitor.recorder.meta["coverage"] = _coverage(watcher)
+        return watcher
 
     def _drain(self, batch, logs):
         """Hand the monitor the recorded steps the graph holds that the trace
@@ -243,9 +267,9 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
                 self._probes.uninstall()
             except Exception as exc:
                 self._fail(exc)
-        if self.verbose and self._monitor.recorder is not None:
+        if self.verbose:  # also when nothing was watched: then it says so
             self._print_summary()
-        if self.report_path is not None and self._monitor.recorder is not None:
+        if self.report_path is not None:
             try:
                 self.diagnosis.save(self.report_path, trace=self.trace)
             except Exception as exc:
@@ -313,6 +337,20 @@ def _describe(exc: BaseException | None) -> str:
     errors span pages, and their repr is empty)."""
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text[:400]}{'...' if len(text) > 400 else ''}"
+
+
+def _is_outside(probes) -> bool:
+    return hasattr(probes, "observe")
+
+
+def _coverage(probes) -> dict:
+    """What the observer watching the run sees (kept in the trace's meta)."""
+    from deeplocalize.probes.outside import NOT_WATCHED, WATCHED
+
+    if _is_outside(probes):
+        return {"observer": "outside", "watched": WATCHED, "not_watched": list(NOT_WATCHED), "why": probes.reason}
+    return {"observer": "in_graph", "watched": "every layer's forward values, gradients and weights",
+            "not_watched": [], "why": None}
 
 
 def _numbers(logs: dict) -> dict:

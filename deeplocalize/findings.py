@@ -64,10 +64,15 @@ class Finding:
 
 @dataclass
 class Diagnosis:
-    """The verdict on a training run: healthy or buggy, where, why, what to do.
+    """The verdict on a training run: healthy, buggy or unchecked; where, why, what to do.
 
     ``status`` is ``"buggy"`` exactly when a finding has severity error or
-    warning. ``findings`` is sorted most important first.
+    warning; otherwise ``"unchecked"`` when the callback could not watch the
+    run (``coverage["stopped"]`` says why, ``coverage["checked"]`` what it
+    still checked), else ``"healthy"``. ``coverage`` also lists the
+    statistics that were not watched on this run and why (e.g. a backend
+    watched from outside the train step). ``findings`` is sorted most
+    important first.
 
     Example:
         >>> d = cb.diagnosis
@@ -85,14 +90,29 @@ class Diagnosis:
     relevance: dict = field(default_factory=dict)
     model_name: str | None = None
     trace_path: str | None = None
+    coverage: dict = field(default_factory=dict)
     # The run itself (a `Trace`), when the diagnosis was made from one: not
     # serialised, but it gives saved reports their plots.
     trace: object = field(default=None, repr=False, compare=False)
 
     @property
     def status(self) -> str:
-        """``"buggy"`` when any finding is an error or a warning, else ``"healthy"``."""
-        return "buggy" if any(f.severity in ("error", "warning") for f in self.findings) else "healthy"
+        """``"buggy"`` when any finding is an error or a warning; else
+        ``"unchecked"`` when the run (or the part that decides the verdict) was
+        not watched; else ``"healthy"``."""
+        if any(f.severity in ("error", "warning") for f in self.findings):
+            return "buggy"
+        return "unchecked" if self.coverage.get("stopped") else "healthy"
+
+    @property
+    def unchecked_reason(self) -> str | None:
+        """Why the run was not (fully) watched, in one sentence, or None.
+
+        Example:
+            >>> d.status, d.unchecked_reason
+            ('unchecked', 'deeplocalize stopped after an internal error: ...')
+        """
+        return self.coverage.get("stopped")
 
     @property
     def first_detection_step(self) -> int | None:
@@ -119,6 +139,10 @@ class Diagnosis:
         """One paragraph in plain words, as printed at the end of training."""
         if self.status == "healthy":
             return f"deeplocalize: training looks healthy ({self.steps_seen} steps checked, no problems found)."
+        if self.status == "unchecked":
+            checked = self.coverage.get("checked") or "nothing"
+            return (f"deeplocalize: UNCHECKED, not a verdict of health: {self.coverage['stopped']}. "
+                    f"Checked: {checked}; no problem was found there.")
         top = self.primary
         where = f" in layer '{self.faulty_layer}'" if self.faulty_layer else ""
         cause = f" Likely root cause: {self.root_cause.replace('_', ' ')}." if self.root_cause else ""
@@ -142,6 +166,7 @@ class Diagnosis:
                 "model_name": self.model_name,
                 "relevance": self.relevance,
                 "trace_path": self.trace_path,
+                "coverage": self.coverage,
                 "findings": [f.to_dict() for f in self.findings],
             }
         )
@@ -159,6 +184,7 @@ class Diagnosis:
             relevance=data.get("relevance") or {},
             model_name=data.get("model_name"),
             trace_path=data.get("trace_path"),
+            coverage=data.get("coverage") or {},
         )
 
     def save(self, path, trace=None) -> Path:

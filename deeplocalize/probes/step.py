@@ -65,6 +65,45 @@ def probed_layers(model) -> list:
     """The layers that get probes: the model's own layers, minus input layers."""
     return [layer for layer in model.layers if type(layer).__name__ not in UNPROBED_CLASSES]
 
+def layer_infos(model, layers, activations) -> list[LayerInfo]:
+    """Static facts about each of ``layers`` (see `probed_layers`), in order.
+
+    A layer is an output when it produces one of the model's outputs (see
+    `deeplocalize.probes.outputs`); where the graph does not say (a
+    subclassed model), the last layer stands in for the saturation checks'
+    sake only: the pre-flight checks read `model_facts`, which never guesses.
+
+    Example:
+        >>> [i.name for i in layer_infos(model, probed_layers(model), [None] * 3) if i.is_output]
+        ['output']
+    """
+    from deeplocalize.probes.outputs import output_layers
+
+    producing = {id(layer) for layer in (output_layers(model) or [])}
+    infos = []
+    for i, layer in enumerate(layers):
+        try:
+            shape = list(layer.output.shape) if hasattr(layer, "output") else None
+        except Exception:  # subclassed models have no symbolic outputs
+            shape = None
+        infos.append(
+            LayerInfo(
+                name=layer.name,
+                class_name=type(layer).__name__,
+                index=i,
+                activation=activations[i],
+                output_shape=[None if d is None else int(d) for d in shape] if shape else None,
+                n_params=int(sum(math.prod(v.shape) for v in layer.weights)),
+                trainable=bool(layer.trainable),
+                kernel_initializer=_initializer_name(layer),
+                is_output=id(layer) in producing,
+            )
+        )
+    if infos and not any(info.is_output for info in infos):
+        infos[-1].is_output = True
+    return infos
+
+
 class Probes(RingBuffer, Statistics):
     """Instruments a compiled Keras model so every train step records statistics.
 
@@ -115,33 +154,7 @@ class Probes(RingBuffer, Statistics):
 
     def layer_infos(self) -> list[LayerInfo]:
         """Static facts about each probed layer, in the order of ``self.layers``."""
-        infos = []
-        outputs = {id(t) for t in _flatten(getattr(self.model, "outputs", None) or [])}
-        for i, layer in enumerate(self.layers):
-            try:
-                shape = list(layer.output.shape) if hasattr(layer, "output") else None
-            except Exception:  # subclassed models have no symbolic outputs
-                shape = None
-            try:
-                is_output = any(id(t) in outputs for t in _flatten(layer.output))
-            except Exception:
-                is_output = False
-            infos.append(
-                LayerInfo(
-                    name=layer.name,
-                    class_name=type(layer).__name__,
-                    index=i,
-                    activation=self.activations[i],
-                    output_shape=[None if d is None else int(d) for d in shape] if shape else None,
-                    n_params=int(sum(math.prod(v.shape) for v in layer.weights)),
-                    trainable=bool(layer.trainable),
-                    kernel_initializer=_initializer_name(layer),
-                    is_output=is_output,
-                )
-            )
-        if infos and not any(info.is_output for info in infos):
-            infos[-1].is_output = True
-        return infos
+        return layer_infos(self.model, self.layers, self.activations)
 
     @classmethod
     def for_model(cls, model, **settings) -> "Probes":

@@ -45,7 +45,10 @@ def summary_lines(diagnosis) -> list[tuple[str, str, str]]:
         rows = [("deeplocalize", text, "bold green")]
         if notes:
             rows.append(("", f"{notes} note{'s' if notes != 1 else ''} in the report", "dim"))
-        return rows
+        return rows + _partial(v)
+    if v["status"] == "unchecked":
+        return [("deeplocalize", "UNCHECKED: this run was not watched, so no verdict of health", "bold yellow"),
+                ("why", v["happened"], "")] + _partial(v)
     where = f": layer '{v['faulty_layer']}'" if v["faulty_layer"] else ""
     when = f" at step {v['step']}" if v["step"] is not None else ""
     stopped = " (training stopped)" if v["stopped"] else ""
@@ -60,6 +63,14 @@ def summary_lines(diagnosis) -> list[tuple[str, str, str]]:
         rows.append(("", f"+ {others} other finding{'s' if others != 1 else ''}: "
                      "cb.diagnosis.findings, or save a report with cb.diagnosis.save('report.html')", "dim"))
     return rows
+
+
+def _partial(v: dict) -> list[tuple[str, str, str]]:
+    """A row naming the statistics that were not watched, when some were not."""
+    if not v.get("not_watched"):
+        return []
+    why = f" ({v['why_not_watched']})" if v.get("why_not_watched") else ""
+    return [("note", "not watched: " + ", ".join(v["not_watched"]) + why, "yellow")]
 
 
 def format_summary(diagnosis) -> str:

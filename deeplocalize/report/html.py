@@ -39,6 +39,8 @@ padding:1px 5px;border-radius:4px}
 .card{background:var(--card);border:1px solid var(--line);border-radius:12px;box-shadow:var(--shadow)}
 .verdict{padding:22px 24px;border-left:6px solid var(--bad)}
 .verdict.healthy{border-left-color:var(--ok)}
+.verdict.unchecked{border-left-color:#b7791f}
+.unchecked .badge{color:#8a5a00;background:#fdf3dc}
 .verdict .top{display:flex;align-items:center;gap:14px;flex-wrap:wrap}
 .verdict h1{font-size:24px}
 .badge{display:inline-block;font-weight:800;font-size:13px;letter-spacing:.08em;padding:5px 11px;
@@ -114,9 +116,12 @@ def _finding(i: int, f) -> str:
 
 
 def _verdict(v: dict) -> str:
-    cls = "healthy" if v["status"] == "healthy" else "buggy"
+    cls = v["status"] if v["status"] in ("healthy", "unchecked") else "buggy"
     cells = []
-    if v["status"] != "healthy":
+    if v.get("not_watched"):
+        cells.append(("Not watched", escape(", ".join(v["not_watched"]))
+                      + (f"<small>{escape(v['why_not_watched'])}</small>" if v.get("why_not_watched") else "")))
+    if v["status"] == "buggy":
         layer = f"<code>{escape(v['faulty_layer'])}</code>" if v["faulty_layer"] else "not determined"
         cells.append(("Faulty layer", layer))
         if v["root_cause"]:
@@ -139,7 +144,7 @@ def _verdict(v: dict) -> str:
     grid = "".join(f"<div><dt>{k}</dt><dd>{val}</dd></div>" for k, val in cells)
     return (
         f'<section class="card verdict {cls}" id="verdict" data-status="{v["status"]}">'
-        f'<div class="top"><span class="badge">{"HEALTHY" if cls == "healthy" else "BUGGY"}</span>'
+        f'<div class="top"><span class="badge">{cls.upper()}</span>'
         f"<h1>{escape(v['headline'])}</h1></div>"
         f'<p class="happened">{escape(v["happened"])}</p>'
         f'<dl class="grid">{grid}</dl>'

@@ -19,9 +19,12 @@ def _cell(value) -> str:
 
 
 def _verdict(v: dict) -> list[str]:
-    icon = "✅ HEALTHY" if v["status"] == "healthy" else "❌ BUGGY"
+    icon = {"healthy": "✅ HEALTHY", "unchecked": "⚠️ UNCHECKED"}.get(v["status"], "❌ BUGGY")
     lines = [f"## {icon}: {v['headline']}", "", v["happened"], ""]
-    if v["status"] != "healthy":
+    if v.get("not_watched"):
+        why = f" ({v['why_not_watched']})" if v.get("why_not_watched") else ""
+        lines += [f"Not watched on this run: {', '.join(v['not_watched'])}{why}.", ""]
+    if v["status"] == "buggy":
         cause = v["cause_words"] if v["root_cause"] else "not determined"
         lines += [
             "| | |",
