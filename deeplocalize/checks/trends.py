@@ -365,10 +365,9 @@ def check_weights_unchanged(trace: Trace, config: dict) -> list[Finding]:
     """A trainable layer whose relative update |dw|/|w| stays below
     ``unchanged_ratio`` for a whole window. With gradient accumulation only
     the steps that moved something are judged (the others move nothing by design)."""
-    if trace.n_steps < config["window"]:
+    w, ratio = config["window"], trace.stat("update_ratio")
+    if trace.n_steps < w:
         return []
-    w = config["window"]
-    ratio = trace.stat("update_ratio")
     accumulating = ((trace.meta.get("optimizer_config") or {}).get("gradient_accumulation_steps") or 1) > 1
     for i in _weighted(trace):
         r = _last_window(ratio[:, i][ratio[:, i] != 0] if accumulating else ratio[:, i], w)
