@@ -173,6 +173,11 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
             self._probes.new_epoch()
 
     @_guarded
+    def on_train_batch_begin(self, batch, logs=None):
+        if _is_outside(self._probes):
+            self._probes.begin_batch()
+
+    @_guarded
     def on_train_batch_end(self, batch, logs=None):
         probes = self._probes
         if probes.fell_back:
@@ -345,10 +350,9 @@ def _is_outside(probes) -> bool:
 
 def _coverage(probes) -> dict:
     """What the observer watching the run sees (kept in the trace's meta)."""
-    from deeplocalize.probes.outside import NOT_WATCHED, WATCHED
-
     if _is_outside(probes):
-        return {"observer": "outside", "watched": WATCHED, "not_watched": list(NOT_WATCHED), "why": probes.reason}
+        return {"observer": "outside", "watched": probes.watched, "not_watched": probes.not_watched,
+                "why": probes.reason}
     return {"observer": "in_graph", "watched": "every layer's forward values, gradients and weights",
             "not_watched": [], "why": None}
 

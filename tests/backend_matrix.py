@@ -275,6 +275,7 @@ def run(config: str) -> dict:
     return {
         "config": config, "backend": keras.backend.backend(), "status": d.status,
         "observer": d.coverage.get("observer"), "why": d.coverage.get("why"),
+        "forward_watched": not any("forward" in w for w in d.coverage.get("not_watched", [])),
         "same_weights": bool(same_weights), "same_history": bool(same_history),
         "history_keys": sorted(history), "steps_seen": d.steps_seen,
         "problems": [(f.kind, f.severity, f.layer, f.step) for f in problems],

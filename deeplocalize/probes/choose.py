@@ -14,7 +14,9 @@ Example:
 
 from __future__ import annotations
 
+from deeplocalize.probes.forward import ForwardCapture, can_capture
 from deeplocalize.probes.outside import OutsideObserver
+from deeplocalize.probes.step import activation_name, probed_layers
 
 
 def own_train_step(model) -> bool:
@@ -69,4 +71,9 @@ def watcher_for(model, model_now=None, **settings):
         from deeplocalize.probes.step import Probes
 
         return Probes.for_model(model, **settings)
-    return OutsideObserver(model, reason, model_now=model_now, per_step_loss=not own_train_step(model))
+    forward = None
+    if can_capture(model) is None:
+        forward = ForwardCapture(probed_layers(model), [activation_name(layer) for layer in probed_layers(model)],
+                                 saturation_eps=settings.get("saturation_eps", 0.01))
+    return OutsideObserver(model, reason, model_now=model_now, per_step_loss=not own_train_step(model),
+                           forward=forward)

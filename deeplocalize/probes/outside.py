@@ -28,12 +28,14 @@ import math
 
 import numpy as np
 
+from deeplocalize.probes.forward import FORWARD_STATS
 from deeplocalize.probes.stats import _sample_stride
 from deeplocalize.probes.step import activation_name, layer_infos, probed_layers
 from deeplocalize.trace import LAYER_STATS, STAT_INDEX
 
 NOT_WATCHED = ("forward values (activations)", "gradients at the layers' outputs", "weight gradients")
 WATCHED = "weights, update ratios, logged loss and metrics"
+_FORWARD = [STAT_INDEX[n] for n in FORWARD_STATS]
 _COUNTS = [STAT_INDEX[n] for n in LAYER_STATS if n.endswith(("_nan", "_inf"))]
 
 
@@ -45,6 +47,8 @@ class OutsideObserver:
     during an epoch). ``per_step_loss``: Keras's own step logs the mean loss
     since the epoch began, from which each step's loss is recovered; a
     user's step may log anything, so there the logged value is kept as is.
+    ``forward`` (a `ForwardCapture`, optional) adds the layers' forward
+    values where the backend lets them be seen.
 
     Example:
         >>> OutsideObserver(model, reason="run_eagerly=True").is_sampled(0)
@@ -54,7 +58,7 @@ class OutsideObserver:
     fell_back = False
     trace_error = None
 
-    def __init__(self, model, reason: str, *, model_now=None, per_step_loss: bool = True,
+    def __init__(self, model, reason: str, *, model_now=None, per_step_loss: bool = True, forward=None,
                  every: int = 10, dense_steps: int = 30):
         self.model = model
         self.reason = reason
@@ -64,6 +68,9 @@ class OutsideObserver:
         self.layers = probed_layers(model)
         self.activations = [activation_name(layer) for layer in self.layers]
         self.exec_order: list[int] | None = None
+        self.forward = forward
+        self.not_watched = list(NOT_WATCHED[1:] if forward is not None else NOT_WATCHED)
+        self.watched = ("forward values, " if forward is not None else "") + WATCHED
         self.columns = ["step", "nonfinite", "loss", "lr"]
         self._rows: list = []
         self._fault = None
@@ -89,9 +96,13 @@ class OutsideObserver:
         model changes)."""
         self._last_step = first_step - 1
         self._before = (first_step, self._read(self._model_now()))
+        if self.forward is not None:
+            self.forward.install(self.model)
 
     def uninstall(self) -> None:
         self._before = None
+        if self.forward is not None:
+            self.forward.uninstall()
 
     def read(self) -> list:
         """The rows recorded since the last read, oldest first."""
@@ -112,11 +123,20 @@ class OutsideObserver:
     def new_epoch(self) -> None:
         self._last_mean = None
 
+    def begin_batch(self) -> None:
+        """Before the train function runs (the forward values are noted from here)."""
+        if self.forward is not None:
+            self.forward.begin_step()
+
     def observe(self, step: int, batch: int, logs: dict) -> None:
         """After training step ``step`` (batch ``batch`` of its epoch, as
         Keras numbers it) with the logs Keras passed the callbacks."""
+        forward, order = self.forward.end_step() if self.forward is not None else ({}, [])
+        if order and self.exec_order is None:
+            self.exec_order = list(order)
         loss = self._step_loss(batch, logs.get("loss"))
-        bad = loss is not None and not math.isfinite(loss) and not self._fault_seen
+        bad = (loss is not None and not math.isfinite(loss)) or any(v[0] + v[1] > 0 for v in forward.values())
+        bad = bad and not self._fault_seen
         # With several steps per execution a call covers ``span`` steps.
         span, self._last_step = max(1, step - self._last_step), step
         sampled = any(self.is_sampled(s) for s in range(step - span + 1, step + 1))
@@ -131,6 +151,8 @@ class OutsideObserver:
             columns = {"step": float(step), "nonfinite": float(bad), "loss": np.nan if loss is None else loss,
                        "lr": _learning_rate(model)}
             row = self._layer_row(before, now)
+            for i, values in forward.items():
+                row[i, _FORWARD] = values
             if bad:
                 self._fault_seen = True
                 self._fault = (row, columns)
