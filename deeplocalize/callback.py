@@ -212,6 +212,10 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
         from deeplocalize.probes.outside import OutsideObserver
 
         self._probes.uninstall()
+        warnings.warn(f"deeplocalize: {reason}. Training continues unaffected, watched from outside the step "
+                      "from here on (weights, update ratios, the logged loss); please report it with your model "
+                      "summary at the deeplocalize issue tracker.", RuntimeWarning, stacklevel=3)
+        self._warned = True
         watcher = OutsideObserver(self.model, reason, model_now=lambda: self.model)
         watcher.set_sampling(*self._sampling())
         watcher.install(first_step=self._seen + 1)  # called at the end of step ``self._seen``

@@ -170,12 +170,16 @@ def _diverging():
     return model, (x * 10, x[:, :1] * 100), {}
 
 
+_STRATEGY = []  # one per process: a second one's collectives clash with the first's
+
+
 def _distributed(config: str, poison: bool):
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
-        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-        with strategy.scope():  # no Poison here: a mirrored variable cannot be assigned per replica
+        if not _STRATEGY:
+            _STRATEGY.append(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+        with _STRATEGY[0].scope():  # no Poison here: a mirrored variable cannot be assigned per replica
             return _diverging() if poison else (_compile(_mlp()), _data(), {})
     keras.distribution.set_distribution(keras.distribution.DataParallel(devices=keras.distribution.list_devices()))
     return _compile(_mlp(poison)), _data(), {}

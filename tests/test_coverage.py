@@ -21,7 +21,7 @@ from deeplocalize.report.console import format_summary
 from deeplocalize.trace import Trace
 
 CFG = load_config()
-OUTSIDE = {"observer": "outside", "watched": "weights", "why": "the jax backend",
+OUTSIDE = {"observer": "outside", "watched": "weights", "why": "a tf.distribute strategy",
            "not_watched": ["forward values (activations)"]}
 
 

@@ -92,7 +92,8 @@ def check_nonfinite(trace: Trace, step: int) -> Finding | None:
 
     loss = trace.column("loss")[row_index]
     coverage = trace.meta.get("coverage") or {}
-    if not np.isfinite(loss) and coverage.get("observer") == "outside":
+    unseen = any("forward" in what for what in coverage.get("not_watched", []))
+    if not np.isfinite(loss) and unseen:
         kind = "nan" if np.isnan(loss) else "inf"
         return Finding(
             kind=kind, layer=None, detail="loss", severity="error", step=step, epoch=epoch,

@@ -2,11 +2,15 @@
 
 Where the outside observer watches (see `deeplocalize.probes.outside`), the
 layers' outputs can still be seen where the step runs layer by layer in
-Python (PyTorch, ``run_eagerly=True``) or is traced by JAX: each probed
-layer's ``call`` is wrapped (on the instance, as the in-step probes do) to
-reduce its output to a few numbers with ``keras.ops``, which the wrapper
-hands to the host (eagerly, or through ``jax.debug.callback`` from inside
-JAX's compiled step). The layer's output itself is returned untouched, so
+Python (PyTorch, ``run_eagerly=True``) or is traced (JAX; a TensorFlow
+graph not compiled with XLA, e.g. a model's own ``train_step``): each
+probed layer's ``call`` is wrapped (on the instance, as the in-step probes
+do) to reduce its output to a few numbers with ``keras.ops``, which the
+wrapper hands to the host (eagerly, or from inside the compiled step
+through ``jax.debug.callback`` or ``tf.numpy_function``). Where the step
+runs once per replica (``tf.distribute``) or several times per call
+(``steps_per_execution``), the numbers are combined: NaN/Inf counts summed,
+extrema over all, the rest averaged. The layer's output itself is returned untouched, so
 the step computes exactly what it did. Only training steps are noted: the
 wrapper is active between the callback's batch hooks.
 
@@ -40,7 +44,9 @@ def can_capture(model) -> str | None:
         return "torch.compile (jit_compile=True) runs the layers as one graph" if model.jit_compile is True else None
     if getattr(model, "run_eagerly", False):
         return None
-    return "TensorFlow runs the step as one graph"
+    if model.jit_compile is True:
+        return "XLA (jit_compile=True) compiles the step as one graph"
+    return None
 
 
 class ForwardCapture:
@@ -59,10 +65,12 @@ class ForwardCapture:
         self.activations = activations
         self.saturation_eps = float(saturation_eps)
         self.active = False
-        self._jax = keras.backend.backend() == "jax"
+        self._backend = keras.backend.backend()
+        self._jax = self._backend == "jax"
         self._orig_calls: dict[int, object] = {}
         self._seen: dict[int, np.ndarray] = {}
         self._order: list[int] = []
+        self._counts: dict[int, int] = {}
         self.model = None
 
     # ---- wrapping ----------------------------------------------------------------
@@ -88,8 +96,11 @@ class ForwardCapture:
         self._retrace()
 
     def _retrace(self) -> None:
-        if self._jax and self.model is not None and getattr(self.model, "train_function", None) is not None:
-            self.model.make_train_function(force=True)
+        """A compiled train function is traced again, with (or without) the wrappers."""
+        model = self.model
+        compiled = self._jax or (self._backend == "tensorflow" and not getattr(model, "run_eagerly", False))
+        if compiled and model is not None and getattr(model, "train_function", None) is not None:
+            model.make_train_function(force=True)
 
     def _wrap(self, index, call):
         capture = self
@@ -113,22 +124,31 @@ class ForwardCapture:
             import jax
 
             jax.debug.callback(functools.partial(self._receive, index), stats)
-        else:
-            self._receive(index, keras.ops.convert_to_numpy(stats))
+            return
+        if self._backend == "tensorflow":
+            import tensorflow as tf
+
+            if not tf.executing_eagerly():
+                tf.numpy_function(functools.partial(self._receive, index), [stats], [], stateful=True)
+                return
+        self._receive(index, keras.ops.convert_to_numpy(stats))
 
     def _receive(self, index, stats) -> None:
         if not self.active:
             return
         stats = np.asarray(stats, dtype=float)
-        if index in self._seen:  # several steps per call: NaN/Inf counted over all of them
-            stats[:2] += self._seen[index][:2]
-        else:
+        old = self._seen.get(index)
+        n = self._counts.get(index, 0)
+        if old is None:
             self._order.append(index)
-        self._seen[index] = stats
+        else:  # another replica, or another step of the same call
+            stats = np.r_[old[:2] + stats[:2], min(old[2], stats[2]), max(old[3], stats[3]),
+                          (n * old[4:] + stats[4:]) / (n + 1)]
+        self._seen[index], self._counts[index] = stats, n + 1
 
     # ---- per step ---------------------------------------------------------------------
     def begin_step(self) -> None:
-        self._seen, self._order = {}, []
+        self._seen, self._order, self._counts = {}, [], {}
         self.active = True
 
     def end_step(self) -> tuple[dict, list]:
