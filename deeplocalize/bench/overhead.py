@@ -128,7 +128,20 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=2, help="epochs per fit")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--out", default=None, help="also write the table to this Markdown file")
+    parser.add_argument("--backend", choices=("tensorflow", "jax", "torch"), default=None,
+                        help="the Keras backend to time (default: the one Keras picked, KERAS_BACKEND)")
     args = parser.parse_args(argv)
+    import keras
+
+    if args.backend and keras.backend.backend() != args.backend:  # Keras picks it at import: a fresh process
+        import os
+        import subprocess
+        import sys
+
+        rest = [a for a in (argv if argv is not None else sys.argv[2:]) if not a.startswith("--backend")]
+        rest = [a for a in rest if a != args.backend]
+        env = {**os.environ, "KERAS_BACKEND": args.backend}
+        return subprocess.run([sys.executable, "-m", "deeplocalize.bench", "overhead", *rest], env=env).returncode
     rows = measure(models=[m.strip() for m in args.models.split(",") if m.strip()],
                    repeats=args.repeats, n=args.samples, batch_size=args.batch_size, epochs=args.epochs)
     table = format_table(rows)
