@@ -258,6 +258,14 @@ def _fit(model, data, kwargs, callbacks):
     return model.fit(x, y, epochs=EPOCHS, batch_size=BATCH, verbose=0, callbacks=callbacks, **kwargs).history
 
 
+def _refit(model, data, kwargs) -> str | None:
+    try:
+        _fit(model, data, kwargs, [])
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"[:300]
+    return None
+
+
 def run(config: str) -> dict:
     """Train ``config`` without the callback, then with it; what happened."""
     started = time.time()
@@ -273,7 +281,9 @@ def run(config: str) -> dict:
                        for a, b in zip(plain.get_weights(), watched.get_weights()))
     same_history = set(history) == set(history_plain) and all(
         np.allclose(history[k], history_plain[k], rtol=1e-5, atol=1e-6, equal_nan=True) for k in history)
-    _fit(watched, data, kwargs, [])  # usable afterwards, without the callback
+    # Usable afterwards, without the callback, as far as the plain model is
+    # (a second fit with use_ema fails on JAX without the callback too).
+    refit = {"plain": _refit(plain, data, kwargs), "watched": _refit(watched, data, kwargs)}
     problems = [f for f in d.findings if f.severity != "info"]
     nan = next((f for f in problems if f.kind in ("nan", "inf")), None)
     return {
@@ -284,6 +294,7 @@ def run(config: str) -> dict:
         "history_keys": sorted(history), "steps_seen": d.steps_seen,
         "problems": [(f.kind, f.severity, f.layer, f.step) for f in problems],
         "nan": None if nan is None else {"layer": nan.layer, "step": nan.step, "detail": nan.detail},
+        "refit_ok": refit["watched"] is None or refit["plain"] is not None, "refit": refit,
         "steps_run": float(keras.ops.convert_to_numpy(watched.steps_run)) if hasattr(watched, "steps_run") else None,
         "warnings": [str(w.message)[:300] for w in caught if "deeplocalize" in str(w.message)],
         "seconds": round(time.time() - started, 1),
