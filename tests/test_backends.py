@@ -35,6 +35,8 @@ FULL = QUICK + [
     "class_weights", "frozen", "time_distributed", "bidirectional", "nested_head", "transformer",
     "mixed_bfloat16", "mixed_float16", "subclassed_nan", "own_step_nan",
 ]
+# Keras on PyTorch refuses steps_per_execution > 1; torch.compile (jit) takes minutes on CPU.
+NOT_ON = {"torch": {"spe4", "spe4_nan", "jit"}}
 
 
 def run_matrix(backend: str, configs: list[str], extra_env: dict | None = None, timeout: int = 900) -> dict:
@@ -92,7 +94,8 @@ def test_quick_matrix(backend):
 @pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
 def test_full_matrix(backend):
     failures = []
-    for result in run_matrix(backend, FULL, timeout=1800).values():
+    configs = [c for c in FULL if c not in NOT_ON.get(backend, ())]
+    for result in run_matrix(backend, configs, timeout=1800).values():
         try:
             check(result)
         except AssertionError as exc:

@@ -58,6 +58,7 @@ def summary_lines(diagnosis) -> list[tuple[str, str, str]]:
     rows.append(("layer", v["faulty_layer"] or "not determined", "bold"))
     rows.append(("cause", v["cause_words"] or "not determined", "yellow"))
     rows.append(("fix", v["fix"], "green"))
+    rows += _partial(v)
     others = v["n_findings"] - 1
     if others > 0:
         rows.append(("", f"+ {others} other finding{'s' if others != 1 else ''}: "
