@@ -38,7 +38,12 @@ def own_train_step(model) -> bool:
 
 def outside_reason(model) -> str | None:
     """Why the in-step probes cannot watch ``model``'s training (a phrase),
-    or None when they can."""
+    or None when they can.
+
+    Example:
+        >>> model.compile("adam", "mse", run_eagerly=True); outside_reason(model)
+        'run_eagerly=True: the in-step probes need a compiled step'
+    """
     import keras
 
     backend = keras.backend.backend()
@@ -65,6 +70,10 @@ def watcher_for(model, model_now=None, **settings):
 
     ``model_now`` returns the model with its current weights (see
     `OutsideObserver`); ``settings`` go to `Probes.for_model`.
+
+    Example:
+        >>> type(watcher_for(model, saturation_eps=0.01)).__name__   # KERAS_BACKEND=jax
+        'OutsideObserver'
     """
     reason = outside_reason(model)
     if reason is None:

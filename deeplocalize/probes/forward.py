@@ -34,7 +34,12 @@ FORWARD_STATS = ("act_nan", "act_inf", "act_min", "act_max", "act_mean", "act_me
 
 def can_capture(model) -> str | None:
     """Why the forward values cannot be seen on ``model``'s backend and
-    settings, or None when they can."""
+    settings, or None when they can.
+
+    Example:
+        >>> model.compile("adam", "mse", jit_compile=True); can_capture(model)   # TensorFlow
+        'XLA (jit_compile=True) compiles the step as one graph'
+    """
     import keras
 
     backend = keras.backend.backend()
