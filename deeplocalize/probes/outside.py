@@ -30,7 +30,8 @@ import numpy as np
 
 from deeplocalize.probes.forward import FORWARD_STATS
 from deeplocalize.probes.stats import _sample_stride
-from deeplocalize.probes.step import activation_name, layer_infos, probed_layers
+from deeplocalize.probes.layer_infos import layer_infos
+from deeplocalize.probes.step import activation_name, probed_layers
 from deeplocalize.trace import LAYER_STATS, STAT_INDEX
 
 NOT_WATCHED = ("forward values (activations)", "gradients at the layers' outputs", "weight gradients")
