@@ -82,7 +82,8 @@ def watcher_for(model, model_now=None, **settings):
         return Probes.for_model(model, **settings)
     forward = None
     if can_capture(model) is None:
-        forward = ForwardCapture(probed_layers(model), [activation_name(layer) for layer in probed_layers(model)],
-                                 saturation_eps=settings.get("saturation_eps", 0.01))
+        layers = probed_layers(model)
+        forward = ForwardCapture.for_model(model, layers, [activation_name(layer) for layer in layers],
+                                           saturation_eps=settings.get("saturation_eps", 0.01))
     return OutsideObserver(model, reason, model_now=model_now, per_step_loss=not own_train_step(model),
                            forward=forward)

@@ -22,11 +22,15 @@ Example:
 from __future__ import annotations
 
 import functools
+import weakref
 
 import numpy as np
 
 from deeplocalize.probes.stats import _flatten
 
+# One capture per model, reused by later fits: a compiled train function
+# traced with the wrappers calls back into the capture it was traced with.
+_CAPTURES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 # The statistics of one output, in this order (names as in `LAYER_STATS`).
 FORWARD_STATS = ("act_nan", "act_inf", "act_min", "act_max", "act_mean", "act_mean_abs", "act_zero_frac",
                  "act_dead_frac", "act_sat_frac")
@@ -76,15 +80,32 @@ class ForwardCapture:
         self._seen: dict[int, np.ndarray] = {}
         self._order: list[int] = []
         self._counts: dict[int, int] = {}
+        self._plain = None
+        self._compiled = None  # (the plain train function, the one traced with the wrappers)
         self.model = None
+
+    @classmethod
+    def for_model(cls, model, layers, activations, saturation_eps: float = 0.01) -> "ForwardCapture":
+        """The model's capture, reused across ``fit`` calls (with its traced train function).
+
+        Example:
+            >>> ForwardCapture.for_model(model, layers, activations) is ForwardCapture.for_model(model, layers, activations)
+            True
+        """
+        cached = _CAPTURES.get(model)
+        if cached is not None and cached.saturation_eps == float(saturation_eps) and cached.layers == layers:
+            return cached
+        capture = _CAPTURES[model] = cls(layers, activations, saturation_eps)
+        return capture
 
     # ---- wrapping ----------------------------------------------------------------
     def install(self, model) -> None:
         """Wrap the layers' ``call``; on JAX, have the train function traced again with them."""
         self.model = model
-        for i, layer in enumerate(self.layers):
-            self._orig_calls[i] = layer.__dict__.get("call")
-            layer.call = self._wrap(i, layer.call)
+        if not self._orig_calls:  # not wrapped yet
+            for i, layer in enumerate(self.layers):
+                self._orig_calls[i] = layer.__dict__.get("call")
+                layer.call = self._wrap(i, layer.call)
         self._retrace()
 
     def uninstall(self) -> None:
@@ -98,14 +119,24 @@ class ForwardCapture:
                 layer.__dict__.pop("call", None)
             else:
                 layer.call = orig
-        self._retrace()
+        self._retrace(installing=False)
 
-    def _retrace(self) -> None:
-        """A compiled train function is traced again, with (or without) the wrappers."""
+    def _retrace(self, installing: bool = True) -> None:
+        """Swap in a compiled train function traced with the wrappers (made
+        once per model and train function, like Keras's own), or back the plain one."""
         model = self.model
         compiled = self._jax or (self._backend == "tensorflow" and not getattr(model, "run_eagerly", False))
-        if compiled and model is not None and getattr(model, "train_function", None) is not None:
+        plain = getattr(model, "train_function", None)
+        if not compiled or plain is None:
+            return
+        if not installing:
+            if self._plain is not None:
+                model.train_function, self._plain = self._plain, None
+            return
+        if self._compiled is None or self._compiled[0] is not plain:
             model.make_train_function(force=True)
+            self._compiled = (plain, model.train_function)
+        self._plain, model.train_function = plain, self._compiled[1]
 
     def _wrap(self, index, call):
         capture = self
