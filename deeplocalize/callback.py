@@ -135,7 +135,7 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
             raise RuntimeError("the model is not compiled")
         self._probes = watcher_for(
             model,
-            model_now=lambda: self.model,  # on JAX, attaches the weights Keras holds apart mid-epoch
+            model_now=lambda: self._model,  # as it is (on JAX, without attaching the state Keras holds apart)
             saturation_eps=self.config["saturation_eps"],
             update_ratio=self.config["record_update_ratio"],
         )
@@ -216,7 +216,7 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
                       "from here on (weights, update ratios, the logged loss); please report it with your model "
                       "summary at the deeplocalize issue tracker.", RuntimeWarning, stacklevel=3)
         self._warned = True
-        watcher = OutsideObserver(self.model, reason, model_now=lambda: self.model)
+        watcher = OutsideObserver(self.model, reason, model_now=lambda: self._model)
         watcher.set_sampling(*self._sampling())
         watcher.install(first_step=self._seen + 1)  # called at the end of step ``self._seen``
         self._probes = watcher

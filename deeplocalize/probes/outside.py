@@ -43,9 +43,9 @@ _COUNTS = [STAT_INDEX[n] for n in LAYER_STATS if n.endswith(("_nan", "_inf"))]
 class OutsideObserver:
     """Reads weights and logs between steps; the same interface as `Probes`.
 
-    ``model_now`` returns the model with its current weights (on JAX the
-    callback's ``self.model``, which attaches the state Keras keeps apart
-    during an epoch). ``per_step_loss``: Keras's own step logs the mean loss
+    ``model_now`` returns the model (on JAX, mid-epoch, the values Keras
+    holds apart from its variables are read where they are, see
+    `_held_values`). ``per_step_loss``: Keras's own step logs the mean loss
     since the epoch began, from which each step's loss is recovered; a
     user's step may log anything, so there the logged value is kept as is.
     ``forward`` (a `ForwardCapture`, optional) adds the layers' forward
@@ -178,9 +178,10 @@ class OutsideObserver:
     def _read(self, model) -> list:
         """Per probed layer, a list of ``(sample, stride)`` of its trainable
         weights: whole below twice RATIO_SAMPLE values, strided above (as the
-        probes do)."""
+        probes do). Each weight is copied to the host once, with no op."""
         import keras
 
+        held = _held_values(model)
         trainable = {id(v) for v in model.trainable_weights}
         seen: set[int] = set()
         out = []
@@ -191,9 +192,9 @@ class OutsideObserver:
                     continue
                 seen.add(id(v))
                 stride = _sample_stride(v.shape) if len(v.shape) else 1
-                flat = keras.ops.reshape(v.value, [-1])
-                values = keras.ops.convert_to_numpy(flat[::stride] if stride > 1 else flat)
-                parts.append((np.asarray(values, dtype=np.float64), stride))
+                value = held.get(id(v)) if held else None
+                flat = np.asarray(keras.ops.convert_to_numpy(v.value if value is None else value)).reshape(-1)
+                parts.append((flat[::stride].astype(np.float64), stride))
             out.append(parts)
         return out
 
@@ -222,10 +223,30 @@ def _chunk_mean(batch: int, mean: float, last_batch: int, last_mean: float) -> f
     return ((batch + 1) * mean - (last_batch + 1) * last_mean) / (batch - last_batch)
 
 
+def _held_values(model) -> dict | None:
+    """On JAX, mid-epoch, the values Keras holds apart from the model's
+    variables (``id(variable) -> array``), read without attaching them; None
+    elsewhere (the variables hold their values)."""
+    state = getattr(model, "_jax_state", None)
+    if not state or getattr(model, "_jax_state_synced", True):
+        return None
+    held = {}
+    for variables, key in ((model.trainable_variables, "trainable_variables"),
+                           (model.optimizer.variables, "optimizer_variables")):
+        values = state.get(key)
+        if values is not None and len(values) == len(variables):
+            held.update({id(v): value for v, value in zip(variables, values)})
+    return held
+
+
 def _learning_rate(model) -> float:
     import keras
 
     try:
+        held = _held_values(model) or {}
+        rate = getattr(model.optimizer, "_learning_rate", None)
+        if rate is not None and id(rate) in held:
+            return float(np.asarray(held[id(rate)]))
         return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
     except Exception:  # a schedule, or no optimizer
         return math.nan
