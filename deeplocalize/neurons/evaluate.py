@@ -52,7 +52,8 @@ def plan(reproduce: bool, methods=tuple(MEASURES)):
 
 
 def evaluate(models, *, reproduce: bool = False, draws: int = 19, n_seeds: int = 100, k: int = 5,
-             epochs: int | None = None, methods=tuple(MEASURES), seed: int = 0, log=print):
+             epochs: int | None = None, methods=tuple(MEASURES), n_inputs: int | None = None,
+             seed: int = 0, log=print):
     """Rows (DataFrame) and per-model facts (list of dicts) for ``models``.
 
     Example:
@@ -60,7 +61,7 @@ def evaluate(models, *, reproduce: bool = False, draws: int = 19, n_seeds: int =
     """
     rows, facts = [], []
     for name in models:
-        model, x, y, t_train = zoo.build(name, epochs, seed)
+        model, x, y, t_train = zoo.build(name, epochs, seed, n_inputs)
         t0 = time.perf_counter()
         analysis = Analysis(model, x, y, n_seeds=n_seeds, seed=seed)
         t_an = time.perf_counter() - t0
@@ -94,6 +95,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=100, help="correctly classified seeds per row")
     p.add_argument("--k", type=int, default=5, help="neurons (DeepFault, global) / per layer (NP-SBFL)")
     p.add_argument("--epochs", type=int, default=None, help="override training epochs")
+    p.add_argument("--inputs", type=int, default=None, help="use only the first N MNIST digits (quick runs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="markdown file to write (also printed)")
     p.add_argument("--csv", default=None, help="also write the rows as CSV")
@@ -112,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     t0, load0 = time.perf_counter(), os.getloadavg()[0]
     rows, facts = evaluate(models, reproduce=args.reproduce, draws=args.draws, n_seeds=args.seeds,
-                           k=args.k, epochs=args.epochs, methods=methods, seed=args.seed,
+                           k=args.k, epochs=args.epochs, methods=methods, n_inputs=args.inputs, seed=args.seed,
                            log=lambda s: print(s, flush=True))
     run = {"reproduce": args.reproduce, "draws": args.draws, "seeds": args.seeds, "k": args.k,
            "wall_s": time.perf_counter() - t0, "load": (load0, os.getloadavg()[0]), "cpus": os.cpu_count()}

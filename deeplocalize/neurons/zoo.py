@@ -55,10 +55,11 @@ def layers_for(name: str) -> list:
     return body + [L.Dense(10, activation="softmax")]
 
 
-def build(name: str, epochs: int | None = None, seed: int = 0):
+def build(name: str, epochs: int | None = None, seed: int = 0, n_inputs: int | None = None):
     """Train one reference model; returns (model, x, y, seconds spent training).
 
     ``x`` is shaped for the model (flat for the MLP), in [0, 1]; ``y`` integer labels.
+    ``n_inputs`` keeps only the first digits (training on the first 80% of them).
 
     Example:
         >>> model, x, y, secs = build("mlp5x30", epochs=1)   # doctest: +SKIP
@@ -66,11 +67,12 @@ def build(name: str, epochs: int | None = None, seed: int = 0):
     import keras
 
     keras.utils.set_random_seed(seed)
-    x, y = load_mnist()
+    x, y = load_mnist(n_inputs)
+    n_train = N_TRAIN if n_inputs is None else int(0.8 * len(x))
     if name == "mlp5x30":
         x = x.reshape(len(x), -1)
     model = keras.Sequential(layers_for(name))
     model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
     t0 = time.perf_counter()
-    model.fit(x[:N_TRAIN], y[:N_TRAIN], epochs=epochs or EPOCHS[name], batch_size=64, verbose=0)
+    model.fit(x[:n_train], y[:n_train], epochs=epochs or EPOCHS[name], batch_size=64, verbose=0)
     return model, x, y, time.perf_counter() - t0
