@@ -98,9 +98,10 @@ class Analysis:
         active, values, probs = activity(model, x)
         self.failed = probs.argmax(1) != self.y
         self.active = {"zero": active, "mean": values > values.mean(0)}
-        rel = lrp(model, x, rule="zplus", eps=1e-5, start="softmax")
+        # candidates depend on the failing inputs' critical paths only, so LRP runs on those
+        rel = lrp(model, x[self.failed], rule="zplus", eps=1e-5, start="softmax")
         cdp = np.concatenate([critical_mask(r, alpha) for r in rel.neurons], axis=1)
-        self.candidate, _ = candidates(cdp, self.failed, self.table["site"].to_numpy(), beta)
+        self.candidate, _ = candidates(cdp, np.ones(len(cdp), bool), self.table["site"].to_numpy(), beta)
         self.seeds = {True: choose_seeds(~self.failed, self.y, n_seeds, True, seed),
                       False: choose_seeds(~self.failed, self.y, n_seeds, False, seed)}
 
