@@ -55,7 +55,7 @@ def plan(reproduce: bool, methods=tuple(MEASURES)):
 
 def evaluate(models, *, reproduce: bool = False, draws: int = 19, n_seeds: int = 50, k: int = 5,
              epochs: int | None = None, methods=tuple(MEASURES), n_inputs: int | None = None,
-             seed: int = 0, log=print):
+             distance: float = 0.1, seed: int = 0, log=print):
     """Rows (DataFrame) and per-model facts (list of dicts) for ``models``.
 
     Example:
@@ -75,7 +75,7 @@ def evaluate(models, *, reproduce: bool = False, draws: int = 19, n_seeds: int =
                 row = dict(twin, measure=measure)
             else:
                 row = evaluate_row(analysis, method, measure, setting, loc, k_global=k, k_layer=k,
-                                   draws=draws, seed=seed)
+                                   draws=draws, distance=distance, seed=seed)
             row.update(model=name, seconds=time.perf_counter() - t1)
             done[(method, measure, setting, loc)] = row
             rows.append(row)
@@ -103,6 +103,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--draws", type=int, default=19, help="random selections per row (19: smallest p 0.05)")
     p.add_argument("--seeds", type=int, default=50, help="correctly classified seeds per row")
     p.add_argument("--k", type=int, default=5, help="neurons (DeepFault, global) / per layer (NP-SBFL)")
+    p.add_argument("--distance", type=float, default=0.1, help="d: the per-step clip and the ball's radius")
     p.add_argument("--epochs", type=int, default=None, help="override training epochs")
     p.add_argument("--inputs", type=int, default=None, help="use only the first N MNIST digits (quick runs)")
     p.add_argument("--seed", type=int, default=0)
@@ -118,16 +119,16 @@ def main(argv: list[str] | None = None) -> int:
               if m.strip()]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     bad = [m for m in models if m not in zoo.MODELS] + [m for m in methods if m not in MEASURES]
-    if bad or args.draws < 1 or args.seeds < 10 or args.k < 1:
+    if bad or args.draws < 1 or args.seeds < 10 or args.k < 1 or args.distance <= 0:
         print(f"error: unknown model/method {bad} (models: {', '.join(zoo.MODELS)}; methods: "
               f"{', '.join(MEASURES)}), or --draws < 1, --seeds < 10, --k < 1", file=sys.stderr)
         return 2
     t0, load0 = time.perf_counter(), os.getloadavg()[0]
     rows, facts = evaluate(models, reproduce=args.reproduce, draws=args.draws, n_seeds=args.seeds,
-                           k=args.k, epochs=args.epochs, methods=methods, n_inputs=args.inputs, seed=args.seed,
-                           log=lambda s: print(s, flush=True))
+                           k=args.k, epochs=args.epochs, methods=methods, n_inputs=args.inputs,
+                           distance=args.distance, seed=args.seed, log=lambda s: print(s, flush=True))
     run = {"reproduce": args.reproduce, "draws": args.draws, "seeds": args.seeds, "k": args.k,
-           "wall_s": time.perf_counter() - t0, "load": (load0, os.getloadavg()[0]), "cpus": os.cpu_count()}
+           "d": args.distance, "wall_s": time.perf_counter() - t0, "load": (load0, os.getloadavg()[0]), "cpus": os.cpu_count()}
     text = markdown(rows, facts, run)
     print(text)
     if args.out:

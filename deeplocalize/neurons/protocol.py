@@ -133,24 +133,29 @@ def _masks_for(analysis, seeds, method, measure, loc, k, draws, rng):
     return ascent.stack_masks(sus), [ascent.stack_masks(r) for r in rnd]
 
 
-def synthesize(model, seeds, masks, method, setting):
+def synthesize(model, seeds, masks, method, setting, distance: float = DISTANCE):
     """Synthesize with ``method``'s update rule under ``setting`` (reference | bounded).
+
+    ``distance`` is the per-step clip (reference) or the ball's radius (bounded).
 
     Example:
         >>> x_new = synthesize(model, seeds, masks, "npsbfl-ga", "reference")   # doctest: +SKIP
     """
-    opts = SETTINGS[setting][method]
+    opts = dict(SETTINGS[setting][method])
     if method == "npsbfl-mga":
+        if opts["distance"] is not None:
+            opts["distance"] = distance
         return ascent.mga(model, seeds, masks, lr=LR, iterations=MGA_ITERATIONS, **opts)
-    return ascent.ga(model, seeds, masks, step_size=STEP, distance=DISTANCE, **opts)
+    return ascent.ga(model, seeds, masks, step_size=STEP, distance=distance, **opts)
 
 
 def evaluate_row(analysis, method, measure, setting, loc, *, k_global=5, k_layer=5, draws=19,
-                 seed=0) -> dict:
+                 distance: float = DISTANCE, seed=0) -> dict:
     """FDR (i) and (ii) of the suspicious selection and of ``draws`` random ones, with p-values.
 
     Example:
-        >>> evaluate_row(analysis, "npsbfl-mga", "tarantula", "bounded", Localization("pooled", "zero"))  # doctest: +SKIP
+        >>> loc = Localization("pooled", "zero")
+        >>> evaluate_row(analysis, "npsbfl-mga", "tarantula", "bounded", loc)   # doctest: +SKIP
     """
     rng = np.random.default_rng([seed, len(method), len(measure), len(setting)])
     idx = analysis.seeds[method == "deepfault"]
@@ -159,7 +164,7 @@ def evaluate_row(analysis, method, measure, setting, loc, *, k_global=5, k_layer
     sus, rnd = _masks_for(analysis, idx, method, measure, loc, k, draws, rng)
     all_masks = ascent.stack_masks([sus] + rnd)
     tiled = np.concatenate([seeds] * (draws + 1))
-    new = synthesize(analysis.model, tiled, all_masks, method, setting)
+    new = synthesize(analysis.model, tiled, all_masks, method, setting, distance)
     active, _, probs = activity(analysis.model, new)
     pred = probs.argmax(1)
     n = len(seeds)
@@ -170,7 +175,7 @@ def evaluate_row(analysis, method, measure, setting, loc, *, k_global=5, k_layer
         fi.append(fdr_misclassified(pred[part], labels))
         fii.append(fdr_path(active[part], masks, pred[part], labels))
         linf.append(float(np.abs(new[part] - seeds).reshape(n, -1).max(1).mean()))
-    row = {"method": method, "measure": measure, "setting": setting, "localization": loc.label,
+    row = {"method": method, "measure": measure, "setting": setting, "d": distance, "localization": loc.label,
            "neurons": int(sum(m[0].sum() for m in sus)), "seeds": n,
            "L-inf": linf[0], "draws": draws}
     for name, vals in (("FDR(i)", fi), ("FDR(ii)", fii)):

@@ -50,7 +50,7 @@ def reproduction_table(rows: pd.DataFrame) -> list[str]:
         >>> reproduction_table(rows)[0]   # doctest: +SKIP
     """
     out = ["| method | measure | FDR | published | reference setting here | random, reference | "
-           "bounded here (d 0.1) | random, bounded | wins ref / bounded |", "|" + "---|" * 9]
+           "bounded here | random, bounded | wins ref / bounded |", "|" + "---|" * 9]
     for (method, measure), g in rows.groupby(["method", "measure"], sort=False):
         ref, bnd = g[g.setting == "reference"], g[g.setting == "bounded"]
         for fdr in ("FDR(i)", "FDR(ii)"):
@@ -75,7 +75,8 @@ def localization_table(rows: pd.DataFrame) -> list[str]:
                    f"{wins(g)} | {_pct(g['FDR(ii)'].mean())} | {_random(g, 'FDR(ii)')} | {wins(g, 'FDR(ii)')} |")
     for loc, g in rows.groupby("localization", sort=False):
         out.append(f"| **{loc}** | all | {_pct(g['FDR(i)'].mean())} | {_random(g, 'FDR(i)')} | "
-                   f"**{wins(g)}** | {_pct(g['FDR(ii)'].mean())} | {_random(g, 'FDR(ii)')} | {wins(g, 'FDR(ii)')} |")
+                   f"**{wins(g)}** | {_pct(g['FDR(ii)'].mean())} | {_random(g, 'FDR(ii)')} | "
+                   f"{wins(g, 'FDR(ii)')} |")
     return out
 
 
@@ -105,13 +106,16 @@ def markdown(rows: pd.DataFrame, facts: list, run: dict) -> str:
     Example:
         >>> markdown(rows, facts, {"reproduce": True, ...})   # doctest: +SKIP
     """
-    mode = "reference setting and bounded" if run.get("reproduce") else "bounded (d = 0.1), four localizations"
+    d = run.get("d", 0.1)
+    mode = f"reference setting and bounded (d = {d:g})" if run.get("reproduce") else \
+        f"bounded (d = {d:g}), four localizations"
     out = [f"## Neuron-level fault localization: {mode}", "",
            f"{run.get('seeds')} seeds per row, k = {run.get('k')}, {run.get('draws')} random draws per row; "
            f"wall time {run.get('wall_s', 0):.0f} s on {run.get('cpus')} CPUs (1-min load "
            f"{run.get('load', (0, 0))[0]:.1f} at start, {run.get('load', (0, 0))[1]:.1f} at end). "
            "Wins = rows with one-sided rank p <= 0.05 / rows above the random mean / rows.", "",
-           "| model | accuracy | hidden neurons | train s | LRP + spectra s | model total s |", "|---|---|---|---|---|---|"]
+           "| model | accuracy | hidden neurons | train s | LRP + spectra s | model total s |",
+           "|---|---|---|---|---|---|"]
     for f in facts:
         out.append(f"| {f['model']} | {f['accuracy']:.3f} | {f['neurons']} | {f['train_s']:.0f} | "
                    f"{f['analysis_s']:.0f} | {f['total_s']:.0f} |")
