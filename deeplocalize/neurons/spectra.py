@@ -22,7 +22,7 @@ def count(active: np.ndarray, failed: np.ndarray) -> dict:
 
     >>> c = count(np.array([[1, 0], [1, 1]], bool), np.array([True, False]))
     >>> [c[k].tolist() for k in ("af", "nf", "as", "ns")]
-    [[1, 0], [1, 1], [1, 1], [0, 0]]
+    [[1, 0], [0, 1], [1, 1], [0, 0]]
     """
     active = np.asarray(active, np.float32)
     failed = np.asarray(failed, bool).reshape(-1)

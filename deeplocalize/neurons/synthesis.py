@@ -26,7 +26,7 @@ from . import ascent
 def project(x, seeds, distance: float | None, bounds=(0.0, 1.0)) -> np.ndarray:
     """Clip ``x`` to the L-infinity ball of radius ``distance`` around ``seeds`` and to ``bounds``.
 
-    >>> project(np.array([0.9, 0.1]), np.array([0.5, 0.2]), 0.1).tolist()
+    >>> [round(float(v), 6) for v in project(np.array([0.9, 0.1]), np.array([0.5, 0.2]), 0.1)]
     [0.6, 0.1]
     """
     x = np.asarray(x, np.float32)
