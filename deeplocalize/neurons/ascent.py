@@ -104,12 +104,17 @@ def _functions(model):
     return grad_mean, grad_stage
 
 
-def _check(seeds, masks):
+def _batches(seeds, masks, batch_size):
+    """Yield (seed batch, tuple of mask tensors) after checking one mask row per seed."""
+    import tensorflow as tf
+
     seeds = np.asarray(seeds, np.float32)
+    masks = [np.asarray(m, np.float32) for m in masks]
     if any(m.shape[0] != len(seeds) for m in masks):
         raise ValueError(f"Every mask needs one row per seed ({len(seeds)}); got "
                          f"{[m.shape[0] for m in masks]}.")
-    return seeds, [np.asarray(m, np.float32) for m in masks]
+    for b in range(0, len(seeds), batch_size):
+        yield seeds[b:b + batch_size], tuple(tf.constant(a[b:b + batch_size]) for a in masks)
 
 
 def ga(model, seeds, masks, *, step_size: float = 1.0, distance: float = 0.1, iterations: int = 1,
@@ -123,12 +128,9 @@ def ga(model, seeds, masks, *, step_size: float = 1.0, distance: float = 0.1, it
     """
     import tensorflow as tf
 
-    seeds, masks = _check(seeds, masks)
     grad_mean, _ = _functions(model)
     out = []
-    for b in range(0, len(seeds), batch_size):
-        s = seeds[b:b + batch_size]
-        m = tuple(tf.constant(a[b:b + batch_size]) for a in masks)
+    for s, m in _batches(seeds, masks, batch_size):
         x = s.copy()
         for _ in range(iterations):
             g = grad_mean(tf.constant(x), m).numpy()
@@ -160,7 +162,6 @@ def mga(model, seeds, masks, *, lr: float = 0.01, iterations: int = 10, distance
     """
     import tensorflow as tf
 
-    seeds, masks = _check(seeds, masks)
     _, grad_stage = _functions(model)
     order = stages(masks)
     n = len(masks)
@@ -169,9 +170,7 @@ def mga(model, seeds, masks, *, lr: float = 0.01, iterations: int = 10, distance
             for j, i in enumerate(order)]
     b1, b2 = 0.9, 0.999
     out = []
-    for b in range(0, len(seeds), batch_size):
-        s = seeds[b:b + batch_size]
-        m = tuple(tf.constant(a[b:b + batch_size]) for a in masks)
+    for s, m in _batches(seeds, masks, batch_size):
         x = s.copy()
         for _ in range(iterations):
             mom, vel, t = np.zeros_like(x), np.zeros_like(x), 0
