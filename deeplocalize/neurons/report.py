@@ -70,13 +70,14 @@ def localization_table(rows: pd.DataFrame) -> list[str]:
     """
     out = ["| localization | method | FDR(i) | random | wins FDR(i) | FDR(ii) | random | wins FDR(ii) |",
            "|" + "---|" * 8]
-    for (loc, method), g in rows.groupby(["localization", "method"], sort=False):
-        out.append(f"| {loc} | {method} | {_pct(g['FDR(i)'].mean())} | {_random(g, 'FDR(i)')} | "
-                   f"{wins(g)} | {_pct(g['FDR(ii)'].mean())} | {_random(g, 'FDR(ii)')} | {wins(g, 'FDR(ii)')} |")
-    for loc, g in rows.groupby("localization", sort=False):
-        out.append(f"| **{loc}** | all | {_pct(g['FDR(i)'].mean())} | {_random(g, 'FDR(i)')} | "
-                   f"**{wins(g)}** | {_pct(g['FDR(ii)'].mean())} | {_random(g, 'FDR(ii)')} | "
-                   f"{wins(g, 'FDR(ii)')} |")
+    def line(loc, method, g, bold=""):
+        cells = [f"{bold}{loc}{bold}", method]
+        for fdr in ("FDR(i)", "FDR(ii)"):
+            cells += [_pct(g[fdr].mean()), _random(g, fdr), f"{bold}{wins(g, fdr)}{bold}"]
+        return "| " + " | ".join(cells) + " |"
+
+    out += [line(loc, method, g) for (loc, method), g in rows.groupby(["localization", "method"], sort=False)]
+    out += [line(loc, "all", g, "**") for loc, g in rows.groupby("localization", sort=False)]
     return out
 
 
