@@ -16,24 +16,23 @@ from pathlib import Path
 import pytest
 
 from deeplocalize.bench import cases as cases_mod
-from deeplocalize.bench import results, runner, scoring
+from deeplocalize.bench import results, scheduler, scoring
 from deeplocalize.bench.__main__ import main as bench_main
+from deeplocalize.bench.record import RunRecord
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 # ---- scoring on a hand-made example ----------------------------------------------------------
-def _run(flagged, stop_step=None, status="ok", **extra):
-    return {"status": status, "flagged": flagged, "stop_step": stop_step, "wall_s": 1.0, **extra}
+def _run(flagged, stop_step=None, status="ok", tool="t", **extra):
+    return RunRecord("x", 0, "buggy", tool, status=status, flagged=flagged, stop_step=stop_step, wall_s=1.0,
+                     **extra)
 
 
 def _dl(flagged, layer=None, cause=None, step=None, modes=None, per_step=None, stopped=False):
-    rec = _run(flagged, step, diagnosis={"faulty_layer": layer, "root_cause": cause, "status":
-                                         "buggy" if flagged else "healthy"},
-               per_step_s=per_step, stopped_early=stopped, steps_run=100)
-    if modes is not None:
-        rec["diagnoser_modes"] = modes
-    return rec
+    return _run(flagged, step, tool="deeplocalize", faulty_layer=layer, root_cause=cause,
+                diagnosis={"faulty_layer": layer, "root_cause": cause, "status": "buggy" if flagged else "healthy"},
+                per_step_s=per_step, stopped_early=stopped, steps_run=100, diagnoser_modes=modes)
 
 
 GT = {
@@ -69,11 +68,11 @@ RUNS = {
                                 modes={"rules": {"faulty_layer": "dense_2", "root_cause": "data_preprocessing"},
                                        "learned": LEARNED_MISSING, "both": LEARNED_MISSING}),
             "terminate_on_nan": _run(True, 7), "es_loss": _run(True, 9),
-            "es_accuracy": {"status": "n/a", "flagged": None},
+            "es_accuracy": _run(None, status="n/a"),
         },
         "fixed": {
             "deeplocalize": _dl(False), "terminate_on_nan": _run(False), "es_loss": _run(False),
-            "es_accuracy": {"status": "n/a", "flagged": None},
+            "es_accuracy": _run(None, status="n/a"),
         },
     },
     "C": {
@@ -89,7 +88,7 @@ RUNS = {
     },
     "D": {
         "buggy": {
-            "deeplocalize": {"status": "error", "error": "RuntimeError: boom"},
+            "deeplocalize": _run(None, status="error", error="RuntimeError: boom"),
             "terminate_on_nan": _run(False), "es_loss": _run(False), "es_accuracy": _run(True, 5),
         },
         "fixed": {
@@ -166,8 +165,8 @@ def test_overhead_prefers_a_complete_fixed_run():
             "fixed": {"deeplocalize": _dl(False, per_step=0.012), "plain": _run(None, per_step_s=0.010)}}
     o = scoring.overhead(runs)
     assert o["variant"] == "fixed" and o["ratio"] == pytest.approx(1.2)
-    runs["fixed"]["deeplocalize"]["stopped_early"] = True
-    runs["buggy"]["deeplocalize"]["stopped_early"] = False
+    runs["fixed"]["deeplocalize"].stopped_early = True
+    runs["buggy"]["deeplocalize"].stopped_early = False
     assert scoring.overhead(runs)["variant"] == "buggy"
 
 
@@ -296,6 +295,9 @@ def test_crashing_case_is_recorded_and_run_goes_on(crash_run):
     assert s["terminate_on_nan"]["detected"] is True and s["terminate_on_nan"]["false_alarm"] is False
     assert s["deeplocalize"]["detected"] is True
     assert s["es_accuracy"]["detected"] is None  # no accuracy metric: n/a
+    # UMLAUT's pre-training "missing softmax" fires on any model without a Softmax layer, fixed or not
+    assert s["umlaut"]["detected"] is True and s["umlaut"]["false_alarm"] is True
+    assert s["umlaut"]["root_cause"] == "activation" and s["umlaut"]["steps"] == 0
     assert doc["totals"]["status"] == {"ok": 1, "crashed": 3, "timeout": 0}
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert {r["id"]: r["status"] for r in rows} == {"good": "ok", "crash": "crashed", "import": "crashed",
@@ -306,7 +308,7 @@ def test_crashing_case_is_recorded_and_run_goes_on(crash_run):
 def test_hanging_case_times_out(fake_cases, tmp_path):
     cases_dir, _ = fake_cases
     hang = [c for c in cases_mod.discover(cases_dir) if c.id == "hang"]
-    (res,) = runner.run_cases(hang, jobs=1, timeout=3, workdir=tmp_path)
+    (res,) = scheduler.run_cases(hang, jobs=1, timeout=3, workdir=tmp_path)
     assert res["status"] == "timeout" and "timed out" in res["error"] and res["wall_s"] < 30
 
 
@@ -316,17 +318,19 @@ def test_shared_baselines_match_separate_runs(fake_cases, crash_run, tmp_path):
     cases_dir, _ = fake_cases
     _, out = crash_run
     good = [c for c in cases_mod.discover(cases_dir) if c.id == "good"]
-    (res,) = runner.run_cases(good, jobs=1, timeout=400, baselines="separate", workdir=tmp_path)
+    (res,) = scheduler.run_cases(good, jobs=1, timeout=400, baselines="separate", workdir=tmp_path)
     assert res["status"] == "ok", res["error"]
     shared = next(r for r in json.loads((out / "results.json").read_text())["cases"] if r["id"] == "good")
 
-    def decisions(runs):
-        return {(r["variant"], r["tool"]): (r["status"], r.get("flagged"), r.get("stop_step"))
-                for r in runs if r["tool"] in ("terminate_on_nan", "es_loss", "es_accuracy")}
+    watched = ("terminate_on_nan", "es_loss", "es_accuracy", "umlaut", "autotrainer", "deepdiagnosis")
 
-    shared_runs = [r for v in shared["runs"].values() for r in v.values()]
-    assert {r.get("mode") for r in shared_runs if r["tool"] == "es_loss"} == {"shared"}
-    assert {r.get("mode") for r in res["runs"] if r["tool"] == "es_loss"} == {"separate"}
+    def decisions(runs):
+        return {(r.variant, r.tool): (r.status, r.flagged, r.stop_step, r.root_cause, r.faulty_layer)
+                for r in runs if r.tool in watched}
+
+    shared_runs = [RunRecord.from_dict(r) for v in shared["runs"].values() for r in v.values()]
+    assert {r.mode for r in shared_runs if r.tool == "es_loss"} == {"shared"}
+    assert {r.mode for r in res["runs"] if r.tool == "es_loss"} == {"separate"}
     assert decisions(shared_runs) == decisions(res["runs"])
     assert decisions(res["runs"])[("buggy", "terminate_on_nan")][1] is True
     assert decisions(res["runs"])[("fixed", "terminate_on_nan")][1] is False
@@ -351,9 +355,11 @@ def test_quick_benchmark_end_to_end(tmp_path):
     out = tmp_path / "bench"
     assert bench_main(["--quick", "--jobs", "2", "--out", str(out), "--no-progress"]) == 0
     quick = cases_mod.select(cases_mod.discover(), quick=True)
+    quick_healthy = cases_mod.select(cases_mod.discover(healthy=True), quick=True)
 
     rows = list(csv.DictReader((out / "results.csv").open()))
-    assert [r["id"] for r in rows] == [c.id for c in quick]
+    assert [r["id"] for r in rows] == [c.id for c in quick + quick_healthy]
+    assert {r["kind"] for r in rows if r["id"] in {c.id for c in quick_healthy}} <= {"healthy"}
     assert list(rows[0]) == results.csv_columns()
     for r in rows:
         assert r["status"] in ("ok", "crashed", "timeout")
@@ -368,11 +374,15 @@ def test_quick_benchmark_end_to_end(tmp_path):
     assert set(doc) == {"meta", "totals", "paper_totals", "cases"}
     assert doc["meta"]["quick"] is True and doc["meta"]["seeds"] == [0]
     assert doc["paper_totals"]["deeplocalize"] == {"detected": 34, "localized": 21}
-    assert set(doc["totals"]["tools"]) == {"deeplocalize", "terminate_on_nan", "es_loss", "es_accuracy", "keras_all"}
-    n_ok = doc["totals"]["status"]["ok"]
+    assert set(doc["totals"]["tools"]) == {"deeplocalize", "terminate_on_nan", "es_loss", "es_accuracy", "keras_all",
+                                           "umlaut", "autotrainer", "deepdiagnosis"}
+    assert set(doc["totals"]["healthy"]["umlaut"]) == {"count", "of"}
+    n_ok = sum(r["status"] == "ok" and r["kind"] != "healthy" for r in rows)
     assert doc["totals"]["tools"]["deeplocalize"]["detected"]["of"] >= n_ok - 1
     for case in doc["cases"]:
-        if case["status"] == "ok":
+        if case["status"] == "ok" and case["kind"] == "healthy":
+            assert set(case["runs"]) == {"healthy"} and "umlaut" in case["runs"]["healthy"]
+        elif case["status"] == "ok":
             assert set(case["runs"]) == {"buggy", "fixed"}
             assert {"plain", "deeplocalize", "terminate_on_nan", "es_loss", "es_accuracy"} <= set(case["runs"]["buggy"])
             assert set(case["scores"]["deeplocalize_modes"]) == {"rules", "learned", "both"}
@@ -381,8 +391,9 @@ def test_quick_benchmark_end_to_end(tmp_path):
     md = (out / "results.md").read_text()
     assert "## Totals" in md and "## Per case" in md
     assert "34/40" in md and "21/40" in md and "32/40" in md
-    for c in quick:
+    for c in quick + quick_healthy:
         assert f"| {c.id} |" in md
+    assert "## Published results beside ours" in md and "## Healthy programs" in md
 
 
 def test_overhead_measure_pairs_rounds_and_tabulates():
