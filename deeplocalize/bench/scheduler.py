@@ -25,6 +25,7 @@ from pathlib import Path
 
 from deeplocalize.bench.cases import CaseInfo, repo_root
 from deeplocalize.bench.record import RunRecord
+from deeplocalize.bench.tools import TOOLS
 from deeplocalize.bench.worker import safe_name
 
 
@@ -109,7 +110,7 @@ def collect(case: CaseInfo, lines: list[dict], returncode, timed_out: bool, wall
         last = stderr_tail.strip().splitlines()[-1] if stderr_tail.strip() else ""
         error = f"worker exited with code {returncode} after {len(runs)} runs" + (f": {last}" if last else "")
     else:
-        failed = [r for r in runs if r.status == "error"]
+        failed = [r for r in runs if r.status == "error" and TOOLS[r.tool].group != "peer"]
         if failed:
             status = "crashed"
             error = f"{failed[0].variant}/{failed[0].tool} seed {failed[0].seed}: {failed[0].error}"

@@ -134,6 +134,7 @@ class _Watch:
         self.fired_epoch: int | None = None
         self.seconds = 0.0
         self.callback = None
+        self.error: str | None = None  # the tool's own failure: the fit and the other tools go on
 
     def keras_callback(self):
         if self.callback is None:
@@ -156,9 +157,16 @@ class _Watch:
         return self.callback
 
     def _timed(self, fn, *args):
+        if self.error is not None:
+            return
         t = time.perf_counter()
         try:
             fn(*args)
+        except Exception as exc:  # a watching tool never breaks the fit it watches
+            import traceback
+
+            self.error = f"{type(exc).__name__}: {exc}"
+            self.traceback = traceback.format_exc()[-4000:]
         finally:
             self.seconds += time.perf_counter() - t
 

@@ -151,6 +151,9 @@ def _maker(tool, ctx):
 
 
 def _read_watched(ctx, tool, w, rec, basics, clock, spe) -> None:
+    if w.error is not None:
+        rec.update(status="error", error=w.error, traceback=getattr(w, "traceback", None))
+        return
     if tool.needs_accuracy:
         rec.monitor = ctx.acc_key
         if ctx.acc_key is None:

@@ -84,7 +84,8 @@ def layer_outputs(model, x, cache: dict | None = None):
             outs = [layer.output for layer in layers]
             if any(isinstance(o, (list, tuple, dict)) for o in outs):
                 return None
-            probe = keras.Model(inputs=model.inputs, outputs=outs)
+            inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+            probe = keras.Model(inputs=inputs, outputs=outs)
         except Exception:
             return None
         if cache is not None:
@@ -143,7 +144,10 @@ def weight_gradients(model, x, y):
     variables = list(model.trainable_weights)
     with tf.GradientTape() as tape:
         pred = model(x, training=False)
-        loss = keras.ops.mean(fn(y, pred))
+        target = y
+        if not isinstance(y, (list, dict)) and np.ndim(y) == len(pred.shape) - 1 and pred.shape[-1] == 1:
+            target = np.expand_dims(y, -1)  # as Keras's compiled loss does
+        loss = keras.ops.mean(fn(target, pred))
     grads = tape.gradient(loss, [v.value if hasattr(v, "value") else v for v in variables])
     return [(v, np.zeros(tuple(v.shape), dtype="float32") if g is None else keras.ops.convert_to_numpy(g))
             for v, g in zip(variables, grads)]
