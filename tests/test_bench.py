@@ -13,6 +13,7 @@ import os
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from deeplocalize.bench import cases as cases_mod
@@ -407,3 +408,68 @@ def test_overhead_measure_pairs_rounds_and_tabulates():
     assert "| mlp | 4 |" in table and "worst 2.000" in table and "CPU time: median" in table
     with pytest.raises(ValueError, match="choose from mlp, cnn, lstm, wide"):
         overhead.build("resnet")
+
+
+# ---- several seeds: majority of seeds detects, any seed raises a false alarm -------------------------
+def test_majority_of_seeds_scoring_on_hand_made_example():
+    gt = {"faulty_layer": ["dense_out"], "root_cause": "activation", "secondary_causes": []}
+
+    def row(cid, seed, flagged_buggy, flagged_fixed, layer="dense_out", status="ok"):
+        runs = {"buggy": {"deeplocalize": _dl(flagged_buggy, layer, "activation", 2)},
+                "fixed": {"deeplocalize": _dl(flagged_fixed)}}
+        if status != "ok":
+            runs["buggy"]["deeplocalize"] = _run(None, status="error", tool="deeplocalize")
+        return {"id": cid, "seed": seed, "status": "ok", "scores": scoring.score_case(gt, runs), "overhead": {}}
+
+    rows = [
+        # P: flagged in 2 of 3 seeds -> detected; one fixed seed flagged -> a false alarm
+        row("P", 0, True, False), row("P", 1, False, False), row("P", 2, True, True),
+        # Q: flagged in 1 of 3 -> missed; localized by majority only where detected
+        row("Q", 0, True, False), row("Q", 1, False, False), row("Q", 2, False, False),
+        # R: 1 of 2 seeds that ran (one crashed) -> a tie is not a majority
+        row("R", 0, True, False), row("R", 1, False, False), row("R", 2, None, False, status="error"),
+        # S: every seed agrees, wrong layer
+        row("S", 0, True, False, layer="dense_1"), row("S", 1, True, False, layer="dense_1"),
+        row("S", 2, True, False, layer="dense_1"),
+    ]
+    agg = scoring.aggregate_seeds(rows[:3])["deeplocalize"]
+    assert agg["detected"] is True and agg["false_alarm"] is True and agg["agreement"] == (2, 3)
+    assert agg["localized"] is True and agg["steps"] == 2
+    assert scoring.aggregate_seeds(rows[3:6])["deeplocalize"]["detected"] is False
+    r = scoring.aggregate_seeds(rows[6:9])["deeplocalize"]
+    assert r["detected"] is False and r["agreement"] == (1, 2)
+    t = scoring.totals(rows)["tools"]["deeplocalize"]
+    assert t["detected"] == {"count": 2, "of": 4}  # P and S
+    assert t["false_alarm"] == {"count": 1, "of": 4}  # P
+    assert t["localized"] == {"count": 1, "of": 4}  # P (S names the wrong layer)
+    assert t["all_seeds_agree"] == {"count": 1, "of": 4}  # only S
+    assert scoring.totals(rows)["programs"] == 4
+
+
+def test_healthy_rows_count_false_alarms_per_program():
+    def row(cid, seed, flagged):
+        runs = {"healthy": {"deeplocalize": _dl(flagged), "umlaut": _run(True, tool="umlaut")}}
+        return {"id": cid, "seed": seed, "kind": "healthy", "status": "ok", "scores": scoring.score_case(None, runs),
+                "overhead": {}}
+
+    t = scoring.totals([row("h1", 0, False), row("h1", 1, True), row("h2", 0, False), row("h2", 1, False)])
+    assert t["healthy"]["deeplocalize"] == {"count": 1, "of": 2}  # any seed flagged is a false alarm
+    assert t["healthy"]["umlaut"] == {"count": 2, "of": 2}
+    assert t["healthy"]["es_loss"] == {"count": 0, "of": 0}  # not run: n/a
+    assert t["tools"]["deeplocalize"]["detected"]["of"] == 0  # healthy rows never count as detections
+
+
+def test_every_healthy_program_builds_and_trains_a_step():
+    import keras
+
+    found = cases_mod.discover(healthy=True)
+    assert len(found) >= 15 and all(c.kind == "healthy" and c.id.startswith("healthy_") for c in found)
+    assert {c.id for c in cases_mod.select(found, quick=True)} == set(cases_mod.QUICK_HEALTHY)
+    for case in found:
+        program = cases_mod.load_module(case.path).build("healthy", seed=0)
+        x, y = program["x"], program["y"]
+        cut = (lambda a: [v[:8] for v in a]) if isinstance(x, list) else (lambda a: a[:8])
+        program["model"].run_eagerly = True  # one step: tracing the train function would cost more
+        history = program["model"].fit(cut(x), y[:8], epochs=1, batch_size=8, verbose=0)
+        assert np.isfinite(history.history["loss"][0]), case.id
+        keras.backend.clear_session()
