@@ -410,6 +410,19 @@ def test_overhead_measure_pairs_rounds_and_tabulates():
         overhead.build("resnet")
 
 
+def test_overhead_times_the_other_instruments_beside_ours():
+    from deeplocalize.bench import overhead, overhead_tools
+
+    rows = overhead.measure(models=["mlp"], repeats=1, n=64, epochs=1, tools=("check_numerics", "deepdiagnosis"))
+    assert [r["tool"] for r in rows] == ["check_numerics", "deepdiagnosis"] and all(r["ratio"] > 0 for r in rows)
+    skipped = {"model": "mlp", "label": "TensorBoard(histogram_freq=1)", "skipped": "tensorboard is not installed"}
+    table = overhead.format_table(rows + [skipped])
+    assert "| mlp | 2 | tf.debugging.enable_check_numerics() |" in table
+    assert "TensorBoard(histogram_freq=1): not measured (tensorboard is not installed)" in table
+    assert set(overhead_tools.SETTINGS) == {"deeplocalize", "tensorboard", "check_numerics", "per_batch_probe",
+                                            "umlaut", "autotrainer", "deepdiagnosis"}
+
+
 # ---- several seeds: majority of seeds detects, any seed raises a false alarm -------------------------
 def test_majority_of_seeds_scoring_on_hand_made_example():
     gt = {"faulty_layer": ["dense_out"], "root_cause": "activation", "secondary_causes": []}
