@@ -4,7 +4,8 @@ from keras import layers
 
 from . import _data
 
-CASE = {"id": "healthy_gru_sequence", "source": "keras-style:gru_classification", "title": "GRU on sine vs square waves"}
+CASE = {"id": "healthy_gru_sequence", "source": "keras-style:gru_classification",
+        "title": "GRU on sine vs square waves"}
 
 
 def build(variant="healthy", seed=0):

@@ -61,6 +61,7 @@ class Tool:
     rerun_when_fired: bool = False  # a watched verdict that needs its own fit for the exact step
     needs_accuracy: bool = False  # n/a when the model logs no training accuracy
     counts_steps: bool = False  # its own fit gets a step counter (the tool has batch hooks anyway)
+    reads_when_watching: bool = False  # ``read`` also applies to a watched fit (the verdict lives in the callback)
     names_layer: bool = False
     names_cause: bool = False
     any_of: tuple = ()  # a derived tool: flagged when one of these is
@@ -110,11 +111,11 @@ _ROWS = [
     Tool("keras_all", "Keras, all three", "keras_all", "derived",
          any_of=("terminate_on_nan", "es_loss", "es_accuracy")),
     Tool("umlaut", "UMLAUT (re-implemented)", "umlaut", "peer", make=umlaut.make_callbacks, read=umlaut.read,
-         watch="proxy", names_cause=True),
+         watch="proxy", reads_when_watching=True, names_layer=True, names_cause=True),
     Tool("autotrainer", "AUTOTRAINER (re-implemented)", "autotrainer", "peer", make=autotrainer.make_callbacks,
-         read=autotrainer.read, watch="proxy", names_cause=True),
+         read=autotrainer.read, watch="proxy", reads_when_watching=True, names_cause=True),
     Tool("deepdiagnosis", "DeepDiagnosis (re-implemented)", "dd", "peer", make=deepdiagnosis.make_callbacks,
-         read=deepdiagnosis.read, watch="proxy", names_layer=True, names_cause=True),
+         read=deepdiagnosis.read, watch="proxy", reads_when_watching=True, names_layer=True, names_cause=True),
 ]
 TOOLS: dict[str, Tool] = {t.name: t for t in _ROWS}
 

@@ -175,7 +175,7 @@ def _read_watched(ctx, tool, w, rec, basics, clock, spe) -> None:
     rec.nonfinite_loss = basics["nonfinite_loss"]
     if tool.rerun_when_fired and epoch is not None:
         rec.needs_exact_run = True
-    if tool.read is not None and tool.watch == "proxy" and tool.group == "peer":
+    if tool.read is not None and tool.reads_when_watching:
         tool.read(ctx, w.inner or [], rec, None)
 
 

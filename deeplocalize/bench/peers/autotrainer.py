@@ -69,7 +69,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deeplocalize.bench.peers import _probe
+from deeplocalize.bench.peers import _probe, first_verdict
 
 PARAMS = {"beta_1": 1e-3, "beta_2": 1e-4, "beta_3": 70.0, "gamma": 0.7, "zeta": 0.03, "eta": 0.2,
           "delta": 0.01, "Theta": 0.6, "omega_1": 10.0, "omega_2": 1.0}
@@ -244,11 +244,7 @@ def make_callbacks(ctx) -> list:
 def read(ctx, cbs, rec, counter=None) -> None:
     """AUTOTRAINER's issue into ``rec`` (detected, root cause; no layer)."""
     cb = cbs[0] if cbs else None
-    v = getattr(cb, "verdict", None)
-    if rec.mode == "separate":
-        rec.flagged = v is not None
-        if v is not None and rec.steps_run:
-            rec.stop_step = rec.steps_run - 1
+    v = first_verdict(cbs, rec)
     if v is None:
         return
     rec.root_cause, rec.symptom = v["root_cause"], v["issue"]

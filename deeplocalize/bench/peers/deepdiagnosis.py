@@ -66,7 +66,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deeplocalize.bench.peers import _probe
+from deeplocalize.bench.peers import _probe, first_verdict
 
 N, FRQ = 5, 20
 DEAD_SHARE, SAT_SHARE, SAT_LIMIT, VANISH = 0.7, 0.5, 5.0, 1e-7
@@ -347,12 +347,7 @@ def make_callbacks(ctx) -> list:
 
 def read(ctx, cbs, rec, counter=None) -> None:
     """DeepDiagnosis's symptom, fix and layer into ``rec``."""
-    cb = cbs[0] if cbs else None
-    v = getattr(cb, "verdict", None)
-    if rec.mode == "separate":
-        rec.flagged = v is not None
-        if v is not None and rec.steps_run:
-            rec.stop_step = rec.steps_run - 1
+    v = first_verdict(cbs, rec)
     if v is None:
         return
     rec.root_cause, rec.faulty_layer, rec.symptom = v["root_cause"], v["faulty_layer"], v["symptom"]

@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deeplocalize.bench.peers import _probe
+from deeplocalize.bench.peers import _probe, first_verdict
 
 LR_HIGH, LR_LOW = 0.01, 1e-7
 DROPOUT_MAX = 0.5
@@ -173,11 +173,7 @@ def make_callbacks(ctx) -> list:
 def read(ctx, cbs, rec, counter=None) -> None:
     """UMLAUT's first error into ``rec`` (detected, root cause, layer)."""
     cb = cbs[0] if cbs else None
-    v = getattr(cb, "verdict", None)
-    if rec.mode == "separate":
-        rec.flagged = v is not None
-        if v is not None and rec.steps_run:
-            rec.stop_step = rec.steps_run - 1
+    v = first_verdict(cbs, rec)
     if v is None:
         return
     rec.root_cause, rec.faulty_layer, rec.symptom = v["root_cause"], v["faulty_layer"], v["error"]
