@@ -364,7 +364,9 @@ def test_quick_benchmark_end_to_end(tmp_path):
     assert list(rows[0]) == results.csv_columns()
     for r in rows:
         assert r["status"] in ("ok", "crashed", "timeout")
-        if r["status"] == "ok":
+        if r["status"] == "ok" and r["kind"] == "healthy":
+            assert r["dl_false_alarm"] in ("0", "1") and r["dd_false_alarm"] in ("0", "1") and r["dl_detected"] == ""
+        elif r["status"] == "ok":
             assert r["dl_detected"] in ("0", "1") and r["dl_false_alarm"] in ("0", "1")
             assert r["ton_detected"] in ("0", "1") and r["es_loss_detected"] in ("0", "1")
             assert r["paper_detected"] in ("0", "1")

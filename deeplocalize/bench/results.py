@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 import platform
 from pathlib import Path
@@ -20,7 +19,8 @@ from pathlib import Path
 from deeplocalize.bench import published, scoring
 from deeplocalize.bench.cases import PAPER_TOTALS
 from deeplocalize.bench.record import RunRecord
-from deeplocalize.bench.tools import labels, scored_tools
+from deeplocalize.bench.tools import scored_tools
+from deeplocalize.findings import _jsonable
 
 
 def make_rows(raw_results: list[dict], ground_truth: dict, published: dict,
@@ -146,21 +146,11 @@ def write_csv(rows: list[dict], path: Path) -> None:
 
 
 # ---- JSON --------------------------------------------------------------------------------------
-def _clean(value):
-    if isinstance(value, RunRecord):
-        return _clean(value.to_dict())
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value
-
-
 def write_json(rows: list[dict], totals: dict, meta: dict, path: Path) -> None:
     doc = {"meta": meta, "totals": totals, "paper_totals": PAPER_TOTALS, "cases": rows}
-    path.write_text(json.dumps(_clean(doc), indent=1, default=str), encoding="utf-8")
+    path.write_text(json.dumps(_jsonable(doc), indent=1,
+                               default=lambda o: o.to_dict() if isinstance(o, RunRecord) else str(o)),
+                    encoding="utf-8")
 
 
 def meta_info(args_dict: dict) -> dict:
@@ -176,4 +166,4 @@ def meta_info(args_dict: dict) -> dict:
     return info
 
 
-__all__ = ["make_rows", "write_csv", "write_json", "totals_text", "meta_info"]
+__all__ = ["make_rows", "write_csv", "write_json", "meta_info"]

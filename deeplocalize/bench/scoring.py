@@ -108,7 +108,12 @@ def score_case(gt: dict | None, runs: dict) -> dict:
     Returns ``{tool: {metric: value}}`` plus ``"deeplocalize_modes"``.
     """
     if "healthy" in runs:
-        return {t.name: {"false_alarm": _flag(runs["healthy"].get(t.name))} for t in scored_tools() if not t.any_of}
+        out = {t.name: {"false_alarm": _flag(runs["healthy"].get(t.name))} for t in scored_tools() if not t.any_of}
+        for t in scored_tools():
+            if t.any_of:
+                flags = [out[n]["false_alarm"] for n in t.any_of if out[n]["false_alarm"] is not None]
+                out[t.name] = {"false_alarm": any(flags) if flags else None}
+        return out
     buggy, fixed = runs.get("buggy", {}) or {}, runs.get("fixed", {}) or {}
     out: dict = {}
     for tool in scored_tools():
@@ -254,7 +259,7 @@ def totals(rows: list[dict]) -> dict:
     ratios = [r["overhead"]["ratio"] for r in rows if r.get("overhead") and r["overhead"].get("ratio")]
     out["overhead"] = {"n": len(ratios), "median": statistics.median(ratios) if ratios else None,
                        "max": max(ratios) if ratios else None}
-    for tool in [t.name for t in scored_tools() if not t.any_of]:
+    for tool in [t.name for t in scored_tools()]:
         per_prog = []
         for rs in _by_case(healthy_rows).values():
             vals = [r["scores"][tool]["false_alarm"] for r in rs if r.get("scores") and tool in r["scores"]]
