@@ -18,7 +18,7 @@ import dataclasses
 import traceback as _tb
 from dataclasses import dataclass, field
 
-from deeplocalize.findings import _jsonable
+from deeplocalize.findings import jsonable as _jsonable
 
 
 @dataclass

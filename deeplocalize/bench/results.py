@@ -20,7 +20,7 @@ from deeplocalize.bench import published, scoring
 from deeplocalize.bench.cases import PAPER_TOTALS
 from deeplocalize.bench.record import RunRecord
 from deeplocalize.bench.tools import scored_tools
-from deeplocalize.findings import _jsonable
+from deeplocalize.findings import jsonable as _jsonable
 
 
 def make_rows(raw_results: list[dict], ground_truth: dict, published: dict,

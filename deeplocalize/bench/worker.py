@@ -31,7 +31,7 @@ from pathlib import Path
 from deeplocalize.bench import tools as tools_mod
 from deeplocalize.bench import watch
 from deeplocalize.bench.record import RunRecord
-from deeplocalize.findings import _jsonable
+from deeplocalize.findings import jsonable as _jsonable
 
 VARIANTS = ("buggy", "fixed")
 
