@@ -22,24 +22,6 @@ import math
 import time
 
 
-def accuracy_key(history_keys) -> str | None:
-    """The training-accuracy key EarlyStopping(monitor="accuracy") should watch:
-    ``accuracy`` when logged, else another training accuracy (``acc``,
-    ``binary_accuracy``, ...), else None (the baseline is n/a).
-
-    Example:
-        >>> accuracy_key(["loss", "val_accuracy", "binary_accuracy"])
-        'binary_accuracy'
-    """
-    keys = [k for k in history_keys if not k.startswith("val_")]
-    if "accuracy" in keys:
-        return "accuracy"
-    if "acc" in keys:
-        return "acc"
-    others = sorted(k for k in keys if k.endswith("accuracy") or k.endswith("_acc"))
-    return others[0] if others else None
-
-
 def _nonfinite(value) -> bool:
     try:
         return value is not None and not math.isfinite(float(value))

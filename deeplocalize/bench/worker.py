@@ -32,6 +32,7 @@ from deeplocalize.bench import tools as tools_mod
 from deeplocalize.bench import watch
 from deeplocalize.bench.record import RunRecord
 from deeplocalize.findings import jsonable as _jsonable
+from deeplocalize.vocab.metrics import accuracy_key
 
 VARIANTS = ("buggy", "fixed")
 
@@ -143,7 +144,7 @@ def run_shared(module, ctx, watched) -> list[RunRecord]:
 def _maker(tool, ctx):
     def make(keys):
         if keys is not None and tool.needs_accuracy:
-            ctx.acc_key = watch.accuracy_key(list(keys))
+            ctx.acc_key = accuracy_key(list(keys))
             if ctx.acc_key is None:
                 return []
         return tool.make(ctx)
@@ -205,7 +206,7 @@ def run_variant(module, ctx, mode: str = "shared") -> list[RunRecord]:
         return recs
     plain = run_own(module, ctx, tools_mod.TOOLS["plain"])
     clear()
-    ctx.acc_key = watch.accuracy_key(plain.history_keys) if plain.status == "ok" else "accuracy"
+    ctx.acc_key = accuracy_key(plain.history_keys) if plain.status == "ok" else "accuracy"
     recs = [plain]
     for tool in fitted:
         recs.append(run_own(module, ctx, tool))
