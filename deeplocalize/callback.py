@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import time
 import traceback
 import warnings
 
@@ -20,6 +21,7 @@ TREND_KINDS = ("loss_not_decreasing", "accuracy_not_increasing", "oscillating_lo
                "exploding_gradient", "vanishing_gradient", "exploding_activation", "dying_relu",
                "saturated_activation", "weights_unchanged")
 DIAGNOSERS = ("rules", "learned", "both")
+VERIFY_MODES = ("auto", "always", "never")
 
 
 def _guarded(method):
@@ -57,6 +59,13 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
             classifier when it is confident and no NaN/Inf was seen, else the
             rules). Falls back to the rules, with one warning, if the
             classifier cannot be loaded.
+        verify: ``"auto"`` (default) keeps a copy of the first batches and,
+            when the run is buggy, tries candidate fixes on copies of the
+            model at the end of training (`deeplocalize.verify`); a fix that
+            works names the root cause, layer and suggestion, marked
+            verified. ``"always"`` also tries them on a run the checks call
+            healthy (reported buggy only when a fix wins by a wide margin).
+            ``"never"`` keeps no data and tries nothing.
 
     Example:
         >>> cb = DeepLocalizeCallback()
@@ -66,12 +75,14 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
         >>> cb.diagnosis.save("report.html")
     """
 
-    def __init__(self, halt="error", config=None, verbose=1, report=None, diagnoser="both"):
+    def __init__(self, halt="error", config=None, verbose=1, report=None, diagnoser="both", verify="auto"):
         super().__init__()
         if halt not in HALT_MODES:
             raise ValueError(f"halt must be one of {HALT_MODES}, got {halt!r}.")
         if diagnoser not in DIAGNOSERS:
             raise ValueError(f"diagnoser must be one of {DIAGNOSERS}, got {diagnoser!r}.")
+        if verify not in VERIFY_MODES:
+            raise ValueError(f"verify must be one of {VERIFY_MODES}, got {verify!r}.")
         if verbose not in (0, 1, 2, True, False):
             raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}.")
         self.halt = halt
@@ -79,6 +90,8 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
         self.verbose = int(verbose)
         self.report_path = report
         self.diagnoser = diagnoser
+        self.verify = verify
+        self._config_overrides = config if isinstance(config, dict) else None
         self._reset()
 
     # ---- state ---------------------------------------------------------------
@@ -99,6 +112,10 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
         self._every_batch = False
         self._pending: dict[int, tuple] = {}
         self._read_every = 1
+        self._capture = None
+        self._verification = None
+        self._fit_start = time.perf_counter()
+        self._fit_seconds = None
 
     @property
     def trace(self) -> Trace:
@@ -129,7 +146,14 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
                 self.diagnoser = "rules"
                 self._diagnosis = diagnose(self.trace, self.findings, stopped_training=self._stopped)
             self._dirty = False
+            self._attach_verification(self._diagnosis)
         return self._diagnosis
+
+    @property
+    def verified_fix(self):
+        """The `deeplocalize.verify.Fix` that was proven, or None; ``apply`` it to the whole program."""
+        v = self._verification
+        return None if v is None or not v.verified else getattr(v, "fix_object", None)
 
     # ---- Keras hooks -----------------------------------------------------------
     def on_train_begin(self, logs=None):
@@ -150,6 +174,7 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
             update_ratio=self.config["record_update_ratio"],
         )
         self._probes.set_sampling(*self._sampling())
+        self._start_capture()
         # With several steps per execution, batch ends do not map to steps.
         self._every_batch = int(getattr(model, "steps_per_execution", 1) or 1) > 1
         self._read_every = max(1, min(self.config["check_every"], RING_ROWS // 2))
@@ -179,6 +204,8 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
 
     @_guarded
     def on_train_batch_end(self, batch, logs=None):
+        if self._capture is not None:
+            self._capture.switch_off_when_full()
         probes = self._probes
         if probes.fell_back:
             raise RuntimeError(f"could not instrument the train step: {_describe(probes.trace_error)}")
@@ -277,6 +304,8 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
 
     @_guarded
     def on_epoch_end(self, epoch, logs=None):
+        if self._capture is not None:  # later epochs show the same examples again
+            self._capture.switch_off()
         if self._recorder is None:
             return
         self._drain(None, {})
@@ -291,12 +320,14 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
         self._maybe_halt()
 
     def on_train_end(self, logs=None):
+        self._fit_seconds = time.perf_counter() - self._fit_start
         self._end()
         if self._probes is not None:
             try:
                 self._probes.uninstall()
             except Exception as exc:
                 self._fail(exc)
+        self._verify_at_end()
         if self.verbose and self._recorder is not None:
             self._print_summary()
         if self.report_path is not None and self._recorder is not None:
@@ -327,6 +358,22 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
         for finding in final.values():
             self._add(finding)
         self._dirty = True
+
+    # ---- verification: deeplocalize.verify.hook does the work ------------------------
+    def _start_capture(self):
+        from deeplocalize.verify import hook
+
+        hook.start_capture(self)
+
+    def _verify_at_end(self):
+        from deeplocalize.verify import hook
+
+        hook.verify_at_end(self)
+
+    def _attach_verification(self, d):
+        from deeplocalize.verify import hook
+
+        hook.attach(self, d)
 
     # ---- checks ------------------------------------------------------------------
     def _run_model_checks(self):

@@ -128,6 +128,7 @@ class Probes:
         self._n_layer = n_layer
         self.buffer = None
         self._var_owner = self._map_variables()
+        self.capture = None  # a deeplocalize.verify SampleCapture when verification is on
 
     # ---- set-up ------------------------------------------------------------
     def _map_variables(self) -> dict[int, int]:
@@ -290,6 +291,8 @@ class Probes:
 
         model = self.model
         x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
+        if self.capture is not None:  # verification's copy of the first batches (one cond per step)
+            self.capture.in_step(data, jit=bool(getattr(model, "jit_compile", False)))
         self._recording, self._logits = {}, {}
         self._graph = None if tf.executing_eagerly() else tf.compat.v1.get_default_graph()
         with tf.GradientTape() as tape:
