@@ -46,7 +46,9 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
     Args:
         halt: ``"error"`` (default) stops training cleanly at the first error
             (NaN/Inf, a model that cannot learn); ``"warning"`` also stops at
-            warnings; ``"never"`` keeps training and only reports.
+            warnings; ``"never"`` keeps training and only reports. With
+            verification on, the stop waits until the data sample is full
+            (at most the end of the first epoch).
         config: overrides of the thresholds in ``defaults.yaml``: a dict or a
             YAML file path. Unknown keys and bad values raise ``ValueError``.
         verbose: 1 prints a summary at the end of training (and each new error
@@ -204,8 +206,8 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
 
     @_guarded
     def on_train_batch_end(self, batch, logs=None):
-        if self._capture is not None:
-            self._capture.switch_off_when_full()
+        if self._capture is not None and self._capture.switch_off_when_full():
+            self._maybe_halt()  # a halt waits for the sample (see _maybe_halt)
         probes = self._probes
         if probes.fell_back:
             raise RuntimeError(f"could not instrument the train step: {_describe(probes.trace_error)}")
@@ -306,6 +308,7 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self._capture is not None:  # later epochs show the same examples again
             self._capture.switch_off()
+            self._maybe_halt()
         if self._recorder is None:
             return
         self._drain(None, {})
@@ -409,6 +412,8 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
     def _maybe_halt(self):
         if self.halt == "never" or self._stopped:
             return
+        if self._capture is not None and self._capture._on:
+            return  # verification needs its sample: stop once it is full (at most one epoch on)
         stop_on = ("error",) if self.halt == "error" else ("error", "warning")
         if any(f.severity in stop_on and f.evidence.get("stop", True) for f in self._findings.values()):
             self.model.stop_training = True

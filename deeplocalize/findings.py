@@ -134,7 +134,7 @@ class Diagnosis:
         """True when a candidate fix, tried on a copy of the model, proved the root cause."""
         return bool(self.verification is not None and self.verification.verified)
 
-    def verify(self, model=None, x=None, y=None, mode: str = "always", config=None, budget=None):
+    def verify(self, model=None, x=None, y=None, mode: str = "always", config=None, budget=None, sample=None):
         """Try the candidate fixes now (again), on ``model`` and a sample of ``(x, y)``, by default
         the model and the batches the callback kept. Returns the `Verification`.
 
@@ -149,7 +149,8 @@ class Diagnosis:
 
         ctx = self._context or {}
         model = model if model is not None else ctx.get("model")
-        sample = DataSample.from_arrays(x, y) if x is not None else ctx.get("sample")
+        if sample is None:
+            sample = DataSample.from_arrays(x, y) if x is not None else ctx.get("sample")
         if model is None or sample is None or sample.n == 0:
             raise ValueError("verify() needs the model and a sample of its training data: pass model=, x= and "
                              "y=, or train with DeepLocalizeCallback(verify='auto') so the callback keeps them.")

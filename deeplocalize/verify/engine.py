@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import time
 
-from deeplocalize.config import load_config
+from deeplocalize.config import defaults, load_config
 from deeplocalize.verify.fixes import candidates, order
 from deeplocalize.verify.trials import TrialRunner, preserved_random_state
 from deeplocalize.verify.verdict import Trial, Verification, apply_to, choose, evidence
@@ -50,7 +50,7 @@ def verify_model(model, sample, diagnosis=None, mode: str = "auto", config=None,
     """
     if mode not in MODES:
         raise ValueError(f"verify must be one of {MODES}, got {mode!r}.")
-    cfg = load_config(config) if not isinstance(config, dict) or "verify_steps" not in config else config
+    cfg = config if isinstance(config, dict) and set(defaults()) <= set(config) else load_config(config)
     budget = budget_seconds(cfg, fit_seconds)
     healthy = diagnosis is not None and diagnosis.status == "healthy"
     wide = healthy

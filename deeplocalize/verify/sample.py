@@ -150,10 +150,13 @@ class SampleCapture:
         if self._active is not None:
             self._active.assign(False)
 
-    def switch_off_when_full(self) -> None:
-        """Called at batch ends: one Python check, one assignment when the sample fills."""
+    def switch_off_when_full(self) -> bool:
+        """Called at batch ends: one Python check, one assignment when the sample fills.
+        True on the batch where it switched off."""
         if self._on and self.sample.full:
             self.switch_off()
+            return True
+        return False
 
     def in_step(self, data, jit: bool) -> None:
         """Add the capture to the train step being traced (a no-op under XLA)."""
