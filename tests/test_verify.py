@@ -2,7 +2,9 @@
 
 Each buggy program is trained with the callback (verify="auto"); the trials
 must prove a fix of the right root cause at the right layer. Models are small
-MLPs on scikit-learn's digits or generated data; trials are 150 steps.
+MLPs on scikit-learn's digits or generated data; trials are 150 steps. A full
+verification tries about ten candidates (10-30 s on 2 cores), so most root
+causes run under ``-m slow``; the default suite keeps one of them (activation).
 """
 
 import numpy as np
@@ -59,6 +61,7 @@ def test_activation_output_relu_with_crossentropy():
     assert v.fix.improvement["score_gain"] > 0.3
 
 
+@pytest.mark.slow
 def test_loss_function_categorical_on_one_sigmoid_unit():
     keras = _keras()
     keras.utils.set_random_seed(0)
@@ -66,20 +69,24 @@ def test_loss_function_categorical_on_one_sigmoid_unit():
     yb = (y >= 5).astype("float32")
     m = _mlp(out_activation="sigmoid", units=1)
     m.compile("adam", "categorical_crossentropy")  # over one unit: always 0, nothing is learnt
-    d, v = _verified(_fit(m, x, yb))
+    d, v = _verified(_fit(m, x, yb, verify="always"))  # a zero loss looks healthy to the checks
     assert (d.root_cause, d.faulty_layer) == ("loss_function", "loss")
+    assert d.status == "buggy"
 
 
-def test_labels_integer_with_categorical_crossentropy():
+@pytest.mark.slow
+def test_labels_minus_one_with_binary_crossentropy():
     keras = _keras()
     keras.utils.set_random_seed(0)
     x, y = digits()
-    m = _mlp()
-    m.compile("adam", "categorical_crossentropy")
-    d, v = _verified(_fit(m, x, y.reshape(-1, 1).astype("float32")))
+    y_pm = np.where(y >= 5, 1.0, -1.0).astype("float32")  # -1/1 labels: binary cross-entropy wants 0/1
+    m = _mlp(out_activation="sigmoid", units=1)
+    m.compile("adam", "binary_crossentropy")
+    d, v = _verified(_fit(m, x, y_pm, verify="always"))
     assert (d.root_cause, d.faulty_layer) == ("labels", "labels")
 
 
+@pytest.mark.slow
 def test_learning_rate_too_high():
     keras = _keras()
     keras.utils.set_random_seed(0)
@@ -90,6 +97,7 @@ def test_learning_rate_too_high():
     assert (d.root_cause, d.faulty_layer) == ("learning_rate", "optimizer")
 
 
+@pytest.mark.slow
 def test_initialization_zero_kernels():
     keras = _keras()
     keras.utils.set_random_seed(0)
@@ -103,6 +111,7 @@ def test_initialization_zero_kernels():
     assert (d.root_cause, d.faulty_layer) == ("initialization", "h1")
 
 
+@pytest.mark.slow
 def test_data_preprocessing_huge_inputs():
     keras = _keras()
     keras.utils.set_random_seed(0)
@@ -117,6 +126,7 @@ def test_data_preprocessing_huge_inputs():
     assert (d.root_cause, d.faulty_layer) == ("data_preprocessing", "data")
 
 
+@pytest.mark.slow
 def test_optimizer_adam_with_huge_epsilon():
     keras = _keras()
     keras.utils.set_random_seed(0)
@@ -127,6 +137,7 @@ def test_optimizer_adam_with_huge_epsilon():
     assert (d.root_cause, d.faulty_layer) == ("optimizer", "optimizer")
 
 
+@pytest.mark.slow
 def test_architecture_dropout_too_high():
     keras = _keras()
     keras.utils.set_random_seed(0)
@@ -137,6 +148,7 @@ def test_architecture_dropout_too_high():
     assert (d.root_cause, d.faulty_layer) == ("architecture", "drop")
 
 
+@pytest.mark.slow
 def test_hidden_sigmoid_deep_stack_gets_relu():
     keras = _keras()
     keras.utils.set_random_seed(0)
@@ -275,9 +287,10 @@ def test_fix_applies_to_a_whole_program_and_diagnosis_round_trips():
     fix = cb.verified_fix
     assert fix is not None and fix.name == "output_activation"
     before = [w.copy() for w in m.get_weights()]
-    new, x2, y2, kw = fix.apply(m, x, y, {"epochs": 2, "batch_size": 32}, seed=0)
+    new, x2, y2, kw = fix.apply(m, x, y, {"epochs": 5, "batch_size": 32}, seed=0)
     hist = new.fit(x2, y2, verbose=0, **kw)
-    assert hist.history["loss"][-1] < 1.0 and new.layers[-1].get_config()["activation"] == "softmax"
+    assert hist.history["loss"][-1] < 0.5 * hist.history["loss"][0]
+    assert new.layers[-1].get_config()["activation"] == "softmax"
     for a, b in zip(before, m.get_weights()):
         np.testing.assert_array_equal(a, b)
     d2 = Diagnosis.from_dict(cb.diagnosis.to_dict())

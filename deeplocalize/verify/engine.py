@@ -40,7 +40,7 @@ def ranked_causes(diagnosis) -> list[str]:
 
 
 def verify_model(model, sample, diagnosis=None, mode: str = "auto", config=None, fit_seconds=None,
-                 progress: bool | None = None) -> Verification:
+                 progress: bool | None = None, fit_steps: int | None = None) -> Verification:
     """Try the candidate fixes on copies of ``model`` with ``sample`` and, when
     ``diagnosis`` is given, let a proven fix set its verdict.
 
@@ -54,15 +54,19 @@ def verify_model(model, sample, diagnosis=None, mode: str = "auto", config=None,
     budget = budget_seconds(cfg, fit_seconds)
     healthy = diagnosis is not None and diagnosis.status == "healthy"
     wide = healthy
-    v = Verification(mode=mode, budget=round(budget, 1), steps=cfg["verify_steps"], sample_size=sample.n)
+    # A trial never trains longer than the user's own run did (what the fixed program gets too).
+    steps = max(20, min(cfg["verify_steps"], fit_steps)) if fit_steps else cfg["verify_steps"]
+    v = Verification(mode=mode, budget=round(budget, 1), steps=steps, sample_size=sample.n)
     start = time.perf_counter()
     margins = {"clear": {"score": cfg["verify_score_margin"], "loss": cfg["verify_loss_ratio"],
                          "tolerance": cfg["verify_score_tolerance"]},
                "wide": {"score": cfg["verify_wide_score_margin"], "loss": cfg["verify_wide_loss_ratio"],
                         "tolerance": cfg["verify_score_tolerance"]}}
     with preserved_random_state():
-        runner = TrialRunner(model, sample, steps=cfg["verify_steps"], seeds=tuple(range(cfg["verify_seeds"])),
+        runner = TrialRunner(model, sample, steps=steps, seeds=tuple(range(cfg["verify_seeds"])),
                              margins=margins, holdout=cfg["verify_holdout"])
+        # the as-is copy and the first candidate may use twice the budget; nothing runs past that
+        runner.deadline = start + 2 * budget
         v.score_name = runner.score_name
         x, y, _ = runner.train
         fixes, skipped = candidates(model, x, y)
@@ -71,6 +75,7 @@ def verify_model(model, sample, diagnosis=None, mode: str = "auto", config=None,
         v.trials.append(as_is)
         if as_is.verdict != "baseline":
             v.note = f"The model as it is could not be trained on the sample: {as_is.note}"
+        runner.deadline = start + max(budget, as_is.seconds * 2)
             fixes = []
         bar = _progress(len(fixes), progress)
         for i, fix in enumerate(fixes):

@@ -214,9 +214,13 @@ def _learning_rates(model, s, x, y):
 
 
 def _adam(model, s, x, y):
-    if s.optimizer == "Adam" and s.lr is not None and abs(s.lr - 1e-3) < 1e-9:
-        return None
     import keras
+
+    ignore = ("name", "learning_rate")
+    default = {k: v for k, v in keras.optimizers.Adam().get_config().items() if k not in ignore}
+    have = {k: v for k, v in model.optimizer.get_config().items() if k not in ignore}
+    if s.optimizer == "Adam" and s.lr is not None and abs(s.lr - 1e-3) < 1e-9 and have == default:
+        return None
 
     return Fix("adam_default", "optimizer", "optimizer", "optimizer Adam(learning_rate=0.001)",
                "Use keras.optimizers.Adam() with its default learning rate 1e-3.",

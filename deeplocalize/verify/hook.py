@@ -50,8 +50,10 @@ def verify_at_end(cb):
             return
         from deeplocalize.verify.engine import verify_model
 
-        cb._verification = verify_model(cb.model, capture.sample, diagnosis=d, mode=cb.verify,
-                                          config=cb.config, fit_seconds=cb._fit_seconds)
+        params = cb.params or {}
+        planned = (params.get("steps") or 0) * (params.get("epochs") or 0) or None
+        cb._verification = verify_model(cb.model, capture.sample, diagnosis=d, mode=cb.verify, config=cb.config,
+                                        fit_seconds=cb._fit_seconds, fit_steps=planned)
     except Exception as exc:  # verification must never break the user's program
         warnings.warn(f"deeplocalize could not verify the diagnosis ({type(exc).__name__}: {exc}); the rules' verdict "
                       "stands, unverified.", RuntimeWarning, stacklevel=2)

@@ -30,6 +30,10 @@ from deeplocalize.verify.verdict import Trial, beats
 CURVE_POINTS = 100  # loss values kept per seed for the plots
 
 
+class OutOfTime(Exception):
+    """The time budget ran out in the middle of a trial."""
+
+
 @contextlib.contextmanager
 def preserved_random_state():
     """Put back Python's, NumPy's, TensorFlow's and Keras's random state on exit."""
@@ -87,6 +91,7 @@ class TrialRunner:
         self.score_name = "accuracy" if self.setting.labels in ("sparse", "onehot", "binary", "plusminus",
                                                                "multilabel") else "r2"
         self.as_is: Trial | None = None
+        self.deadline: float | None = None  # time.perf_counter() value after which trials stop
 
     def run(self, fix, wide: bool = False) -> Trial:
         """Train ``fix`` (None: the unchanged copy) with every seed and judge it."""
@@ -102,6 +107,8 @@ class TrialRunner:
             self._run_seeds(fix, trial, steps, wide)
         except NotApplicable as exc:
             trial.verdict, trial.note = "not applicable", str(exc)
+        except OutOfTime:
+            trial.verdict, trial.note, trial.seeds = "not tried", "not tried: the time budget ran out during it", []
         except Exception as exc:  # a candidate that cannot train is a result, not a crash
             trial.verdict = "failed"
             trial.note = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
@@ -129,7 +136,7 @@ class TrialRunner:
             if fix is not None:
                 x, y, _ = fix.transform(x, y, self.fit_kwargs)
                 hx, hy, _ = fix.transform(hx, hy, self.fit_kwargs)
-            result = {"seed": seed, **_fit(model, x, y, sw, steps, self.batch_size, seed)}
+            result = {"seed": seed, **_fit(model, x, y, sw, steps, self.batch_size, seed, self.deadline)}
             result["score"] = _score(model, hx, hy, model_setting(model, hy), self.score_name)
             trial.seeds.append(result)
             if fix is None:
@@ -172,7 +179,7 @@ class _LossCurve:
         self._prev = mean
 
 
-def _fit(model, x, y, sw, steps, batch_size, seed) -> dict:
+def _fit(model, x, y, sw, steps, batch_size, seed, deadline=None) -> dict:
     import keras
     import tensorflow as tf
 
@@ -181,8 +188,16 @@ def _fit(model, x, y, sw, steps, batch_size, seed) -> dict:
     ds = tf.data.Dataset.from_tensor_slices(parts).shuffle(n, seed=seed).repeat().batch(batch_size,
                                                                                        drop_remainder=True)
     curve = _LossCurve()
-    cb = keras.callbacks.LambdaCallback(on_train_batch_end=curve.on_batch)
+
+    def on_batch(batch, logs):
+        curve.on_batch(batch, logs)
+        if deadline is not None and batch % 10 == 9 and time.perf_counter() > deadline:
+            model.stop_training = True
+
+    cb = keras.callbacks.LambdaCallback(on_train_batch_end=on_batch)
     model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[cb], shuffle=False)
+    if len(curve.losses) < steps:
+        raise OutOfTime()
     losses = np.asarray(curve.losses, dtype="float64")
     k = max(1, len(losses) // 10)
     start, end = float(np.mean(losses[:k])), float(np.mean(losses[-k:]))
