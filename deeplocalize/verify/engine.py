@@ -75,8 +75,9 @@ def verify_model(model, sample, diagnosis=None, mode: str = "auto", config=None,
         v.trials.append(as_is)
         if as_is.verdict != "baseline":
             v.note = f"The model as it is could not be trained on the sample: {as_is.note}"
-        runner.deadline = start + max(budget, as_is.seconds * 2)
             fixes = []
+        # the first candidate always gets as long as the as-is copy took (twice, for slack)
+        runner.deadline = max(start + budget, time.perf_counter() + 2 * as_is.seconds)
         bar = _progress(len(fixes), progress)
         for i, fix in enumerate(fixes):
             spent = time.perf_counter() - start
