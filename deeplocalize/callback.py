@@ -47,8 +47,8 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
         halt: ``"error"`` (default) stops training cleanly at the first error
             (NaN/Inf, a model that cannot learn); ``"warning"`` also stops at
             warnings; ``"never"`` keeps training and only reports. With
-            verification on, the stop waits until the data sample is full
-            (at most the end of the first epoch).
+            verification on, the stop waits until the data sample holds
+            ``verify_halt_examples`` examples (at most the first epoch).
         config: overrides of the thresholds in ``defaults.yaml``: a dict or a
             YAML file path. Unknown keys and bad values raise ``ValueError``.
         verbose: 1 prints a summary at the end of training (and each new error
@@ -206,7 +206,7 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
 
     @_guarded
     def on_train_batch_end(self, batch, logs=None):
-        if self._capture is not None and self._capture.switch_off_when_full():
+        if self._capture is not None and (self._capture.switch_off_when_full() or self._capture._on):
             self._maybe_halt()  # a halt waits for the sample (see _maybe_halt)
         probes = self._probes
         if probes.fell_back:
@@ -412,8 +412,9 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
     def _maybe_halt(self):
         if self.halt == "never" or self._stopped:
             return
-        if self._capture is not None and self._capture._on:
-            return  # verification needs its sample: stop once it is full (at most one epoch on)
+        if self._capture is not None and self._capture._on and \
+                self._capture.sample.n < self.config["verify_halt_examples"]:
+            return  # verification needs data: stop once the sample has enough (at most one epoch on)
         stop_on = ("error",) if self.halt == "error" else ("error", "warning")
         if any(f.severity in stop_on and f.evidence.get("stop", True) for f in self._findings.values()):
             self.model.stop_training = True

@@ -295,3 +295,18 @@ def test_fix_applies_to_a_whole_program_and_diagnosis_round_trips():
         np.testing.assert_array_equal(a, b)
     d2 = Diagnosis.from_dict(cb.diagnosis.to_dict())
     assert d2.verified and d2.verification.fix.fix == "output_activation" and d2.root_cause == "activation"
+
+
+def test_halt_waits_for_enough_sample_then_stops():
+    keras = _keras()
+    from deeplocalize import DeepLocalizeCallback
+
+    keras.utils.set_random_seed(0)
+    x, y = digits()
+    m = _mlp(out_activation="relu")  # a pre-flight error: halt="error" stops at once without verification
+    m.compile("adam", "sparse_categorical_crossentropy")
+    cb = DeepLocalizeCallback(verbose=0, verify="auto", config={"verify_halt_examples": 128, "verify_budget": 1,
+                                                                "verify_steps": 20})
+    m.fit(x, y, epochs=3, batch_size=32, callbacks=[cb], verbose=0)
+    assert cb.diagnosis.stopped_training and cb._capture.sample.n >= 128
+    assert cb.trace.column("step")[-1] < 20  # stopped soon after, not at the end of training

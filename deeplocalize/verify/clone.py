@@ -126,7 +126,7 @@ def label_kind(y: np.ndarray, units: int | None) -> tuple[str, int | None]:
         return "plusminus", 2
     if set(values.tolist()) <= {0, 1}:
         return "binary", 2
-    if values.min() >= 0 and len(values) <= max(256, (units or 0)):
+    if values.min() >= 0 and (units or 0) > 1 and len(values) <= max(256, units):
         return "sparse", int(values.max()) + 1
     return "continuous", None
 

@@ -165,7 +165,7 @@ def _num(value: float) -> str:
 
 def apply_to(diagnosis, verification: Verification) -> None:
     """Attach ``verification`` to ``diagnosis``; a proven fix names the root
-    cause, the layer and the suggestion."""
+    cause, the suggestion and (unless a NaN/Inf already pinned one) the layer."""
     from deeplocalize.findings import Finding
 
     diagnosis.verification = verification
@@ -177,5 +177,9 @@ def apply_to(diagnosis, verification: Verification) -> None:
             kind="fix_verified", layer=fix.layer, root_cause=fix.root_cause, severity="warning",
             message=f"The checks found no symptom, but a candidate fix trains far better: {verification.evidence}",
             suggestion=fix.suggestion, evidence={"fix": fix.fix, **fix.improvement}))
-    diagnosis.root_cause, diagnosis.faulty_layer = fix.root_cause, fix.layer
+    diagnosis.root_cause = fix.root_cause
+    # A NaN/Inf is localized where it first appeared (the rules' layer); otherwise the fix names it.
+    if not any(f.kind in ("nan", "inf") and f.severity == "error" for f in diagnosis.findings) \
+            or diagnosis.faulty_layer is None:
+        diagnosis.faulty_layer = fix.layer
     diagnosis.suggestion = f"{fix.suggestion} (verified: {verification.evidence})"
