@@ -275,7 +275,7 @@ def test_bad_verify_argument_and_config():
         DeepLocalizeCallback(config={"verify_steps": 0})
 
 
-def test_fix_applies_to_a_whole_program_and_diagnosis_round_trips():
+def test_fix_applies_to_a_whole_program_and_diagnosis_round_trips(tmp_path):
     keras = _keras()
     from deeplocalize.findings import Diagnosis
 
@@ -295,6 +295,18 @@ def test_fix_applies_to_a_whole_program_and_diagnosis_round_trips():
         np.testing.assert_array_equal(a, b)
     d2 = Diagnosis.from_dict(cb.diagnosis.to_dict())
     assert d2.verified and d2.verification.fix.fix == "output_activation" and d2.root_cause == "activation"
+    _check_report(d2, tmp_path)
+
+
+def _check_report(d, tmp_path):
+    from deeplocalize.report.console import format_summary
+
+    md = d.save(tmp_path / "r.md").read_text()
+    assert "## Verified fix" in md and "| output_activation | activation | out |" in md
+    assert (tmp_path / "r_files" / "verified_fix.png").stat().st_size > 1000
+    page = d.save(tmp_path / "r.html").read_text()
+    assert 'id="verified"' in page and "data:image/png;base64" in page
+    assert "check: verified" in format_summary(d)
 
 
 def test_halt_waits_for_enough_sample_then_stops():

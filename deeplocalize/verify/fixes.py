@@ -86,6 +86,9 @@ def candidates(model, x, y) -> tuple[list[Fix], list[tuple[str, str]]]:
         except NotApplicable as exc:
             skipped.append((make.__name__.strip("_"), str(exc)))
             continue
+        except Exception as exc:  # an unusual model: this candidate is skipped, the others still run
+            skipped.append((make.__name__.strip("_"), f"could not be prepared ({type(exc).__name__}: {exc})"))
+            continue
         fixes.extend(made if isinstance(made, list) else [made] if made else [])
     return fixes, skipped
 

@@ -137,7 +137,10 @@ class TrialRunner:
                 x, y, _ = fix.transform(x, y, self.fit_kwargs)
                 hx, hy, _ = fix.transform(hx, hy, self.fit_kwargs)
             result = {"seed": seed, **_fit(model, x, y, sw, steps, self.batch_size, seed, self.deadline)}
-            result["score"] = _score(model, hx, hy, model_setting(model, hy), self.score_name)
+            try:
+                result["score"] = _score(model, hx, hy, model_setting(model, hy), self.score_name)
+            except Exception:  # outputs this scoring does not understand: the loss alone decides
+                result["score"] = math.nan
             trial.seeds.append(result)
             if fix is None:
                 continue

@@ -120,6 +120,7 @@ def beats(fix_seed: dict, as_is_seed: dict, same_loss: bool, margins: dict) -> t
     more than ``margins["tolerance"]``. A non-finite loss never beats.
     """
     gain = fix_seed["score"] - as_is_seed["score"]
+    gain = gain if math.isfinite(gain) else 0.0  # no score: the loss decides
     fix_rel, base_rel = fix_seed["rel_loss"], as_is_seed["rel_loss"]
     if not math.isfinite(fix_rel):
         return False, gain, math.inf
@@ -154,13 +155,13 @@ def evidence(fix: Trial, as_is: Trial, score_name: str) -> str:
         moved = "fell" if s["end_loss"] < s["start_loss"] else "went"
         return f"{moved} from {_num(s['start_loss'])} to {_num(s['end_loss'])}"
 
-    return (f"With {fix.change} the loss {path(f)} in {fix.steps} steps (held-back {score} {f['score']:.2f}); "
-            f"as it is, it {path(a)} (held-back {score} {a['score']:.2f}). "
+    return (f"With {fix.change} the loss {path(f)} in {fix.steps} steps (held-back {score} {_num(f['score'])}); "
+            f"as it is, it {path(a)} (held-back {score} {_num(a['score'])}). "
             f"Same result in each of {len(fix.seeds)} seeds.")
 
 
 def _num(value: float) -> str:
-    return f"{value:.3g}" if math.isfinite(value) else ("NaN" if value != value else "Inf")
+    return f"{value:.3g}" if math.isfinite(value) else ("n/a" if value != value else "Inf")
 
 
 def apply_to(diagnosis, verification: Verification) -> None:
