@@ -322,3 +322,23 @@ def test_halt_waits_for_enough_sample_then_stops():
     m.fit(x, y, epochs=3, batch_size=32, callbacks=[cb], verbose=0)
     assert cb.diagnosis.stopped_training and cb._capture.sample.n >= 128
     assert cb.trace.column("step")[-1] < 20  # stopped soon after, not at the end of training
+
+
+@pytest.mark.slow
+def test_cli_verifies_a_saved_model_and_sample(tmp_path, capsys):
+    keras = _keras()
+    from deeplocalize.__main__ import main
+    from deeplocalize.findings import Diagnosis
+    from deeplocalize.verify.saved import save_inputs
+
+    keras.utils.set_random_seed(0)
+    x, y = digits()
+    m = _mlp(out_activation="relu")
+    m.compile("adam", "sparse_categorical_crossentropy")
+    cb = _fit(m, x, y, config={"verify_budget": 1})
+    save_inputs(cb, tmp_path / "run")
+    assert main(["verify", str(tmp_path / "run"), "--budget", "60", "-q"]) == 0
+    d = Diagnosis.load(tmp_path / "run" / "verified.json")
+    assert d.verification is not None and d.verified and d.root_cause == "activation"
+    assert main(["verify", str(tmp_path / "nothing")]) == 2
+    assert "lacks model.keras" in capsys.readouterr().err
