@@ -7,10 +7,10 @@ Example:
     >>> print(cb.diagnosis.summary())
 """
 
+from deeplocalize.config import __version__
 from deeplocalize.findings import Diagnosis, Finding
 from deeplocalize.trace import Trace
 
-__version__ = "0.1.0"
 __all__ = ["DeepLocalizeCallback", "Diagnosis", "Finding", "Trace", "__version__"]
 
 

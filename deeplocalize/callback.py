@@ -13,13 +13,9 @@ import numpy as np
 
 from deeplocalize.config import load_config
 from deeplocalize.findings import Diagnosis, Finding
+from deeplocalize.monitor import HALT_MODES, Monitor
 from deeplocalize.probes import RING_ROWS
-from deeplocalize.trace import LAYER_STATS, Trace, TraceRecorder
-
-HALT_MODES = ("error", "warning", "never")
-TREND_KINDS = ("loss_not_decreasing", "accuracy_not_increasing", "oscillating_loss", "overfitting",
-               "exploding_gradient", "vanishing_gradient", "exploding_activation", "dying_relu",
-               "saturated_activation", "weights_unchanged")
+from deeplocalize.trace import LAYER_STATS, Trace
 DIAGNOSERS = ("rules", "learned", "both")
 VERIFY_MODES = ("auto", "always", "never")
 
@@ -101,15 +97,10 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
         self._disabled = False
         self._warned = False
         self._probes = None
-        self._recorder: TraceRecorder | None = None
+        self._monitor = Monitor(self.config, halt=self.halt, on_error=self._print_error)
         self._perm = None
-        self._findings: dict[tuple, Finding] = {}
         self._epoch = 0
-        self._stopped = False
         self._diagnosis: Diagnosis | None = None
-        self._dirty = True
-        self._nonfinite_seen = False
-        self._last_trend_row = -(10**9)
         self._seen = 0
         self._every_batch = False
         self._pending: dict[int, tuple] = {}
@@ -122,23 +113,21 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
     @property
     def trace(self) -> Trace:
         """Everything recorded so far (also during training)."""
-        if self._recorder is None:
-            return Trace()
-        return self._recorder.trace
+        return self._monitor.trace
 
     @property
     def findings(self) -> list[Finding]:
         """Every symptom found so far, each once, with the step it started."""
-        return list(self._findings.values())
+        return self._monitor.findings
 
     @property
     def diagnosis(self) -> Diagnosis:
         """The current verdict; available mid-training and after it."""
-        if self._diagnosis is None or self._dirty:
+        if self._diagnosis is None or self._monitor.dirty:
             from deeplocalize.diagnosis import diagnose
 
             try:
-                self._diagnosis = diagnose(self.trace, self.findings, stopped_training=self._stopped,
+                self._diagnosis = diagnose(self.trace, self.findings, stopped_training=self._monitor.stopped,
                                            diagnoser=self.diagnoser)
             except Exception as exc:  # e.g. the learned model cannot be loaded
                 if self.diagnoser == "rules":
@@ -146,8 +135,8 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
                 warnings.warn(f"deeplocalize: the {self.diagnoser!r} diagnoser failed ({exc}); "
                               "falling back to the rules.", RuntimeWarning)
                 self.diagnoser = "rules"
-                self._diagnosis = diagnose(self.trace, self.findings, stopped_training=self._stopped)
-            self._dirty = False
+                self._diagnosis = diagnose(self.trace, self.findings, stopped_training=self._monitor.stopped)
+            self._monitor.dirty = False
             self._attach_verification(self._diagnosis)
         return self._diagnosis
 
@@ -182,10 +171,11 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
         self._read_every = max(1, min(self.config["check_every"], RING_ROWS // 2))
         meta = model_facts(model)
         meta["params"] = {k: v for k, v in (self.params or {}).items() if isinstance(v, (int, float, str))}
-        self._recorder = TraceRecorder(self._probes.layer_infos(), meta=meta)
+        self._monitor.fault_source = self._read_fault
+        self._monitor.clear_fault = self._probes.clear_fault
+        self._monitor.begin(self._probes.layer_infos(), meta)
         self._probes.install()
-        for finding in self._run_model_checks():
-            self._add(finding)
+        self._monitor.check_model()
 
     def _sampling(self) -> tuple[int, int]:
         """(every, dense_steps): full statistics on the first ``dense_steps``
@@ -222,29 +212,26 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
         # are waiting for the trend checks, and at once when a step was
         # non-finite (the graph keeps the first such step's statistics and
         # says so; a NaN loss says so too).
-        first = self._recorder.n_steps == 0 and self._pending
-        fault = not self._nonfinite_seen and (loss_bad or probes.fault_kept())
+        first = self._monitor.n_steps == 0 and self._pending
+        fault = not self._monitor.nonfinite_seen and (loss_bad or probes.fault_kept())
         if not (first or fault or self._every_batch or len(self._pending) >= self._read_every):
             return
         self._drain(batch, logs)
         if fault or self._every_batch:
-            self._check_fault(logs)
+            self._monitor.check_fault()
         self._maybe_halt()
 
     def _drain(self, batch, logs):
-        """Append the recorded steps the graph holds that the trace lacks, and
-        run the checks that are due."""
-        probes, rec = self._probes, self._recorder
+        """Hand the monitor the recorded steps the graph holds that the trace
+        lacks, then let it run the checks that are due."""
         pending, self._pending = self._pending, {}
-        steps_seen = rec.trace.column("step")
+        steps_seen = self._monitor.trace.column("step")
         last = steps_seen[-1] if steps_seen.size else -1
-        from deeplocalize.checks import numerical
-
-        for layer_row, columns in probes.read():
+        for layer_row, columns in self._probes.read():
             if columns["step"] <= last:
                 continue
             if self._perm is None:
-                self._set_execution_order(probes)
+                self._set_execution_order(self._probes)
             nonfinite = columns.pop("nonfinite", 0.0) > 0
             # A step recorded only because it was non-finite has no logs of
             # its own: the latest batch's stand in.
@@ -253,73 +240,32 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
             columns["epoch"], columns["batch"] = epoch, at_batch
             for key, value in numbers.items():
                 columns["loss_running" if key == "loss" else key] = value
-            rec.append(layer_row[self._perm], columns)
-            row = rec.n_steps - 1
-            self._dirty = True
-            trace = rec.trace
-            if not self._nonfinite_seen and nonfinite and numerical.has_nonfinite(trace, row):
-                self._check_fault(logs)
-            if row == 0:
-                for finding in self._run_first_batch_checks(trace):
-                    self._add(finding)
-        row = rec.n_steps - 1
-        if row < 0:
-            return
-        step = int(rec.trace.column("step")[-1])
-        if step + 1 >= self.config["warmup_steps"] and row - self._last_trend_row >= self.config["check_every"]:
-            self._last_trend_row = row
-            for finding in self._run_trend_checks(rec.trace, final=False):
-                self._add(finding)
+            self._monitor.record(layer_row[self._perm], columns, nonfinite=nonfinite)
+        self._monitor.checks_due()
 
-    def _check_fault(self, logs):
-        """Localize the first NaN/Inf from the statistics the graph kept for it."""
-        if self._nonfinite_seen or self._probes is None:
-            return
+    def _read_fault(self):
+        """The statistics the graph kept for the first NaN/Inf, in execution
+        order, or None."""
         got = self._probes.read_fault()
         if got is None:
-            return
+            return None
         layer_row, columns = got
         columns.pop("nonfinite", None)
         if self._perm is None:
             self._set_execution_order(self._probes)
         columns["epoch"] = self._epoch
-        rec = self._recorder
-        steps = rec.trace.column("step")
-        if not steps.size or steps[-1] < columns["step"]:
-            rec.append(layer_row[self._perm], columns)
-            trace, row = rec.trace, rec.n_steps - 1
-        else:  # already past it: judge that one row on its own
-            from deeplocalize.trace import Trace
-
-            trace = Trace(layers=rec.trace.layers, layer_stats=layer_row[self._perm][None],
-                          steps={k: np.array([v]) for k, v in columns.items()}, meta=rec.meta)
-            row = 0
-        from deeplocalize.checks import numerical
-
-        finding = numerical.check_nonfinite(trace, row)
-        if finding is None:
-            self._probes.clear_fault()
-            return
-        self._nonfinite_seen = True
-        self._add(finding)
-        self._maybe_halt()
+        return layer_row[self._perm], columns
 
     @_guarded
     def on_epoch_end(self, epoch, logs=None):
         if self._capture is not None:  # later epochs show the same examples again
             self._capture.switch_off()
             self._maybe_halt()
-        if self._recorder is None:
+        if self._monitor.recorder is None:
             return
         self._drain(None, {})
-        self._check_fault(logs)
-        self._recorder.epochs.append(_numbers(logs or {}))
-        row = self._recorder.n_steps - 1
-        if row - self._last_trend_row >= self.config["check_every"]:  # many tiny epochs: not every one
-            self._last_trend_row = row
-            for finding in self._run_trend_checks(self.trace, final=False, epoch_end=True):
-                self._add(finding)
-        self._dirty = True
+        self._monitor.check_fault()
+        self._monitor.end_epoch(_numbers(logs or {}))
         self._maybe_halt()
 
     def on_train_end(self, logs=None):
@@ -331,9 +277,9 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
             except Exception as exc:
                 self._fail(exc)
         self._verify_at_end()
-        if self.verbose and self._recorder is not None:
+        if self.verbose and self._monitor.recorder is not None:
             self._print_summary()
-        if self.report_path is not None and self._recorder is not None:
+        if self.report_path is not None and self._monitor.recorder is not None:
             try:
                 self.diagnosis.save(self.report_path, trace=self.trace)
             except Exception as exc:
@@ -341,26 +287,10 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
 
     @_guarded
     def _end(self):
-        if self._recorder is None:
+        if self._monitor.recorder is None:
             return
         self._drain(None, {})
-        if self._recorder.n_steps == 0:
-            return
-        final = {(f.kind, f.layer, f.detail): f for f in self._run_trend_checks(self.trace, final=True)}
-        # Trend symptoms seen mid-run are provisional: the whole run decides
-        # (a slow start that recovered is not a bug), but a finding keeps the
-        # step where it first appeared. Ones that stopped training stay.
-        for key, f in list(self._findings.items()):
-            if f.kind not in TREND_KINDS or self._stopped:
-                continue
-            if key not in final:
-                del self._findings[key]
-            else:
-                latest = final.pop(key)
-                f.severity, f.message, f.evidence = latest.severity, latest.message, latest.evidence
-        for finding in final.values():
-            self._add(finding)
-        self._dirty = True
+        self._monitor.finish()
 
     # ---- verification: deeplocalize.verify.hook does the work ------------------------
     def _start_capture(self):
@@ -378,58 +308,28 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
 
         hook.attach(self, d)
 
-    # ---- checks ------------------------------------------------------------------
-    def _run_model_checks(self):
-        try:
-            from deeplocalize.checks import preflight
-        except ImportError:
-            return []
-        return preflight.check_model(self._recorder.meta, self._recorder.trace.layers, self.config)
-
-    def _run_first_batch_checks(self, trace):
-        try:
-            from deeplocalize.checks import preflight
-        except ImportError:
-            return []
-        return preflight.check_first_batch(trace, self.config)
-
-    def _run_trend_checks(self, trace, final, epoch_end=False):
-        try:
-            from deeplocalize.checks import trends
-        except ImportError:
-            return []
-        return trends.run_all(trace, self.config, final=final, epoch_end=epoch_end)
-
-    def _add(self, finding: Finding):
-        key = (finding.kind, finding.layer, finding.detail)
-        if key in self._findings:
-            return
-        self._findings[key] = finding
-        self._dirty = True
-        if self.verbose and finding.severity == "error":
+    def _print_error(self, finding: Finding):
+        if self.verbose:
             _print_line(f"deeplocalize: {finding.message}")
 
     def _maybe_halt(self):
-        if self.halt == "never" or self._stopped:
-            return
         if self._capture is not None and self._capture._on and \
                 self._capture.sample.n < self.config["verify_halt_examples"]:
             return  # verification needs data: stop once the sample has enough (at most one epoch on)
-        stop_on = ("error",) if self.halt == "error" else ("error", "warning")
-        if any(f.severity in stop_on and f.evidence.get("stop", True) for f in self._findings.values()):
+        if self._monitor.should_halt():
             self.model.stop_training = True
-            self._stopped = True
 
     def _set_execution_order(self, probes):
         """Layers are reported in the order they ran in the forward pass."""
         order = list(probes.exec_order or [])
         rest = [i for i in range(len(probes.layers)) if i not in order]
         self._perm = np.array(order + rest, dtype=int)
-        layers = [self._recorder._layers[i] for i in self._perm]
+        rec = self._monitor.recorder
+        layers = [rec._layers[i] for i in self._perm]
         for new_index, info in enumerate(layers):
             info.index = new_index
-        self._recorder._layers[:] = layers
-        self._recorder.meta["never_called"] = [probes.layers[i].name for i in rest]
+        rec._layers[:] = layers
+        rec.meta["never_called"] = [probes.layers[i].name for i in rest]
 
     # ---- failure and output ---------------------------------------------------------
     def _fail(self, exc: BaseException):
@@ -450,11 +350,7 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
                 RuntimeWarning,
                 stacklevel=2,
             )
-        self._findings[("internal_error", None, None)] = Finding(
-            kind="internal_error", severity="info",
-            message=f"deeplocalize stopped after an internal error: {exc!r}",
-            step=self._recorder.n_steps if self._recorder else None,
-        )
+        self._monitor.note_failure(exc)
 
     def _print_summary(self):
         try:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+__version__ = "0.1.0"  # the package version (setup.cfg says the same)
 DEFAULTS_PATH = Path(__file__).with_name("defaults.yaml")
 
 

@@ -10,20 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 from deeplocalize.config import load_config
-from deeplocalize.findings import Diagnosis, Finding
+from deeplocalize.findings import Diagnosis, Finding, primary_finding
+from deeplocalize.monitor import Monitor
 from deeplocalize.relevance import layer_relevance, most_relevant
 from deeplocalize.trace import Trace
-
-_NUMERICAL_FIX = {
-    "learning_rate": "Lower the learning rate (e.g. by 10x) or clip gradients (clipnorm=1.0).",
-    "data_preprocessing": "Scale the inputs (e.g. StandardScaler, or divide images by 255) before training.",
-    "loss_function": "Use a numerically stable loss: pass logits with from_logits=True instead of "
-    "computing log/softmax yourself.",
-    "activation": "Replace the operation that overflows (exp, log, division) at this layer with a "
-    "bounded or numerically safe one.",
-    "optimizer": "Check the optimizer's settings (epsilon > 0, finite learning rate), or clip gradients.",
-}
-
+from deeplocalize.vocab import FINDING_KIND_ROWS, NUMERICAL_KINDS, cause_row, open_layer_component, verdict_component
 
 def analyze(trace: Trace, config=None, diagnoser: str = "rules") -> Diagnosis:
     """Run every check over a saved trace and diagnose it (no TensorFlow needed).
@@ -32,37 +23,23 @@ def analyze(trace: Trace, config=None, diagnoser: str = "rules") -> Diagnosis:
         >>> d = analyze(Trace.load("run.npz"))
         >>> d.status, d.faulty_layer
     """
-    from deeplocalize.checks import numerical, preflight, trends
-    from deeplocalize.config import load_config
-
-    cfg = load_config(config)
-    findings: dict[tuple, Finding] = {}
-
-    def add(items):
-        for f in items:
-            findings.setdefault((f.kind, f.layer, f.detail), f)
-
-    add(preflight.check_model(trace.meta, trace.layers, cfg))
-    if trace.n_steps:
-        add(preflight.check_first_batch(trace, cfg))
-        for row in range(trace.n_steps):
-            if numerical.has_nonfinite(trace, row):
-                add([f for f in [numerical.check_nonfinite(trace, row)] if f is not None])
-                break
-        add(trends.run_all(trace, cfg, final=True))
+    monitor = Monitor.replay(trace, load_config(config))
     epochs = trace.meta.get("params", {}).get("epochs")
     stopped = bool(epochs) and len(trace.epochs) < int(epochs)
-    return diagnose(trace, list(findings.values()), stopped_training=stopped, diagnoser=diagnoser)
+    return diagnose(trace, monitor.findings, stopped_training=stopped, diagnoser=diagnoser)
 
 
 def diagnose(trace: Trace, findings: list[Finding], stopped_training: bool = False,
-             diagnoser: str = "rules") -> Diagnosis:
+             diagnoser: str = "rules", predictor=None) -> Diagnosis:
     """Rank ``findings`` into a `Diagnosis` of ``trace``.
 
     ``diagnoser`` picks who names the root cause and layer of a buggy run:
     ``"rules"`` (the checks' decision table), ``"learned"`` (the classifier
     of `deeplocalize.learn`), or ``"both"`` (see `_merge_learned`). Whether a
-    run is buggy is always decided by the checks.
+    run is buggy is always decided by the checks. ``predictor`` is the
+    learned diagnoser, a callable ``trace -> {"root_cause", "layer",
+    "confidence"}``; by default the shipped classifier
+    (`deeplocalize.learn.predict.predict`, inference only).
 
     Example:
         >>> d = diagnose(cb.trace, cb.findings)
@@ -75,21 +52,23 @@ def diagnose(trace: Trace, findings: list[Finding], stopped_training: bool = Fal
         stopped_training=stopped_training,
         steps_seen=trace.n_steps,
         model_name=trace.meta.get("model_name"),
+        trace=trace,
     )
     d.sort()
-    top = _primary(d.findings)
+    top = primary_finding(d.findings)
     if top is not None:
         # A fault outside the layers is named by its component; the layer
         # where the symptom showed stays in the finding as evidence.
-        d.faulty_layer = _COMPONENT.get(top.root_cause, top.layer) if top.kind not in ("nan", "inf") else top.layer
+        component = verdict_component(top.root_cause) if top.kind not in NUMERICAL_KINDS else None
+        d.faulty_layer = component or top.layer
         d.root_cause = top.root_cause
         d.suggestion = top.suggestion
     if trace.n_steps:
         d.relevance["layers"] = layer_relevance(trace)
     if diagnoser != "rules" and d.status == "buggy" and trace.n_steps:
-        from deeplocalize.learn.predict import predict
-
-        _merge_learned(d, predict(trace), diagnoser)
+        if predictor is None:
+            from deeplocalize.learn.predict import predict as predictor
+        _merge_learned(d, predictor(trace), diagnoser)
     return d
 
 
@@ -112,35 +91,15 @@ def _merge_learned(d: Diagnosis, guess: dict, diagnoser: str) -> None:
 # 1e-4 to 1e-1 of the weights); see update_ratio_max in defaults.yaml.
 _UPDATE_RATIO_MAX = load_config()["update_ratio_max"]
 
-_COMPONENT = {"data_preprocessing": "data", "learning_rate": "optimizer", "optimizer": "optimizer"}
-
-# Which finding explains a run best: direct faults before their consequences,
-# layer symptoms before whole-run symptoms.
-_PRIORITY = (
-    "nan", "inf", "invalid_labels", "loss_activation_mismatch", "untrainable_layer",
-    "learning_rate_out_of_range", "exploding_gradient", "exploding_activation", "dying_relu",
-    "saturated_activation", "vanishing_gradient", "weights_unchanged", "unnormalized_input", "oscillating_loss",
-    "loss_not_decreasing", "accuracy_not_increasing", "overfitting",
-)
-_RANK = {kind: i for i, kind in enumerate(_PRIORITY)}
-
-
-def _primary(findings: list[Finding]) -> Finding | None:
-    errors = [f for f in findings if f.severity == "error"]
-    if errors:
-        return min(errors, key=lambda f: (f.step if f.step is not None else -1, _RANK.get(f.kind, 99)))
-    warnings_ = [f for f in findings if f.severity == "warning"]
-    return min(warnings_, key=lambda f: _RANK.get(f.kind, 99)) if warnings_ else None
-
-
 def _complete(trace: Trace, f: Finding, findings: list[Finding]) -> Finding:
     """Fill in the root cause, layer and fix a check left open, from the
     other findings and the trace (a DeepDiagnosis-style decision table)."""
-    if f.kind in ("nan", "inf"):
+    if f.kind in NUMERICAL_KINDS:
         if f.root_cause is None:
             f.root_cause = _numerical_cause(trace, f, findings)
         if not f.suggestion:
-            f.suggestion = _NUMERICAL_FIX.get(f.root_cause, "")
+            row = cause_row(f.root_cause)
+            f.suggestion = row.numerical_fix if row is not None else ""
         return f
     if f.root_cause is None:
         f.root_cause, why = _symptom_cause(trace, f, findings)
@@ -206,37 +165,15 @@ def _symptom_cause(trace: Trace, f: Finding, findings: list[Finding]) -> tuple[s
 
 
 def _component_or_layer(trace: Trace, f: Finding) -> str | None:
-    if f.root_cause == "data_preprocessing":
-        return "data"
-    if f.root_cause in ("learning_rate", "optimizer"):
-        return "optimizer"
-    if f.root_cause == "loss_function":
-        return "loss"
-    return most_relevant(trace)
-
-
-_FIXES = {
-    "data_preprocessing": "Normalize the inputs (StandardScaler, or divide pixels by 255) before training.",
-    "learning_rate": "Change the learning rate: lower it by 10x if values grow or oscillate, raise it if "
-    "nothing moves.",
-    "initialization": "Use a random kernel initializer (glorot_uniform, or he_normal for ReLU).",
-    "optimizer": "Try Adam with its default learning rate (1e-3), or add momentum to SGD.",
-    "activation": "Change the activation at the named layer (e.g. ReLU/LeakyReLU for hidden layers; "
-    "sigmoid or softmax at the output to match the loss).",
-    "architecture": "Add regularization (Dropout, L2) or reduce the model size; stop training earlier.",
-    "loss_function": "Use the loss that matches the output and labels (binary_crossentropy for sigmoid, "
-    "categorical_crossentropy for softmax, mse for a linear regression output).",
-    "labels": "Check the labels' encoding against the loss.",
-    "training_config": "Check epochs and batch size.",
-}
+    return open_layer_component(f.root_cause) or most_relevant(trace)
 
 
 def _fix(f: Finding) -> str:
-    fix = _FIXES.get(f.root_cause or "", "")
-    if f.root_cause == "activation" and f.layer and f.kind == "dying_relu":
-        fix = f"Use LeakyReLU or ELU at layer '{f.layer}', a lower learning rate, or He initialization."
-    if f.root_cause == "activation" and f.layer and f.kind == "saturated_activation":
-        fix = f"Replace the saturating activation at layer '{f.layer}' with ReLU, or normalize its inputs."
+    row = cause_row(f.root_cause)
+    fix = row.fix if row is not None else ""
+    kind = FINDING_KIND_ROWS[f.kind]
+    if f.root_cause == "activation" and f.layer and kind.activation_fix:
+        fix = kind.activation_fix.format(layer=f.layer)
     return fix
 
 

@@ -10,38 +10,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-FINDING_KINDS = (
-    "nan",
-    "inf",
-    "exploding_gradient",
-    "vanishing_gradient",
-    "exploding_activation",
-    "dying_relu",
-    "saturated_activation",
-    "loss_not_decreasing",
-    "accuracy_not_increasing",
-    "oscillating_loss",
-    "weights_unchanged",
-    "loss_activation_mismatch",
-    "unnormalized_input",
-    "invalid_labels",
-    "overfitting",
-    "learning_rate_out_of_range",
-    "untrainable_layer",
-    "internal_error",
-    "fix_verified",
-)
-ROOT_CAUSES = (
-    "learning_rate",
-    "activation",
-    "loss_function",
-    "initialization",
-    "data_preprocessing",
-    "labels",
-    "optimizer",
-    "architecture",
-    "training_config",
-)
+from deeplocalize.vocab import FINDING_KINDS, ROOT_CAUSES, kind_rank
+
 SEVERITIES = ("error", "warning", "info")
 _SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2}
 
@@ -85,7 +55,7 @@ class Finding:
 
     def to_dict(self) -> dict:
         """JSON-ready dict of every field."""
-        return _jsonable(asdict(self))
+        return jsonable(asdict(self))
 
     @classmethod
     def from_dict(cls, data: dict) -> "Finding":
@@ -117,6 +87,9 @@ class Diagnosis:
     trace_path: str | None = None
     verification: object = None  # a deeplocalize.verify.Verification, when candidate fixes were tried
     _context: dict = field(default=None, repr=False, compare=False)  # model and sample, for verify()
+    # The run itself (a `Trace`), when the diagnosis was made from one: not
+    # serialised, but it gives saved reports their plots.
+    trace: object = field(default=None, repr=False, compare=False)
 
     @property
     def status(self) -> str:
@@ -164,6 +137,15 @@ class Diagnosis:
         return verify_model(model, sample, diagnosis=self, mode=mode, config=overrides or None,
                             fit_seconds=ctx.get("fit_seconds"))
 
+    @property
+    def primary(self) -> Finding | None:
+        """The finding the verdict rests on: `primary_finding` among the
+        problems that name the diagnosed layer and root cause (else the
+        diagnosed layer, else all of them)."""
+        problems = [f for f in self.findings if f.severity != "info"]
+        matching = [f for f in problems if f.layer == self.faulty_layer and f.root_cause == self.root_cause]
+        return primary_finding(matching or [f for f in problems if f.layer == self.faulty_layer] or problems)
+
     def sort(self) -> None:
         """Most severe first, then earliest."""
         self.findings.sort(
@@ -174,7 +156,7 @@ class Diagnosis:
         """One paragraph in plain words, as printed at the end of training."""
         if self.status == "healthy":
             return f"deeplocalize: training looks healthy ({self.steps_seen} steps checked, no problems found)."
-        top = next(f for f in self.findings if f.severity != "info")
+        top = self.primary
         where = f" in layer '{self.faulty_layer}'" if self.faulty_layer else ""
         cause = f" Likely root cause: {self.root_cause.replace('_', ' ')}." if self.root_cause else ""
         fix = f" Suggested fix: {self.suggestion or top.suggestion}" if (self.suggestion or top.suggestion) else ""
@@ -188,7 +170,7 @@ class Diagnosis:
 
     def to_dict(self) -> dict:
         """JSON-ready dict, including ``status``."""
-        return _jsonable(
+        return jsonable(
             {
                 "status": self.status,
                 "faulty_layer": self.faulty_layer,
@@ -225,7 +207,8 @@ class Diagnosis:
     def save(self, path, trace=None) -> Path:
         """Write the diagnosis; the format follows the suffix (.json, .md, .html).
 
-        ``trace`` (optional) adds the plots to Markdown and HTML reports.
+        ``trace`` adds the plots to Markdown and HTML reports; by default the
+        diagnosis's own trace (the run it was made from), when it has one.
         """
         path = Path(path)
         suffix = path.suffix.lower()
@@ -235,7 +218,7 @@ class Diagnosis:
         if suffix in (".md", ".html", ".htm"):
             from deeplocalize import report
 
-            return report.write(self, path, trace=trace)
+            return report.write(self, path, trace=trace if trace is not None else self.trace)
         raise ValueError(
             f"Cannot tell the report format from {str(path)!r}: use a .json, .md or .html file name."
         )
@@ -254,19 +237,42 @@ def _verification(data):
     return Verification.from_dict(data)
 
 
-def _jsonable(value):
+def primary_finding(findings: list[Finding]) -> Finding | None:
+    """The finding that explains a run best: the earliest error (ties by kind
+    priority, see `deeplocalize.vocab`), else the warning of highest priority.
+
+    Example:
+        >>> primary_finding([Finding("dying_relu", step=9), Finding("nan", severity="error", step=12)]).kind
+        'nan'
+    """
+    errors = [f for f in findings if f.severity == "error"]
+    if errors:
+        return min(errors, key=lambda f: (f.step if f.step is not None else -1, kind_rank(f.kind)))
+    warnings_ = [f for f in findings if f.severity == "warning"]
+    return min(warnings_, key=lambda f: kind_rank(f.kind)) if warnings_ else None
+
+
+def jsonable(value):
+    """``value`` with numpy types turned into Python ones and non-finite
+    floats into strings (JSON has no NaN/Inf).
+
+    Example:
+        >>> jsonable({"x": np.float32(1.5), "y": [np.inf]})
+        {'x': 1.5, 'y': ['inf']}
+    """
     import math
 
     import numpy as np
 
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
+        return jsonable(value.tolist())
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)  # JSON has no NaN/Inf; keep them readable
     return value
+

@@ -10,15 +10,7 @@ from __future__ import annotations
 
 import math
 
-_LOSS_ALIASES = {
-    "mse": "mean_squared_error",
-    "mae": "mean_absolute_error",
-    "mape": "mean_absolute_percentage_error",
-    "msle": "mean_squared_logarithmic_error",
-    "bce": "binary_crossentropy",
-    "cce": "categorical_crossentropy",
-    "scce": "sparse_categorical_crossentropy",
-}
+from deeplocalize.vocab import PASSTHROUGH, loss_name
 
 
 def _snake(name: str) -> str:
@@ -40,8 +32,7 @@ def describe_loss(loss) -> dict:
     if loss is None:
         return {"name": None, "from_logits": False}
     if isinstance(loss, str):
-        name = loss.lower()
-        return {"name": _LOSS_ALIASES.get(name, name), "from_logits": False}
+        return {"name": loss_name(loss), "from_logits": False}
     from_logits = getattr(loss, "from_logits", None)
     fn_kwargs = getattr(loss, "_fn_kwargs", None) or {}
     if from_logits is None:
@@ -54,7 +45,7 @@ def describe_loss(loss) -> dict:
         name = loss.__name__
     else:
         name = _snake(type(loss).__name__)
-    name = _LOSS_ALIASES.get(name.lower(), name.lower())
+    name = loss_name(name)
     return {"name": name, "from_logits": bool(from_logits)}
 
 
@@ -124,9 +115,8 @@ def _effective_activation(model, layer) -> str | None:
     """
     from deeplocalize.probes import activation_name
 
-    passthrough = {"Dropout", "Flatten", "Reshape", "GaussianNoise", "ActivityRegularization"}
     for _ in range(10):
-        if layer is None or type(layer).__name__ not in passthrough:
+        if layer is None or type(layer).__name__ not in PASSTHROUGH:
             break
         nodes = getattr(layer, "_inbound_nodes", [])
         parents = nodes[0].parent_operations if nodes else []

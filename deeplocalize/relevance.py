@@ -18,9 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from deeplocalize.trace import Trace
-
-_ZERO_OUTPUT = {"relu", "relu6"}
-_SQUASHING = {"sigmoid", "hard_sigmoid", "tanh", "softsign", "hard_tanh"}
+from deeplocalize.vocab import SQUASHING, ZERO_OUTPUT
 
 
 def _tail_median(values: np.ndarray, w: int) -> float:
@@ -49,10 +47,10 @@ def layer_relevance(trace: Trace, window: int = 20) -> dict[str, float]:
     scores: dict[str, float] = {}
     for i, layer in enumerate(trace.layers):
         score = 0.0
-        if layer.activation in _ZERO_OUTPUT:
+        if layer.activation in ZERO_OUTPUT:
             d = _tail_median(dead[:, i], w)
             score += max(0.0, d - 0.2) / 0.8 if np.isfinite(d) else 0.0
-        if layer.activation in _SQUASHING or (layer.activation in ("softmax", "sigmoid") and layer.is_output):
+        if layer.activation in SQUASHING or (layer.activation in ("softmax", "sigmoid") and layer.is_output):
             s = _tail_median(sat[:, i], w)
             score += max(0.0, s - 0.3) / 0.7 if np.isfinite(s) else 0.0
         if i in rel_grad and len(rel_grad) >= 2:

@@ -215,6 +215,16 @@ def test_diagnosis_save_dispatches_to_the_report(runs, tmp_path):
         write(r["diagnosis"], tmp_path / "report.pdf")
 
 
+def test_callback_diagnosis_carries_its_trace(tmp_path):
+    cb = _train(True)
+    d = cb.diagnosis
+    assert d.trace is not None and d.trace.n_steps == cb.trace.n_steps
+    assert len(_images(d.save(tmp_path / "no_trace_arg.html").read_text())) == 3
+    assert "trace" not in d.to_dict()  # not serialised: a loaded diagnosis has none
+    loaded = Diagnosis.from_dict(d.to_dict())
+    assert loaded.trace is None and _images(loaded.save(tmp_path / "loaded.html").read_text()) == []
+
+
 # ---- Markdown ---------------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from deeplocalize.findings import Finding
 from deeplocalize.trace import LayerInfo, Trace
+from deeplocalize.vocab import NORMALIZERS, OUTPUT_RANGE, RELU_LIKE
 
 CATEGORICAL = {"categorical_crossentropy", "categorical_focal_crossentropy", "kl_divergence", "kld",
                "kullback_leibler_divergence", "poisson"}
@@ -22,11 +23,6 @@ HINGE = {"hinge", "squared_hinge", "categorical_hinge"}
 REGRESSION = {"mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
               "mean_squared_logarithmic_error", "huber", "log_cosh", "logcosh", "cosine_similarity"}
 PROBABILITY_OUT = {"softmax", "sigmoid"}
-_OUTPUT_RANGE = {"sigmoid": (0.0, 1.0), "softmax": (0.0, 1.0), "tanh": (-1.0, 1.0), "relu": (0.0, math.inf),
-                 "elu": (-1.0, math.inf), "softplus": (0.0, math.inf), "hard_sigmoid": (0.0, 1.0)}
-_NORMALIZERS = {"BatchNormalization", "LayerNormalization", "Normalization", "Rescaling",
-                "UnitNormalization", "GroupNormalization", "Embedding", "TextVectorization",
-                "StringLookup", "IntegerLookup", "CategoryEncoding", "Discretization", "Hashing"}
 _LR_RANGE = {  # optimizer: (too low, too high); outside it the step is rarely useful
     "SGD": (1e-5, 1.0),
     "Adam": (1e-6, 0.05),
@@ -132,20 +128,18 @@ def _learning_rate(meta: dict) -> list[Finding]:
     # An info, not a warning: an unusual rate that trains well is not a bug;
     # when symptoms appear, the diagnosis blames them on it.
     if lr > high:
-        return [Finding(
-            kind="learning_rate_out_of_range", layer="optimizer", root_cause="learning_rate",
-            severity="info", step=0, epoch=0, evidence=ev,
-            message=f"The learning rate {lr:g} is far above the usual range for {opt} ({low:g} to {high:g}): "
-            "updates are likely to overshoot and diverge.",
-            suggestion=f"Lower the learning rate to about {min(high, 0.01 if opt == 'SGD' else 1e-3):g}.")]
-    if lr < low:
-        return [Finding(
-            kind="learning_rate_out_of_range", layer="optimizer", root_cause="learning_rate",
-            severity="info", step=0, epoch=0, evidence=ev,
-            message=f"The learning rate {lr:g} is far below the usual range for {opt} ({low:g} to {high:g}): "
-            "the weights will barely move.",
-            suggestion=f"Raise the learning rate to about {1e-3 if opt != 'SGD' else 0.01:g}.")]
-    return []
+        side, effect = "above", "updates are likely to overshoot and diverge."
+        fix = f"Lower the learning rate to about {min(high, 0.01 if opt == 'SGD' else 1e-3):g}."
+    elif lr < low:
+        side, effect = "below", "the weights will barely move."
+        fix = f"Raise the learning rate to about {1e-3 if opt != 'SGD' else 0.01:g}."
+    else:
+        return []
+    return [Finding(
+        kind="learning_rate_out_of_range", layer="optimizer", root_cause="learning_rate",
+        severity="info", step=0, epoch=0, evidence=ev,
+        message=f"The learning rate {lr:g} is far {side} the usual range for {opt} ({low:g} to {high:g}): {effect}",
+        suggestion=fix)]
 
 
 def _untrainable(meta: dict, layers: list[LayerInfo]) -> list[Finding]:
@@ -157,12 +151,11 @@ def _untrainable(meta: dict, layers: list[LayerInfo]) -> list[Finding]:
             message="No weight of the model is trainable: training cannot change anything.",
             suggestion="Set layer.trainable = True on the layers to train (then compile again)."))
     weighted = [l for l in layers if l.n_params > 0 and l.kernel_initializer]
-    relu_like = {"relu", "relu6", "elu", "selu", "leaky_relu", "gelu", "silu", "swish", None, "linear"}
     for layer in weighted[:-1]:  # a zero-initialised last layer is fine (e.g. logistic regression)
         if layer.kernel_initializer in ("Zeros", "Constant", "Ones") and layer.trainable:
             findings.append(Finding(
                 kind="untrainable_layer", layer=layer.name, root_cause="initialization",
-                severity="error" if layer.activation in relu_like else "warning", step=0, epoch=0,
+                severity="error" if layer.activation in RELU_LIKE else "warning", step=0, epoch=0,
                 evidence={"kernel_initializer": layer.kernel_initializer, "activation": layer.activation},
                 message=f"Layer '{layer.name}' starts with a {layer.kernel_initializer} kernel: all its units "
                 "start identical and receive identical updates, so they can never learn different features"
@@ -231,7 +224,7 @@ def _labels(trace, k, layer, act, units, loss, from_logits, config) -> list[Find
         return labels(f"binary_crossentropy needs labels in [0, 1], but they range from {y_min:g} to {y_max:g}.",
                       "Map the labels to 0/1 (e.g. y = (y == positive_class)); for several classes use "
                       "softmax with categorical_crossentropy.")
-    rng = _OUTPUT_RANGE.get(act)
+    rng = OUTPUT_RANGE.get(act)
     if rng is not None and loss in REGRESSION:
         lo, hi = rng
         tol = 1e-6
@@ -255,7 +248,7 @@ def _labels(trace, k, layer, act, units, loss, from_logits, config) -> list[Find
 
 def _inputs(trace: Trace, config: dict) -> list[Finding]:
     first = trace.layers[0] if trace.layers else None
-    if first is not None and first.class_name in _NORMALIZERS:
+    if first is not None and first.class_name in NORMALIZERS:
         return []
     limit = config["input_abs_max"]
     worst, evidence = 0.0, {}

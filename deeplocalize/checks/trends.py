@@ -13,10 +13,8 @@ import numpy as np
 
 from deeplocalize.findings import Finding
 from deeplocalize.trace import Trace
+from deeplocalize.vocab import HARMLESS_WHEN_LEARNING, SQUASHING, ZERO_OUTPUT, accuracy_key
 
-ZERO_OUTPUT = {"relu", "relu6"}  # activations whose dead units output exactly 0
-SQUASHING = {"sigmoid", "hard_sigmoid", "tanh", "softsign", "hard_tanh"}
-_ACCURACY_KEYS = ("accuracy", "acc", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy")
 
 
 def run_all(trace: Trace, config: dict, final: bool = False, epoch_end: bool = False) -> list[Finding]:
@@ -37,12 +35,6 @@ def run_all(trace: Trace, config: dict, final: bool = False, epoch_end: bool = F
                 f.evidence["loss_gain"] = round(float(gain), 4)
                 f.message += f" The loss nevertheless fell by {100 * gain:.0f}%, so this has not stopped learning."
     return findings
-
-
-# Layer symptoms that waste capacity but are not bugs while the loss keeps
-# falling well (tiny nets trained long saturate their sigmoids; healthy ReLU
-# nets carry dead units).
-HARMLESS_WHEN_LEARNING = ("dying_relu", "saturated_activation", "vanishing_gradient", "weights_unchanged")
 
 
 def _loss_gain(trace: Trace, config: dict) -> float | None:
@@ -145,10 +137,7 @@ def check_loss_not_decreasing(trace: Trace, config: dict) -> list[Finding]:
 
 
 def _accuracy_key(trace: Trace) -> str | None:
-    for key in _ACCURACY_KEYS:
-        if key in trace.steps or any(key in e for e in trace.epochs):
-            return key
-    return None
+    return accuracy_key(trace.steps, trace.epochs)
 
 
 def check_accuracy_not_increasing(trace: Trace, config: dict) -> list[Finding]:

@@ -28,6 +28,7 @@ import math
 import numpy as np
 
 from deeplocalize.trace import STAT_INDEX, Trace
+from deeplocalize.vocab import LAYER_KINDS, accuracy_key, layer_kind, loss_name
 
 MISSING = -99.0
 BIG = 99.0
@@ -51,7 +52,6 @@ LOSS_KINDS = ("sparse_categorical_crossentropy", "categorical_crossentropy", "bi
               "mean_squared_logarithmic_error", "kl_divergence", "other")
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adagrad", "adadelta", "nadam", "adamax", "other")
 ACTIVATIONS = ("softmax", "sigmoid", "linear", "relu", "tanh", "exponential", "elu", "other")
-LAYER_KINDS = ("dense", "conv", "rnn", "activation", "passive", "other")
 
 
 def _slog(x):
@@ -105,19 +105,9 @@ def _time_summaries(v: np.ndarray) -> np.ndarray:
     return res
 
 
-def _layer_kind(class_name: str) -> str:
-    c = (class_name or "").lower()
-    if "dense" in c:
-        return "dense"
-    if "conv" in c:
-        return "conv"
-    if any(k in c for k in ("rnn", "lstm", "gru")):
-        return "rnn"
-    if c in ("activation", "relu", "softmax", "leakyrelu", "prelu", "elu"):
-        return "activation"
-    if any(k in c for k in ("dropout", "pool", "flatten", "reshape", "normalization", "noise", "embedding")):
-        return "passive"
-    return "other"
+# Losses that share one feature value.
+_LOSS_GROUPS = {"kld": "kl_divergence", "kullback_leibler_divergence": "kl_divergence",
+                "squared_hinge": "hinge", "categorical_hinge": "hinge"}
 
 
 def _onehot(value, choices, prefix) -> dict[str, float]:
@@ -126,11 +116,8 @@ def _onehot(value, choices, prefix) -> dict[str, float]:
 
 
 def _loss_kind(name) -> str:
-    name = (name or "").lower()
-    aliases = {"kld": "kl_divergence", "kullback_leibler_divergence": "kl_divergence",
-               "mse": "mean_squared_error", "mae": "mean_absolute_error",
-               "squared_hinge": "hinge", "categorical_hinge": "hinge"}
-    name = aliases.get(name, name)
+    name = loss_name(name or "")
+    name = _LOSS_GROUPS.get(name, name)
     return name if name in LOSS_KINDS else "other"
 
 
@@ -288,8 +275,7 @@ def run_feature_dict(trace: Trace) -> dict[str, float]:
     f: dict[str, float] = {}
     f.update(_meta_features(trace))
     f.update(_curve(trace.column("loss"), "loss", log=True))
-    acc_name = next((k for k in ("accuracy", "acc", "binary_accuracy", "categorical_accuracy",
-                                 "sparse_categorical_accuracy") if k in trace.steps), None)
+    acc_name = accuracy_key(trace.steps)
     f.update(_curve(trace.column(acc_name) if acc_name else np.full(trace.n_steps, np.nan), "acc", log=False))
     f["loss_first_raw"] = float(_slog(_first_col(trace, "loss")))
     f["n_steps_log"] = float(np.log10(max(trace.n_steps, 1)))
@@ -332,7 +318,7 @@ def candidate_layers(trace: Trace) -> list[int]:
         ['dense_1', 'dense_2', 'output']
     """
     out = [i for i, layer in enumerate(trace.layers)
-           if layer.n_params > 0 or _layer_kind(layer.class_name) == "activation"
+           if layer.n_params > 0 or layer_kind(layer.class_name) == "activation"
            or (layer.activation not in (None, "linear"))]
     return out or list(range(len(trace.layers)))
 
@@ -364,9 +350,9 @@ def layer_features(trace: Trace, cause: str | None) -> tuple[list[str], np.ndarr
         f["is_last_candidate"] = float(rank == len(cand) - 1)
         f["is_first_weighted"] = float(bool(weighted) and i == weighted[0])
         f["is_last_weighted"] = float(bool(weighted) and i == weighted[-1])
-        f["next_is_activation"] = float(i + 1 < n_layers and _layer_kind(trace.layers[i + 1].class_name) == "activation")
+        f["next_is_activation"] = float(i + 1 < n_layers and layer_kind(trace.layers[i + 1].class_name) == "activation")
         f["n_params_log"] = float(np.log10(max(layer.n_params, 1)))
-        f.update(_onehot(_layer_kind(layer.class_name), LAYER_KINDS, "kind"))
+        f.update(_onehot(layer_kind(layer.class_name), LAYER_KINDS, "kind"))
         f.update(_onehot(_act_name(layer.activation), ACTIVATIONS, "act"))
         init = (layer.kernel_initializer or "").lower()
         f["init_zeros"] = float("zeros" in init)

@@ -23,12 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from deeplocalize.learn.features import (LAYER_FEATURE_NAMES, RUN_FEATURE_NAMES, layer_features,
-                                         run_features)
-from deeplocalize.learn.mutations import COMPONENT_OF
+from deeplocalize.learn.features import LAYER_FEATURE_NAMES, RUN_FEATURE_NAMES, layer_features, run_features
+from deeplocalize.learn.predict import LAYER_CAUSES, MODEL_PATH, pick_layer, predict_with  # noqa: F401  (re-exported)
+from deeplocalize.vocab import COMPONENT_OF
 
-MODEL_PATH = Path(__file__).with_name("diagnoser.joblib")
-LAYER_CAUSES = ("activation", "initialization", "architecture")
 SEED = 0
 
 
@@ -156,44 +154,6 @@ def fit_models(data: Dataset, learner: str = "rf") -> dict:
     Xl, yl, _ = layer_rows(buggy)
     layer = _forest(n_estimators=200, learner=learner).fit(Xl, yl) if len(set(yl)) == 2 else None
     return {"cause": cause, "layer": layer}
-
-
-def predict_with(models: dict, trace) -> dict:
-    """The diagnoser's answer for one trace with already loaded ``models``.
-
-    Returns ``{"root_cause", "layer", "confidence", "probabilities"}``; the
-    layer is a layer name for layer causes, else the component.
-
-    Example:
-        >>> predict_with(fit_models(data), trace)["root_cause"]
-        'learning_rate'
-    """
-    _, x = run_features(trace)
-    clf = models["cause"]
-    proba = clf.predict_proba(x.reshape(1, -1))[0]
-    order = np.argsort(-proba, kind="stable")
-    cause = str(clf.classes_[order[0]])
-    layer = COMPONENT_OF.get(cause)
-    if cause in LAYER_CAUSES:
-        layer = pick_layer(models.get("layer"), trace, cause)
-    return {"root_cause": cause, "layer": layer, "confidence": float(proba[order[0]]),
-            "probabilities": {str(c): round(float(p), 4) for c, p in zip(clf.classes_, proba)}}
-
-
-def pick_layer(layer_model, trace, cause: str) -> str | None:
-    """The candidate layer the layer model scores highest (the output layer without a model).
-
-    Example:
-        >>> pick_layer(models["layer"], trace, "activation")
-        'output'
-    """
-    if not trace.layers:
-        return None
-    _, X, cand = layer_features(trace, cause)
-    if layer_model is None or len(cand) == 0:
-        return trace.layers[cand[-1] if cand else -1].name
-    scores = layer_model.predict_proba(X)[:, list(layer_model.classes_).index(1)]
-    return trace.layers[cand[int(np.argmax(scores))]].name
 
 
 def train_and_save(corpus_dir, out_path=None) -> dict:

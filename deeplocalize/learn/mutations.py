@@ -19,16 +19,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 from deeplocalize.learn.programs import Program
+from deeplocalize.vocab import COMPONENT_OF  # a component stands in for the layer outside the layers
 
-# A component stands in for "the layer" when the fault is outside the layers.
-COMPONENT_OF = {
-    "learning_rate": "optimizer",
-    "optimizer": "optimizer",
-    "loss_function": "loss",
-    "data_preprocessing": "data",
-    "labels": "data",
-    "training_config": "training_config",
-}
+
 
 
 class NotApplicable(Exception):

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from deeplocalize.vocab import keras_activation_name
+
 WEIGHTED = ("Dense", "Conv2D")
 ELEMENTWISE = ("Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "Softmax")
 PASSTHROUGH = ("Dropout", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "AlphaDropout",
@@ -56,15 +58,7 @@ def layers_of(model) -> list:
 
 
 def _activation_name(layer) -> str:
-    cls = type(layer).__name__
-    if cls in ("ReLU",):
-        return "relu"
-    if cls == "LeakyReLU":
-        return "leaky_relu"
-    if cls in ("ELU", "PReLU"):
-        return cls.lower()
-    act = getattr(layer, "activation", None)
-    return getattr(act, "__name__", "linear") if act is not None else "linear"
+    return keras_activation_name(layer) or "linear"
 
 
 def analysed_sites(model) -> list[Site]:

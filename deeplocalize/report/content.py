@@ -12,39 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from deeplocalize.findings import Diagnosis, Finding
+from deeplocalize.report.plots import Plot
+from deeplocalize.vocab import FINDING_KIND_ROWS, NUMERICAL_KINDS, ROOT_CAUSE_ROWS
+from deeplocalize.vocab import kind_title as _kind_title
 
-CAUSE_HINTS = {
-    "learning_rate": "the optimizer's step size is too large or too small",
-    "activation": "a layer's activation function does not suit its job",
-    "loss_function": "the loss does not match the output, or is numerically unstable",
-    "initialization": "the initial weights are badly scaled",
-    "data_preprocessing": "the inputs are not scaled or cleaned before training",
-    "labels": "the targets are malformed, or encoded for a different loss",
-    "optimizer": "the optimizer or its settings",
-    "architecture": "the model's structure (layers, sizes, outputs)",
-    "training_config": "epochs, batch size or metrics",
-}
-
-KIND_TITLES = {
-    "nan": "NaN value",
-    "inf": "Infinite value",
-    "exploding_gradient": "Exploding gradient",
-    "vanishing_gradient": "Vanishing gradient",
-    "exploding_activation": "Exploding activation",
-    "dying_relu": "Dying ReLU",
-    "saturated_activation": "Saturated activation",
-    "loss_not_decreasing": "Loss not decreasing",
-    "accuracy_not_increasing": "Accuracy not increasing",
-    "oscillating_loss": "Oscillating loss",
-    "weights_unchanged": "Weights unchanged",
-    "loss_activation_mismatch": "Loss and output activation do not match",
-    "unnormalized_input": "Unnormalized input",
-    "invalid_labels": "Invalid labels",
-    "overfitting": "Overfitting",
-    "learning_rate_out_of_range": "Learning rate out of range",
-    "untrainable_layer": "Untrainable layer",
-    "internal_error": "Internal error",
-}
+CAUSE_HINTS = {name: row.hint for name, row in ROOT_CAUSE_ROWS.items()}
+KIND_TITLES = {name: row.title for name, row in FINDING_KIND_ROWS.items()}
 
 DETAIL_WORDS = {
     "loss": "in the loss",
@@ -83,10 +56,31 @@ def kind_title(finding: Finding) -> str:
         >>> kind_title(Finding(kind="nan", detail="activation"))
         "NaN value in a layer's output (forward pass)"
     """
-    title = KIND_TITLES.get(finding.kind, finding.kind.replace("_", " ").capitalize())
-    if finding.kind in ("nan", "inf") and finding.detail in DETAIL_WORDS:
+    title = _kind_title(finding.kind)
+    if finding.kind in NUMERICAL_KINDS and finding.detail in DETAIL_WORDS:
         title = f"{title} {DETAIL_WORDS[finding.detail]}"
     return title
+
+
+def finding_facts(f: Finding, code=str, text=str) -> list[str]:
+    """Where and what a finding is, as short phrases: layer, step, epoch,
+    root cause, kind. ``code`` renders a name as inline code, ``text``
+    escapes plain words, for the format at hand.
+
+    Example:
+        >>> finding_facts(Finding(kind="nan", layer="d", step=3), code=lambda s: f"`{s}`")
+        ['layer `d`', 'step 3', 'kind `nan`']
+    """
+    facts = []
+    if f.layer:
+        facts.append(f"layer {code(f.layer)}")
+    if f.step is not None:
+        facts.append(f"step {f.step}")
+    if f.epoch is not None:
+        facts.append(f"epoch {int(f.epoch) + 1}")
+    if f.root_cause:
+        facts.append(f"root cause: {text(f.root_cause.replace('_', ' '))}")
+    return facts
 
 
 def format_value(value, max_items: int = 8) -> str:
@@ -121,21 +115,6 @@ def format_value(value, max_items: int = 8) -> str:
         return format_value(value.item(), max_items)
     except AttributeError:
         return str(value)
-
-
-@dataclass
-class Plot:
-    """One rendered figure: a file-friendly name, a title, a caption, PNG bytes.
-
-    Example:
-        >>> Plot("loss", "Loss and accuracy", "per step", png_bytes).name
-        'loss'
-    """
-
-    name: str
-    title: str
-    caption: str
-    png: bytes
 
 
 @dataclass
@@ -180,24 +159,13 @@ class ReportContent:
 
 
 def primary_finding(diagnosis: Diagnosis) -> Finding | None:
-    """The problem the verdict rests on: the earliest error (else the first
-    warning), preferring one that names the diagnosed layer and root cause.
+    """The problem the verdict rests on (`Diagnosis.primary`).
 
     Example:
         >>> primary_finding(d).kind
         'nan'
     """
-    problems = [f for f in diagnosis.findings if f.severity != "info"]
-    if not problems:
-        return None
-
-    def rank(f):
-        return (f.severity != "error", f.step if f.step is not None else -1)
-
-    matching = [f for f in problems if f.layer == diagnosis.faulty_layer and f.root_cause == diagnosis.root_cause]
-    if not matching:
-        matching = [f for f in problems if f.layer == diagnosis.faulty_layer] or problems
-    return min(matching, key=rank)
+    return diagnosis.primary
 
 
 def verdict(diagnosis: Diagnosis) -> dict:
@@ -320,16 +288,18 @@ def facts(diagnosis: Diagnosis, trace) -> list[tuple[str, str]]:
     return out
 
 
-def build(diagnosis: Diagnosis, trace=None, plots: bool = True) -> ReportContent:
-    """Collect the content of a report; ``plots=False`` skips matplotlib.
+def build(diagnosis: Diagnosis, trace=None, plots=True) -> ReportContent:
+    """Collect the content of a report. ``plots``: the rendered figures (a
+    list of `Plot`), ``True`` to render them here, ``False`` for none (no
+    matplotlib).
 
     Example:
         >>> content = build(cb.diagnosis, cb.trace)
         >>> content.verdict["faulty_layer"]
         'output'
     """
-    rendered: list[Plot] = []
-    if plots and trace is not None and trace.n_steps:
+    rendered: list[Plot] = list(plots) if isinstance(plots, (list, tuple)) else []
+    if plots is True and trace is not None and trace.n_steps:
         from deeplocalize.report import plots as plotting
 
         rendered = plotting.all_plots(trace, diagnosis)

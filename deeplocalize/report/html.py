@@ -101,15 +101,7 @@ def _evidence_table(evidence: dict) -> str:
 
 
 def _finding(i: int, f) -> str:
-    meta = []
-    if f.layer:
-        meta.append(f"layer <code>{escape(f.layer)}</code>")
-    if f.step is not None:
-        meta.append(f"step {f.step}")
-    if f.epoch is not None:
-        meta.append(f"epoch {int(f.epoch) + 1}")
-    if f.root_cause:
-        meta.append(f"root cause: {escape(f.root_cause.replace('_', ' '))}")
+    meta = C.finding_facts(f, code=lambda name: f"<code>{escape(name)}</code>", text=escape)
     meta.append(f"kind <code>{escape(f.kind)}</code>" + (f" · <code>{escape(f.detail)}</code>" if f.detail else ""))
     suggestion = f'<p class="suggest"><b>Fix:</b> {escape(f.suggestion)}</p>' if f.suggestion else ""
     return (
@@ -204,7 +196,7 @@ def render(diagnosis, trace=None) -> str:
         >>> from IPython.display import HTML
         >>> HTML(render(cb.diagnosis, cb.trace))
     """
-    from deeplocalize import __version__
+    from deeplocalize.config import __version__
 
     c = C.build(diagnosis, trace)
     facts = " · ".join(f"{escape(k)} <b>{escape(v)}</b>" for k, v in c.facts)

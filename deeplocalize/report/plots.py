@@ -10,10 +10,27 @@ Each function returns PNG bytes, or None when the trace holds nothing to draw.
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 import numpy as np
 
-from deeplocalize.report.content import Plot
+from deeplocalize.vocab import accuracy_key
+
+
+@dataclass
+class Plot:
+    """One rendered figure: a file-friendly name, a title, a caption, PNG bytes.
+
+    Example:
+        >>> Plot("loss", "Loss and accuracy", "per step", png_bytes).name
+        'loss'
+    """
+
+    name: str
+    title: str
+    caption: str
+    png: bytes
+
 
 RED = "#c0392b"
 AMBER = "#d97706"
@@ -76,12 +93,10 @@ def detection_marks(diagnosis) -> list[tuple[int, str, str, str]]:
         >>> detection_marks(d)
         [(3, 'nan at step 3', '#c0392b', '--'), (0, 'first warning at step 0', '#d97706', ':')]
     """
-    from deeplocalize.report.content import primary_finding
-
     if diagnosis is None:
         return []
     marks = []
-    top = primary_finding(diagnosis)
+    top = diagnosis.primary
     if top is not None and top.step is not None:
         marks.append((int(top.step), f"{top.kind} at step {top.step}", RED, "--"))
     first = diagnosis.first_detection_step
@@ -107,12 +122,10 @@ def _mark_detection(ax, diagnosis, label: bool) -> None:
 
 
 def _accuracy_key(trace) -> str | None:
+    """The accuracy to plot: a known one (`accuracy_key`), else any logged
+    metric whose name says accuracy."""
     keys = [k for k in trace.steps if "acc" in k.lower() and not k.startswith("val_")]
-    for preferred in ("accuracy", "acc", "binary_accuracy", "categorical_accuracy",
-                      "sparse_categorical_accuracy"):
-        if preferred in keys:
-            return preferred
-    return keys[0] if keys else None
+    return accuracy_key(keys) or (keys[0] if keys else None)
 
 
 def loss_accuracy(trace, diagnosis=None) -> bytes | None:

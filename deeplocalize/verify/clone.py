@@ -190,6 +190,4 @@ def clone_compiled(model, edit_layer=None, optimizer=None, loss=None, seed: int 
 
 
 def _is_functional(model) -> bool:
-    from keras.src.models.functional import Functional
-
-    return isinstance(model, Functional)
+    return any(cls.__name__ == "Functional" for cls in type(model).__mro__)

@@ -13,7 +13,8 @@ import time
 
 from deeplocalize.config import defaults, load_config
 from deeplocalize.verify.fixes import candidates, order
-from deeplocalize.verify.trials import TrialRunner, preserved_random_state
+from deeplocalize.probes.random_state import preserved_random_state
+from deeplocalize.verify.trials import TrialRunner
 from deeplocalize.verify.verdict import Trial, Verification, apply_to, choose, evidence
 
 MODES = ("auto", "always", "never")

@@ -34,7 +34,7 @@ def start_capture(cb):
 
 def verify_at_end(cb):
     """At the end of training: try the candidate fixes when the run is buggy (or always); never raises."""
-    if cb.verify == "never" or cb._disabled or cb._recorder is None or cb._recorder.n_steps == 0:
+    if cb.verify == "never" or cb._disabled or cb._monitor.recorder is None or cb._monitor.recorder.n_steps == 0:
         return
     try:
         d = cb.diagnosis

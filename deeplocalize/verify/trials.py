@@ -2,7 +2,7 @@
 
 Each candidate is built once and traced once: the second seed reuses the
 compiled copy with fresh weights from a seeded clone and the optimizer's
-state reset. Everything runs inside `preserved_random_state`, so the user's
+state reset. Everything runs inside `deeplocalize.probes.random_state.preserved_random_state` (see engine), so the user's
 Python, NumPy, TensorFlow and Keras random streams are as they were.
 
 Example:
@@ -15,11 +15,7 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import logging
 import math
-import random
 import time
 
 import numpy as np
@@ -32,35 +28,6 @@ CURVE_POINTS = 100  # loss values kept per seed for the plots
 
 class OutOfTime(Exception):
     """The time budget ran out in the middle of a trial."""
-
-
-@contextlib.contextmanager
-def preserved_random_state():
-    """Put back Python's, NumPy's, TensorFlow's and Keras's random state on exit."""
-    import tensorflow as tf
-    from keras.src.backend.common import global_state
-    from tensorflow.python.eager import context
-
-    py, npy = random.getstate(), np.random.get_state()
-    ctx = context.context()
-    tf_seed, tf_rng = ctx._seed, copy.deepcopy(getattr(ctx, "_rng", None))
-    keras_seed = global_state.get_global_attribute("global_random_seed")
-    keras_gen = global_state.get_global_attribute("global_seed_generator")
-    gen_state = keras_gen.state.numpy() if keras_gen is not None else None
-    tf_logger = tf.get_logger()
-    level = tf_logger.level
-    tf_logger.setLevel(logging.ERROR)  # retracing notes about the copies are not the user's business
-    try:
-        yield
-    finally:
-        tf_logger.setLevel(level)
-        random.setstate(py)
-        np.random.set_state(npy)
-        ctx._seed, ctx._rng = tf_seed, tf_rng
-        global_state.set_global_attribute("global_random_seed", keras_seed)
-        global_state.set_global_attribute("global_seed_generator", keras_gen)
-        if keras_gen is not None:
-            keras_gen.state.assign(gen_state)
 
 
 class TrialRunner:

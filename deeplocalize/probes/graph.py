@@ -1,0 +1,48 @@
+"""Unlowered conditionals: branches of the compiled step that cost nothing when not taken.
+
+They reach into TensorFlow's internal ``cond_v2`` module (falling back to
+the public ops where it is missing).
+
+Example:
+    >>> _branch(step < 0, keep_fault, lambda: tf.constant(0.0))
+"""
+
+from __future__ import annotations
+
+
+def _branch(pred, true_fn, false_fn):
+    """``tf.cond`` whose untaken branch costs nothing.
+
+    ``tf.cond`` inside a ``tf.function`` is lowered to Switch/Merge ops, and
+    the executor then walks every op of the untaken branch to mark it dead:
+    with a branch of several hundred statistics that walk costs more, every
+    step, than the statistics do on the steps they are taken. The unlowered
+    form runs the taken branch as a function call instead. Falls back to
+    ``tf.cond`` where TensorFlow lacks it.
+    """
+    import tensorflow as tf
+
+    try:
+        from tensorflow.python.ops.cond_v2 import fast_cond_v2
+    except ImportError:
+        return tf.cond(pred, true_fn, false_fn)
+    out = fast_cond_v2(pred, true_fn, false_fn)
+    return _single(out)
+
+
+def _single(out):
+    """A cond's outputs as the branch returned them: one tensor, not a list of one."""
+    return out[0] if isinstance(out, (list, tuple)) and len(out) == 1 else out
+
+
+def _switch(index, branch_fns):
+    """``tf.switch_case``, unlowered like `_branch`: one ``Case`` op that
+    runs only the chosen branch, as a function call."""
+    import tensorflow as tf
+
+    try:
+        from tensorflow.python.ops.cond_v2 import indexed_case
+    except ImportError:
+        return tf.switch_case(index, branch_fns)
+    out = indexed_case(index, branch_fns, lower_using_switch_merge=False)
+    return _single(out)

@@ -1,0 +1,91 @@
+"""Finding kinds: one row each, everything the package knows about a kind.
+
+Adding a kind is one row here plus the check that emits it.
+
+Example:
+    >>> FINDING_KIND_ROWS["dying_relu"].title
+    'Dying ReLU'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FindingKind:
+    """One kind of finding.
+
+    ``priority``: which finding explains a run best (lower first: direct
+    faults before their consequences, layer symptoms before whole-run ones);
+    ``None`` for kinds that never carry the verdict. ``trend``: found over a
+    window of steps, so provisional mid-run (the final re-check decides).
+    ``harmless_while_learning``: a waste of capacity, not a bug, while the
+    loss keeps falling well. ``activation_fix``: the fix when the root cause
+    is the activation of the named layer (``{layer}`` is filled in).
+
+    Example:
+        >>> FindingKind("nan", "NaN value", priority=0).trend
+        False
+    """
+
+    name: str
+    title: str
+    priority: int | None = None
+    trend: bool = False
+    harmless_while_learning: bool = False
+    activation_fix: str = ""
+
+
+_ROWS = (
+    FindingKind("nan", "NaN value", priority=0),
+    FindingKind("inf", "Infinite value", priority=1),
+    FindingKind("exploding_gradient", "Exploding gradient", priority=6, trend=True),
+    FindingKind("vanishing_gradient", "Vanishing gradient", priority=10, trend=True, harmless_while_learning=True),
+    FindingKind("exploding_activation", "Exploding activation", priority=7, trend=True),
+    FindingKind("dying_relu", "Dying ReLU", priority=8, trend=True, harmless_while_learning=True,
+                activation_fix="Use LeakyReLU or ELU at layer '{layer}', a lower learning rate, or He initialization."),
+    FindingKind("saturated_activation", "Saturated activation", priority=9, trend=True, harmless_while_learning=True,
+                activation_fix="Replace the saturating activation at layer '{layer}' with ReLU, or normalize its inputs."),
+    FindingKind("loss_not_decreasing", "Loss not decreasing", priority=14, trend=True),
+    FindingKind("accuracy_not_increasing", "Accuracy not increasing", priority=15, trend=True),
+    FindingKind("oscillating_loss", "Oscillating loss", priority=13, trend=True),
+    FindingKind("weights_unchanged", "Weights unchanged", priority=11, trend=True, harmless_while_learning=True),
+    FindingKind("loss_activation_mismatch", "Loss and output activation do not match", priority=3),
+    FindingKind("unnormalized_input", "Unnormalized input", priority=12),
+    FindingKind("invalid_labels", "Invalid labels", priority=2),
+    FindingKind("overfitting", "Overfitting", priority=16, trend=True),
+    FindingKind("learning_rate_out_of_range", "Learning rate out of range", priority=5),
+    FindingKind("untrainable_layer", "Untrainable layer", priority=4),
+    FindingKind("internal_error", "Internal error"),
+    FindingKind("fix_verified", "A candidate fix trains far better", priority=17),
+)
+
+FINDING_KIND_ROWS: dict[str, FindingKind] = {row.name: row for row in _ROWS}
+FINDING_KINDS = tuple(FINDING_KIND_ROWS)
+NUMERICAL_KINDS = ("nan", "inf")
+TREND_KINDS = tuple(k.name for k in _ROWS if k.trend)
+HARMLESS_WHEN_LEARNING = tuple(k.name for k in _ROWS if k.harmless_while_learning)
+PRIORITY = tuple(k.name for k in sorted((k for k in _ROWS if k.priority is not None), key=lambda k: k.priority))
+
+
+def kind_rank(kind: str) -> int:
+    """Position of ``kind`` in the priority order (unranked kinds last).
+
+    Example:
+        >>> kind_rank("nan") < kind_rank("overfitting") < kind_rank("internal_error")
+        True
+    """
+    row = FINDING_KIND_ROWS.get(kind)
+    return 99 if row is None or row.priority is None else row.priority
+
+
+def kind_title(kind: str) -> str:
+    """A kind as a short title.
+
+    Example:
+        >>> kind_title("exploding_gradient")
+        'Exploding gradient'
+    """
+    row = FINDING_KIND_ROWS.get(kind)
+    return row.title if row is not None else kind.replace("_", " ").capitalize()
