@@ -35,8 +35,7 @@ ALLOWED_UPWARD = {("findings", "report"), ("findings", "verify")}  # ...and Diag
 INTERNALS = ("keras.src", "tensorflow.python")
 INTERNALS_ALLOWED = ("probes",)
 MAX_LINES = 400
-# TODO: remove this exemption when the benchmark's worker/scheduler split lands.
-LINE_LIMIT_EXEMPT = ("bench",)
+LINE_LIMIT_EXEMPT = ()  # the benchmark's worker/scheduler split has landed
 
 
 def _modules() -> dict[str, Path]:
