@@ -124,7 +124,7 @@ def test_learning_rate_overflow_found_in_the_update():
     keras.utils.set_random_seed(0)
     m = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, name="dense"), keras.layers.Dense(1, name="out")])
     m.compile(keras.optimizers.SGD(learning_rate=1e38), "mse")
-    cb = DeepLocalizeCallback(verbose=0)
+    cb = DeepLocalizeCallback(verbose=0, verify="never")  # the rules' verdict (trials prove Adam, see report)
     m.fit(X, X[:, :1] * 1e3, epochs=1, batch_size=32, callbacks=[cb], verbose=0)
     first = [f for f in cb.diagnosis.findings if f.kind in ("nan", "inf")][0]
     assert first.step <= 1 and first.layer in ("dense", "out")

@@ -213,6 +213,12 @@ def _learning_rates(model, s, x, y):
                          f"learning rate {s.lr:.3g} -> {new}" if s.lr else f"learning rate x{factor:g}",
                          f"Set the learning rate to {new} ({factor:g}x the current one).",
                          optimizer=lambda opt, f=factor: scaled_lr_optimizer(opt, f)))
+    default = type(model.optimizer)().get_config().get("learning_rate")
+    if s.lr and isinstance(default, (int, float)) and not 0.01 <= s.lr / default <= 100:  # far off: x0.01 is not enough
+        fixes.append(Fix("learning_rate_default", "learning_rate", "optimizer",
+                         f"learning rate {s.lr:.3g} -> {default:.3g} ({s.optimizer}'s default)",
+                         f"Set the learning rate to {default:.3g}, {s.optimizer}'s default.",
+                         optimizer=lambda opt, d=default: fresh_optimizer(opt, learning_rate=d)))
     return fixes
 
 
