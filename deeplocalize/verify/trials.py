@@ -204,18 +204,23 @@ def _score(model, x, y, setting, score_name) -> float:
         return float(np.clip(r2, -1.0, 1.0))
     if not np.all(np.isfinite(pred)):
         return 0.0
-    pred = pred.reshape(len(pred), -1)
-    if pred.shape[1] > 1:
-        guess = pred.argmax(1)
-        truth = y.reshape(len(y), -1).argmax(1) if y.ndim > 1 and y.shape[-1] > 1 else y.reshape(-1)
+    # The last axis holds the classes (or the one unit of a binary output); the axes
+    # before it are positions (sequences, pixels), each scored on its own.
+    if pred.ndim == 1:
+        pred = pred[:, None]
+    if pred.shape[-1] > 1:
         if setting.labels == "multilabel":
-            return float(np.mean((pred > 0.5) == (y > 0.5)))
+            return float(np.mean((pred > 0.5) == (y.reshape(pred.shape) > 0.5)))
+        guess = pred.argmax(-1)
+        truth = y.argmax(-1) if y.shape == pred.shape else y.reshape(guess.shape)
         return float(np.mean(guess == truth))
+    pred, truth = pred[..., 0].reshape(-1), y.reshape(-1)
+    if truth.size != pred.size:
+        raise ValueError(f"cannot score {pred.size} predictions against {truth.size} labels")
     act = setting.output_activation or "linear"
     threshold = 0.5 if act in ("sigmoid", "softmax") or not setting.logits else 0.0
-    truth = y.reshape(-1)
     if setting.labels == "plusminus":
-        return float(np.mean(np.sign(pred[:, 0]) == np.sign(truth)))
+        return float(np.mean(np.sign(pred) == np.sign(truth)))
     if setting.labels == "sparse":
-        return float(np.mean(np.round(pred[:, 0]) == truth))
-    return float(np.mean((pred[:, 0] > threshold) == (truth > 0.5)))
+        return float(np.mean(np.round(pred) == truth))
+    return float(np.mean((pred > threshold) == (truth > 0.5)))
