@@ -91,6 +91,8 @@ class Diagnosis:
     model_name: str | None = None
     trace_path: str | None = None
     coverage: dict = field(default_factory=dict)
+    verification: object = None  # a deeplocalize.verify.Verification, when candidate fixes were tried
+    _context: dict = field(default=None, repr=False, compare=False)  # model and sample, for verify()
     # The run itself (a `Trace`), when the diagnosis was made from one: not
     # serialised, but it gives saved reports their plots.
     trace: object = field(default=None, repr=False, compare=False)
@@ -119,6 +121,41 @@ class Diagnosis:
         """The earliest step at which an error or warning started."""
         steps = [f.step for f in self.findings if f.severity != "info" and f.step is not None]
         return min(steps) if steps else None
+
+    @property
+    def verified(self) -> bool:
+        """True when a candidate fix, tried on a copy of the model, proved the root cause."""
+        return bool(self.verification is not None and self.verification.verified)
+
+    def verify(self, model=None, x=None, y=None, mode: str = "always", config=None, budget=None, sample=None):
+        """Try the candidate fixes now (again), on ``model`` and a sample of ``(x, y)``, by default
+        the model and the batches the callback kept. Returns the `Verification`.
+
+        Example:
+            >>> v = cb.diagnosis.verify()            # after fit, with verify="auto" or "always"
+            >>> v.verified, v.fix.root_cause
+            (True, 'learning_rate')
+            >>> d.verify(model, x_train[:2048], y_train[:2048])  # a diagnosis without a kept sample
+        """
+        from deeplocalize.verify.engine import verify_model
+        from deeplocalize.verify.sample import DataSample
+
+        ctx = self._context or {}
+        model = model if model is not None else ctx.get("model")
+        if sample is None:
+            sample = DataSample.from_arrays(x, y) if x is not None else ctx.get("sample")
+        if model is None or sample is None or sample.n == 0:
+            raise ValueError("verify() needs the model and a sample of its training data: pass model=, x= and "
+                             "y=, or train with DeepLocalizeCallback(verify='auto') so the callback keeps them.")
+        if x is not None:
+            sample.batch_size = getattr(ctx.get("sample"), "batch_size", None) or 32
+        overrides = dict(ctx.get("config") or {})
+        if budget is not None:
+            overrides["verify_budget"] = budget
+        if config:
+            overrides.update(config)
+        return verify_model(model, sample, diagnosis=self, mode=mode, config=overrides or None,
+                            fit_seconds=ctx.get("fit_seconds"))
 
     @property
     def primary(self) -> Finding | None:
@@ -150,7 +187,10 @@ class Diagnosis:
         others = len([f for f in self.findings if f.severity != "info"]) - 1
         more = f" ({others} more finding{'s' if others != 1 else ''} in the report.)" if others > 0 else ""
         when = f" at step {top.step}" if top.step is not None else ""
-        return f"deeplocalize: BUGGY{where}{when}: {top.message}{cause}{fix}{more}"
+        checked = ""
+        if self.verification is not None:
+            checked = " Verified by a trial." if self.verified else " Unverified: no candidate fix proved it."
+        return f"deeplocalize: BUGGY{where}{when}: {top.message}{cause}{fix}{checked}{more}"
 
     def to_dict(self) -> dict:
         """JSON-ready dict, including ``status``."""
@@ -168,6 +208,8 @@ class Diagnosis:
                 "trace_path": self.trace_path,
                 "coverage": self.coverage,
                 "findings": [f.to_dict() for f in self.findings],
+                "verified": self.verified,
+                "verification": self.verification.to_dict() if self.verification is not None else None,
             }
         )
 
@@ -185,6 +227,7 @@ class Diagnosis:
             model_name=data.get("model_name"),
             trace_path=data.get("trace_path"),
             coverage=data.get("coverage") or {},
+            verification=_verification(data.get("verification")),
         )
 
     def save(self, path, trace=None) -> Path:
@@ -210,6 +253,14 @@ class Diagnosis:
     def load(cls, path) -> "Diagnosis":
         """Read a diagnosis saved as JSON."""
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def _verification(data):
+    if not data:
+        return None
+    from deeplocalize.verify.verdict import Verification
+
+    return Verification.from_dict(data)
 
 
 def primary_finding(findings: list[Finding]) -> Finding | None:

@@ -13,27 +13,27 @@ import os
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from deeplocalize.bench import cases as cases_mod
-from deeplocalize.bench import results, runner, scoring
+from deeplocalize.bench import results, scheduler, scoring
 from deeplocalize.bench.__main__ import main as bench_main
+from deeplocalize.bench.record import RunRecord
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 # ---- scoring on a hand-made example ----------------------------------------------------------
-def _run(flagged, stop_step=None, status="ok", **extra):
-    return {"status": status, "flagged": flagged, "stop_step": stop_step, "wall_s": 1.0, **extra}
+def _run(flagged, stop_step=None, status="ok", tool="t", **extra):
+    return RunRecord("x", 0, "buggy", tool, status=status, flagged=flagged, stop_step=stop_step, wall_s=1.0,
+                     **extra)
 
 
 def _dl(flagged, layer=None, cause=None, step=None, modes=None, per_step=None, stopped=False):
-    rec = _run(flagged, step, diagnosis={"faulty_layer": layer, "root_cause": cause, "status":
-                                         "buggy" if flagged else "healthy"},
-               per_step_s=per_step, stopped_early=stopped, steps_run=100)
-    if modes is not None:
-        rec["diagnoser_modes"] = modes
-    return rec
+    return _run(flagged, step, tool="deeplocalize", faulty_layer=layer, root_cause=cause,
+                diagnosis={"faulty_layer": layer, "root_cause": cause, "status": "buggy" if flagged else "healthy"},
+                per_step_s=per_step, stopped_early=stopped, steps_run=100, diagnoser_modes=modes)
 
 
 GT = {
@@ -69,11 +69,11 @@ RUNS = {
                                 modes={"rules": {"faulty_layer": "dense_2", "root_cause": "data_preprocessing"},
                                        "learned": LEARNED_MISSING, "both": LEARNED_MISSING}),
             "terminate_on_nan": _run(True, 7), "es_loss": _run(True, 9),
-            "es_accuracy": {"status": "n/a", "flagged": None},
+            "es_accuracy": _run(None, status="n/a"),
         },
         "fixed": {
             "deeplocalize": _dl(False), "terminate_on_nan": _run(False), "es_loss": _run(False),
-            "es_accuracy": {"status": "n/a", "flagged": None},
+            "es_accuracy": _run(None, status="n/a"),
         },
     },
     "C": {
@@ -89,7 +89,7 @@ RUNS = {
     },
     "D": {
         "buggy": {
-            "deeplocalize": {"status": "error", "error": "RuntimeError: boom"},
+            "deeplocalize": _run(None, status="error", error="RuntimeError: boom"),
             "terminate_on_nan": _run(False), "es_loss": _run(False), "es_accuracy": _run(True, 5),
         },
         "fixed": {
@@ -166,8 +166,8 @@ def test_overhead_prefers_a_complete_fixed_run():
             "fixed": {"deeplocalize": _dl(False, per_step=0.012), "plain": _run(None, per_step_s=0.010)}}
     o = scoring.overhead(runs)
     assert o["variant"] == "fixed" and o["ratio"] == pytest.approx(1.2)
-    runs["fixed"]["deeplocalize"]["stopped_early"] = True
-    runs["buggy"]["deeplocalize"]["stopped_early"] = False
+    runs["fixed"]["deeplocalize"].stopped_early = True
+    runs["buggy"]["deeplocalize"].stopped_early = False
     assert scoring.overhead(runs)["variant"] == "buggy"
 
 
@@ -296,6 +296,9 @@ def test_crashing_case_is_recorded_and_run_goes_on(crash_run):
     assert s["terminate_on_nan"]["detected"] is True and s["terminate_on_nan"]["false_alarm"] is False
     assert s["deeplocalize"]["detected"] is True
     assert s["es_accuracy"]["detected"] is None  # no accuracy metric: n/a
+    # UMLAUT's pre-training "missing softmax" fires on any model without a Softmax layer, fixed or not
+    assert s["umlaut"]["detected"] is True and s["umlaut"]["false_alarm"] is True
+    assert s["umlaut"]["root_cause"] == "activation" and s["umlaut"]["steps"] == 0
     assert doc["totals"]["status"] == {"ok": 1, "crashed": 3, "timeout": 0}
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert {r["id"]: r["status"] for r in rows} == {"good": "ok", "crash": "crashed", "import": "crashed",
@@ -306,7 +309,7 @@ def test_crashing_case_is_recorded_and_run_goes_on(crash_run):
 def test_hanging_case_times_out(fake_cases, tmp_path):
     cases_dir, _ = fake_cases
     hang = [c for c in cases_mod.discover(cases_dir) if c.id == "hang"]
-    (res,) = runner.run_cases(hang, jobs=1, timeout=3, workdir=tmp_path)
+    (res,) = scheduler.run_cases(hang, jobs=1, timeout=3, workdir=tmp_path)
     assert res["status"] == "timeout" and "timed out" in res["error"] and res["wall_s"] < 30
 
 
@@ -316,17 +319,19 @@ def test_shared_baselines_match_separate_runs(fake_cases, crash_run, tmp_path):
     cases_dir, _ = fake_cases
     _, out = crash_run
     good = [c for c in cases_mod.discover(cases_dir) if c.id == "good"]
-    (res,) = runner.run_cases(good, jobs=1, timeout=400, baselines="separate", workdir=tmp_path)
+    (res,) = scheduler.run_cases(good, jobs=1, timeout=400, baselines="separate", workdir=tmp_path)
     assert res["status"] == "ok", res["error"]
     shared = next(r for r in json.loads((out / "results.json").read_text())["cases"] if r["id"] == "good")
 
-    def decisions(runs):
-        return {(r["variant"], r["tool"]): (r["status"], r.get("flagged"), r.get("stop_step"))
-                for r in runs if r["tool"] in ("terminate_on_nan", "es_loss", "es_accuracy")}
+    watched = ("terminate_on_nan", "es_loss", "es_accuracy", "umlaut", "autotrainer", "deepdiagnosis")
 
-    shared_runs = [r for v in shared["runs"].values() for r in v.values()]
-    assert {r.get("mode") for r in shared_runs if r["tool"] == "es_loss"} == {"shared"}
-    assert {r.get("mode") for r in res["runs"] if r["tool"] == "es_loss"} == {"separate"}
+    def decisions(runs):
+        return {(r.variant, r.tool): (r.status, r.flagged, r.stop_step, r.root_cause, r.faulty_layer)
+                for r in runs if r.tool in watched}
+
+    shared_runs = [RunRecord.from_dict(r) for v in shared["runs"].values() for r in v.values()]
+    assert {r.mode for r in shared_runs if r.tool == "es_loss"} == {"shared"}
+    assert {r.mode for r in res["runs"] if r.tool == "es_loss"} == {"separate"}
     assert decisions(shared_runs) == decisions(res["runs"])
     assert decisions(res["runs"])[("buggy", "terminate_on_nan")][1] is True
     assert decisions(res["runs"])[("fixed", "terminate_on_nan")][1] is False
@@ -351,13 +356,17 @@ def test_quick_benchmark_end_to_end(tmp_path):
     out = tmp_path / "bench"
     assert bench_main(["--quick", "--jobs", "2", "--out", str(out), "--no-progress"]) == 0
     quick = cases_mod.select(cases_mod.discover(), quick=True)
+    quick_healthy = cases_mod.select(cases_mod.discover(healthy=True), quick=True)
 
     rows = list(csv.DictReader((out / "results.csv").open()))
-    assert [r["id"] for r in rows] == [c.id for c in quick]
+    assert [r["id"] for r in rows] == [c.id for c in quick + quick_healthy]
+    assert {r["kind"] for r in rows if r["id"] in {c.id for c in quick_healthy}} <= {"healthy"}
     assert list(rows[0]) == results.csv_columns()
     for r in rows:
         assert r["status"] in ("ok", "crashed", "timeout")
-        if r["status"] == "ok":
+        if r["status"] == "ok" and r["kind"] == "healthy":
+            assert r["dl_false_alarm"] in ("0", "1") and r["dd_false_alarm"] in ("0", "1") and r["dl_detected"] == ""
+        elif r["status"] == "ok":
             assert r["dl_detected"] in ("0", "1") and r["dl_false_alarm"] in ("0", "1")
             assert r["ton_detected"] in ("0", "1") and r["es_loss_detected"] in ("0", "1")
             assert r["paper_detected"] in ("0", "1")
@@ -368,11 +377,20 @@ def test_quick_benchmark_end_to_end(tmp_path):
     assert set(doc) == {"meta", "totals", "paper_totals", "cases"}
     assert doc["meta"]["quick"] is True and doc["meta"]["seeds"] == [0]
     assert doc["paper_totals"]["deeplocalize"] == {"detected": 34, "localized": 21}
-    assert set(doc["totals"]["tools"]) == {"deeplocalize", "terminate_on_nan", "es_loss", "es_accuracy", "keras_all"}
-    n_ok = doc["totals"]["status"]["ok"]
+    assert set(doc["totals"]["tools"]) == {"deeplocalize", "deeplocalize_always", "deeplocalize_rules",
+                                           "terminate_on_nan", "es_loss", "es_accuracy", "keras_all",
+                                           "umlaut", "autotrainer", "deepdiagnosis"}
+    # one DeepLocalize fit, read three ways: verification ran on its buggy runs and was timed
+    assert doc["totals"]["tools"]["deeplocalize_always"]["verification_s"]["n"] >= 1
+    assert doc["totals"]["tools"]["deeplocalize_rules"]["verification_s"]["n"] == 0
+    assert doc["totals"]["tools"]["deeplocalize"]["repaired"]["of"] >= 1
+    assert set(doc["totals"]["healthy"]["umlaut"]) == {"count", "of"}
+    n_ok = sum(r["status"] == "ok" and r["kind"] != "healthy" for r in rows)
     assert doc["totals"]["tools"]["deeplocalize"]["detected"]["of"] >= n_ok - 1
     for case in doc["cases"]:
-        if case["status"] == "ok":
+        if case["status"] == "ok" and case["kind"] == "healthy":
+            assert set(case["runs"]) == {"healthy"} and "umlaut" in case["runs"]["healthy"]
+        elif case["status"] == "ok":
             assert set(case["runs"]) == {"buggy", "fixed"}
             assert {"plain", "deeplocalize", "terminate_on_nan", "es_loss", "es_accuracy"} <= set(case["runs"]["buggy"])
             assert set(case["scores"]["deeplocalize_modes"]) == {"rules", "learned", "both"}
@@ -381,8 +399,9 @@ def test_quick_benchmark_end_to_end(tmp_path):
     md = (out / "results.md").read_text()
     assert "## Totals" in md and "## Per case" in md
     assert "34/40" in md and "21/40" in md and "32/40" in md
-    for c in quick:
+    for c in quick + quick_healthy:
         assert f"| {c.id} |" in md
+    assert "## Published results beside ours" in md and "## Healthy programs" in md
 
 
 def test_overhead_measure_pairs_rounds_and_tabulates():
@@ -396,3 +415,96 @@ def test_overhead_measure_pairs_rounds_and_tabulates():
     assert "| mlp | 4 |" in table and "worst 2.000" in table and "CPU time: median" in table
     with pytest.raises(ValueError, match="choose from mlp, cnn, lstm, wide"):
         overhead.build("resnet")
+
+
+def test_overhead_times_the_other_instruments_beside_ours():
+    from deeplocalize.bench import overhead, overhead_tools
+
+    rows = overhead.measure(models=["mlp"], repeats=1, n=64, epochs=1, tools=("check_numerics", "deepdiagnosis"))
+    assert [r["tool"] for r in rows] == ["check_numerics", "deepdiagnosis"] and all(r["ratio"] > 0 for r in rows)
+    skipped = {"model": "mlp", "label": "TensorBoard(histogram_freq=1)", "skipped": "tensorboard is not installed"}
+    table = overhead.format_table(rows + [skipped])
+    assert "| mlp | 2 | tf.debugging.enable_check_numerics() |" in table
+    assert "TensorBoard(histogram_freq=1): not measured (tensorboard is not installed)" in table
+    assert set(overhead_tools.SETTINGS) == {"deeplocalize", "tensorboard", "check_numerics", "per_batch_probe",
+                                            "umlaut", "autotrainer", "deepdiagnosis"}
+
+
+# ---- several seeds: majority of seeds detects, any seed raises a false alarm -------------------------
+def test_majority_of_seeds_scoring_on_hand_made_example():
+    gt = {"faulty_layer": ["dense_out"], "root_cause": "activation", "secondary_causes": []}
+
+    def row(cid, seed, flagged_buggy, flagged_fixed, layer="dense_out", status="ok"):
+        runs = {"buggy": {"deeplocalize": _dl(flagged_buggy, layer, "activation", 2)},
+                "fixed": {"deeplocalize": _dl(flagged_fixed)}}
+        if status != "ok":
+            runs["buggy"]["deeplocalize"] = _run(None, status="error", tool="deeplocalize")
+        return {"id": cid, "seed": seed, "status": "ok", "scores": scoring.score_case(gt, runs), "overhead": {}}
+
+    rows = [
+        # P: flagged in 2 of 3 seeds -> detected; one fixed seed flagged -> a false alarm
+        row("P", 0, True, False), row("P", 1, False, False), row("P", 2, True, True),
+        # Q: flagged in 1 of 3 -> missed; localized by majority only where detected
+        row("Q", 0, True, False), row("Q", 1, False, False), row("Q", 2, False, False),
+        # R: 1 of 2 seeds that ran (one crashed) -> a tie is not a majority
+        row("R", 0, True, False), row("R", 1, False, False), row("R", 2, None, False, status="error"),
+        # S: every seed agrees, wrong layer
+        row("S", 0, True, False, layer="dense_1"), row("S", 1, True, False, layer="dense_1"),
+        row("S", 2, True, False, layer="dense_1"),
+    ]
+    agg = scoring.aggregate_seeds(rows[:3])["deeplocalize"]
+    assert agg["detected"] is True and agg["false_alarm"] is True and agg["agreement"] == (2, 3)
+    assert agg["localized"] is True and agg["steps"] == 2
+    assert scoring.aggregate_seeds(rows[3:6])["deeplocalize"]["detected"] is False
+    r = scoring.aggregate_seeds(rows[6:9])["deeplocalize"]
+    assert r["detected"] is False and r["agreement"] == (1, 2)
+    t = scoring.totals(rows)["tools"]["deeplocalize"]
+    assert t["detected"] == {"count": 2, "of": 4}  # P and S
+    assert t["false_alarm"] == {"count": 1, "of": 4}  # P
+    assert t["localized"] == {"count": 1, "of": 4}  # P (S names the wrong layer)
+    assert t["all_seeds_agree"] == {"count": 1, "of": 4}  # only S
+    assert scoring.totals(rows)["programs"] == 4
+
+
+def test_healthy_rows_count_false_alarms_per_program():
+    def row(cid, seed, flagged):
+        runs = {"healthy": {"deeplocalize": _dl(flagged), "umlaut": _run(True, tool="umlaut")}}
+        return {"id": cid, "seed": seed, "kind": "healthy", "status": "ok", "scores": scoring.score_case(None, runs),
+                "overhead": {}}
+
+    t = scoring.totals([row("h1", 0, False), row("h1", 1, True), row("h2", 0, False), row("h2", 1, False)])
+    assert t["healthy"]["deeplocalize"] == {"count": 1, "of": 2}  # any seed flagged is a false alarm
+    assert t["healthy"]["umlaut"] == {"count": 2, "of": 2}
+    assert t["healthy"]["es_loss"] == {"count": 0, "of": 0}  # not run: n/a
+    assert t["tools"]["deeplocalize"]["detected"]["of"] == 0  # healthy rows never count as detections
+
+
+def test_every_healthy_program_builds_and_trains_a_step():
+    import keras
+
+    found = cases_mod.discover(healthy=True)
+    assert len(found) >= 15 and all(c.kind == "healthy" and c.id.startswith("healthy_") for c in found)
+    assert {c.id for c in cases_mod.select(found, quick=True)} == set(cases_mod.QUICK_HEALTHY)
+    for case in found:
+        program = cases_mod.load_module(case.path).build("healthy", seed=0)
+        x, y = program["x"], program["y"]
+        cut = (lambda a: [v[:8] for v in a]) if isinstance(x, list) else (lambda a: a[:8])
+        program["model"].run_eagerly = True  # one step: tracing the train function would cost more
+        history = program["model"].fit(cut(x), y[:8], epochs=1, batch_size=8, verbose=0)
+        assert np.isfinite(history.history["loss"][0]), case.id
+        keras.backend.clear_session()
+
+
+def test_repaired_compares_with_the_fixed_programs_validity_and_metric():
+    from deeplocalize.bench.scoring import repaired
+
+    acc = {"validity": {"metric": "accuracy", "fixed": ">= 0.9"}}
+    assert repaired({"accuracy": 0.91}, acc, {"accuracy": 0.99}) is True       # meets the condition
+    assert repaired({"accuracy": 0.87}, acc, {"accuracy": 0.88}) is True       # within 5% of the fixed run
+    assert repaired({"accuracy": 0.80}, acc, {"accuracy": 0.88}) is False
+    assert repaired({"accuracy": float("nan")}, acc, {"accuracy": 0.88}) is False
+    assert repaired({"loss": 0.1}, acc, {"accuracy": 0.88}) is False            # the metric is missing
+    loss = {"validity": {"metric": "loss", "fixed": "<= 0.05"}}
+    assert repaired({"loss": 0.04}, loss, {"loss": 0.01}) is True
+    assert repaired({"loss": 0.3}, loss, {"loss": 0.2}) is False
+    assert repaired({"loss": 0.3}, {"validity": {}}, {"loss": 0.2}) is None     # no condition: not scored

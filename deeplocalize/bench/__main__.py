@@ -1,9 +1,11 @@
-"""``python -m deeplocalize.bench``: the 40-case benchmark, DeepLocalize beside Keras's callbacks.
+"""``python -m deeplocalize.bench``: the 40-case benchmark and the healthy suite,
+DeepLocalize beside Keras's callbacks and the re-implemented peers (UMLAUT,
+AUTOTRAINER, DeepDiagnosis), with the peers' published results.
 
 Commands:
-    python -m deeplocalize.bench [run] [--cases IDS_OR_GLOBS] [--jobs N] [--seeds 0,1]
-                                 [--quick] [--out DIR] [--timeout S] [--reports] [--traces]
-                                 [--baselines shared|separate]
+    python -m deeplocalize.bench [run] [--cases IDS_OR_GLOBS] [--jobs N] [--seeds 0,1,2]
+                                 [--quick] [--healthy | --no-healthy] [--out DIR] [--timeout S]
+                                 [--reports] [--traces] [--baselines shared|separate]
     python -m deeplocalize.bench overhead [...]   the callback's overhead study
     python -m deeplocalize.bench neurons [...]    the neuron-localization evaluation
 
@@ -35,6 +37,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1, help="cases run in parallel processes (default 1)")
     p.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
     p.add_argument("--quick", action="store_true", help="a representative subset that runs in a few minutes")
+    p.add_argument("--healthy", dest="healthy", action="store_true", default=None,
+                   help="also run the healthy programs (benchmark/healthy/); the default without --cases "
+                        "(--quick: its healthy subset)")
+    p.add_argument("--no-healthy", dest="healthy", action="store_false", help="leave the healthy programs out")
     p.add_argument("--out", default="bench-results", help="output folder (default bench-results/)")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds per case before it is killed (default 600)")
     p.add_argument("--reports", action="store_true",
@@ -69,7 +75,7 @@ def _load() -> str | None:
 
 def run(argv=None) -> int:
     from deeplocalize.bench import cases as cases_mod
-    from deeplocalize.bench import results, runner, scoring
+    from deeplocalize.bench import markdown, published, results, scheduler, scoring
 
     args = _parser().parse_args(argv)
     try:
@@ -92,20 +98,25 @@ def run(argv=None) -> int:
     if not chosen:
         print(f"No cases to run in {cdir}.", file=sys.stderr)
         return 2
+    with_healthy = args.healthy if args.healthy is not None else not args.cases
+    if with_healthy and not args.cases_dir:
+        healthy = cases_mod.discover(healthy=True)
+        chosen = chosen + (cases_mod.select(healthy, quick=True) if args.quick else healthy)
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     reports_dir = out / "reports" if args.reports else None
     traces_dir = out / "traces" if args.traces else None
-    published = cases_mod.load_published(cases_mod.published_path(root))
+    published_dl = cases_mod.load_published(cases_mod.published_path(root))
 
     start = time.perf_counter()
-    raw = _run_with_progress(runner, chosen, seeds, args, reports_dir, traces_dir, out)
+    raw = _run_with_progress(scheduler, chosen, seeds, args, reports_dir, traces_dir, out)
     duration = time.perf_counter() - start
 
-    ground_truth = {c.id: cases_mod.load_ground_truth(c.id, gdir) for c in chosen}
-    rows = results.make_rows(raw, ground_truth, published)
+    ground_truth = {c.id: cases_mod.load_ground_truth(c.id, gdir) for c in chosen if c.kind == "case"}
+    deepfd = published.load_deepfd()
+    rows = results.make_rows(raw, ground_truth, published_dl, deepfd)
     for row in rows:
-        if ground_truth.get(row["id"]) is None and row["status"] == "ok":
+        if row.get("kind") != "healthy" and ground_truth.get(row["id"]) is None and row["status"] == "ok":
             row["error"] = "no ground truth file"
     totals = scoring.totals(rows)
     meta = results.meta_info({
@@ -113,31 +124,33 @@ def run(argv=None) -> int:
         "quick": args.quick, "baselines": args.baselines, "timeout_s": args.timeout, "cases_dir": str(cdir), "duration_s": duration,
         "date": _dt.datetime.now().isoformat(timespec="seconds"), "commit": _git_commit(root),
         "published_source": str(cases_mod.published_path(root)),
+        "published_deepfd_source": str(published.deepfd_path(root)),
         "load_end": _load(),
     })
     filtered = bool(args.cases) or args.quick
-    missing = [] if filtered else sorted(set(published) - {c.id for c in found})
+    missing = [] if filtered else sorted(set(published_dl) - {c.id for c in found})
     results.write_csv(rows, out / "results.csv")
     results.write_json(rows, totals, meta, out / "results.json")
-    (out / "results.md").write_text(results.markdown(rows, totals, meta, published, missing, out), encoding="utf-8")
-    pub_same = scoring.published_totals(published, sorted({r["id"] for r in rows}))
-    print(results.totals_text(totals, pub_same))
+    (out / "results.md").write_text(markdown.markdown(rows, totals, meta, published_dl, deepfd, missing, out),
+                                    encoding="utf-8")
+    pub_same = scoring.published_totals(published_dl, sorted({r["id"] for r in rows}))
+    print(markdown.totals_text(totals, pub_same))
     cpu = sum(r.get("cpu_s") or 0.0 for r in raw)
     print(f"{len(chosen)} cases in {duration:.0f} s (case processes used {cpu:.0f} s of CPU); "
           f"results in {out}/results.{{md,csv,json}}")
     return 0
 
 
-def _run_with_progress(runner, chosen, seeds, args, reports_dir, traces_dir, out):
+def _run_with_progress(scheduler, chosen, seeds, args, reports_dir, traces_dir, out):
     workdir = out / "logs"
     kwargs = dict(seeds=seeds, jobs=args.jobs, timeout=args.timeout, reports_dir=reports_dir,
                   traces_dir=traces_dir, workdir=workdir, baselines=args.baselines)
     if args.no_progress:
-        return runner.run_cases(chosen, **kwargs)
+        return scheduler.run_cases(chosen, **kwargs)
     try:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     except ImportError:  # rich is a dependency, but never fail for a progress bar
-        return runner.run_cases(chosen, **kwargs)
+        return scheduler.run_cases(chosen, **kwargs)
     with Progress(TextColumn("[bold]benchmark"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.description}"), transient=False) as progress:
         task = progress.add_task("", total=len(chosen))
@@ -146,7 +159,7 @@ def _run_with_progress(runner, chosen, seeds, args, reports_dir, traces_dir, out
             note = res["case"]["id"] + ("" if res["status"] == "ok" else f" ({res['status']})")
             progress.update(task, advance=1, description=note)
 
-        return runner.run_cases(chosen, progress=tick, **kwargs)
+        return scheduler.run_cases(chosen, progress=tick, **kwargs)
 
 
 def main(argv=None) -> int:

@@ -37,6 +37,9 @@ QUICK = (
     "48385830",            # NaN loss (MNIST, relu output + CCE)
 )
 
+# The healthy programs of the --quick run (ids).
+QUICK_HEALTHY = ("healthy_mnist_convnet", "healthy_imdb_lstm", "healthy_housing_regression")
+
 # The paper's totals over its 40 cases (DeepLocalize, ICSE 2021; Keras numbers from a summary of it).
 PAPER_TOTALS = {
     "n_cases": 40,
@@ -57,6 +60,11 @@ class CaseInfo:
     path: str
     source: str = ""
     title: str = ""
+    kind: str = "case"  # "case": a buggy and a fixed variant; "healthy": one healthy variant
+
+    @property
+    def variants(self) -> tuple[str, ...]:
+        return ("healthy",) if self.kind == "healthy" else ("buggy", "fixed")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -73,6 +81,10 @@ def repo_root() -> Path:
 
 def cases_dir(root: Path | None = None) -> Path:
     return (root or repo_root()) / "benchmark" / "cases"
+
+
+def healthy_dir(root: Path | None = None) -> Path:
+    return (root or repo_root()) / "benchmark" / "healthy"
 
 
 def ground_truth_dir(root: Path | None = None) -> Path:
@@ -100,23 +112,26 @@ def _read_case_dict(path: Path) -> dict | None:
     return None
 
 
-def discover(directory: Path | str | None = None) -> list[CaseInfo]:
-    """Every case module in ``directory`` (default: the repository's), sorted by module name.
+def discover(directory: Path | str | None = None, healthy: bool = False) -> list[CaseInfo]:
+    """Every case module in ``directory`` (default: the repository's), sorted by module name;
+    with ``healthy=True`` the healthy programs (``benchmark/healthy/h_*.py``) instead.
 
     A module whose ``CASE`` cannot be read as a literal is still listed (its id
     falls back to the file name), so that the run records it rather than
     silently skipping it.
     """
-    directory = Path(directory) if directory is not None else cases_dir()
+    directory = Path(directory) if directory is not None else (healthy_dir() if healthy else cases_dir())
+    prefixes = ("h_",) if healthy else ("so_", "gh_")
     found = []
     for path in sorted(directory.glob("*.py")):
-        if path.name.startswith("_") or not path.stem.startswith(("so_", "gh_")):
+        if path.name.startswith("_") or not path.stem.startswith(prefixes):
             continue
         case = _read_case_dict(path) or {}
         stem = path.stem
-        fallback = stem[3:]
+        fallback = stem[len(next(p for p in prefixes if stem.startswith(p))):]
         found.append(CaseInfo(id=str(case.get("id", fallback)), module=stem, path=str(path),
-                              source=str(case.get("source", "")), title=str(case.get("title", ""))))
+                              source=str(case.get("source", "")), title=str(case.get("title", "")),
+                              kind="healthy" if healthy else "case"))
     return found
 
 
@@ -126,7 +141,7 @@ def select(cases: list[CaseInfo], patterns=None, quick: bool = False) -> list[Ca
     the `QUICK` subset. A pattern that matches nothing raises ``ValueError``."""
     chosen = list(cases)
     if quick:
-        quick_ids = set(QUICK)
+        quick_ids = set(QUICK) | set(QUICK_HEALTHY)
         chosen = [c for c in chosen if c.id in quick_ids]
     if not patterns:
         return chosen

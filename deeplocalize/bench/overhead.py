@@ -1,4 +1,5 @@
-"""Overhead of the callback: the same ``fit`` with and without it, side by side.
+"""Overhead of the callback, and of the other ways to watch a run: the same ``fit``
+with and without each, side by side (settings: `overhead_tools.SETTINGS`).
 
 Each model is timed in one process (after one warm-up fit of each, so tracing
 is excluded) in rounds of four fits: plain, with the callback, with the
@@ -72,51 +73,84 @@ def _time_fit(model, x, y, callbacks, epochs, batch_size) -> tuple[float, float]
 
 
 def measure(models=("mlp", "cnn", "lstm", "wide"), repeats: int = 7, n: int = 8192,
-            batch_size: int = 32, epochs: int = 2, seed: int = 0) -> list[dict]:
-    """Time each model with and without `DeepLocalizeCallback`; one row per model."""
+            batch_size: int = 32, epochs: int = 2, seed: int = 0, tools=("deeplocalize",)) -> list[dict]:
+    """Time each model with and without each setting of ``tools`` (names in
+    `overhead_tools.SETTINGS`: ours, TensorBoard, check_numerics, the per-batch
+    probe, the peers); one row per model and setting."""
     import keras
 
-    from deeplocalize import DeepLocalizeCallback
+    from deeplocalize.bench import overhead_tools
 
-    rows = []
+    settings = [overhead_tools.SETTINGS[t] for t in tools]
+    skipped = {s.name: s.missing() for s in settings if s.missing()}
+    settings = [s for s in settings if s.name not in skipped]
+    rows = [{"model": m, "tool": name, "label": overhead_tools.SETTINGS[name].label, "skipped": why}
+            for name, why in skipped.items() for m in models]
     rng = np.random.default_rng(seed)
     for name in models:
         keras.utils.set_random_seed(seed)
         model, kind = build(name)
         x, y = _data(kind, n, rng)
-        # Warm up both paths so that tracing is not timed.
-        _time_fit(model, x, y, [], 1, batch_size)
-        _time_fit(model, x, y, [DeepLocalizeCallback(verbose=0, halt="never")], 1, batch_size)
-        plain, probed, ratios, cpu_ratios = [], [], [], []
-        for _ in range(repeats):
-            p1 = _time_fit(model, x, y, [], epochs, batch_size)
-            q1 = _time_fit(model, x, y, [DeepLocalizeCallback(verbose=0, halt="never")], epochs, batch_size)
-            q2 = _time_fit(model, x, y, [DeepLocalizeCallback(verbose=0, halt="never")], epochs, batch_size)
-            p2 = _time_fit(model, x, y, [], epochs, batch_size)
-            plain += [p1[0], p2[0]]
-            probed += [q1[0], q2[0]]
-            ratios.append((q1[0] + q2[0]) / (p1[0] + p2[0]))
-            cpu_ratios.append((q1[1] + q2[1]) / (p1[1] + p2[1]))
-        quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
-        rows.append({"model": name, "steps": epochs * -(-n // batch_size), "plain_s": statistics.median(plain),
-                     "with_callback_s": statistics.median(probed), "ratio": statistics.median(ratios),
-                     "ratio_q1": quartiles[0], "ratio_q3": quartiles[2],
-                     "cpu_ratio": statistics.median(cpu_ratios)})
+        _time_fit(model, x, y, [], 1, batch_size)  # warm up: tracing is not timed
+        for setting in settings:
+            own = build(name)[0] if setting.own_model else model
+
+            def timed(own=own, setting=setting, eps=epochs):
+                if setting.enter:
+                    setting.enter()
+                try:
+                    return _time_fit(own, x, y, setting.make(own, x, y, batch_size), eps, batch_size)
+                finally:
+                    if setting.leave:
+                        setting.leave()
+
+            timed(eps=1)
+            plain, probed, ratios, cpu_ratios = [], [], [], []
+            for _ in range(repeats):
+                p1, q1, q2 = _time_fit(model, x, y, [], epochs, batch_size), timed(), timed()
+                p2 = _time_fit(model, x, y, [], epochs, batch_size)
+                plain += [p1[0], p2[0]]
+                probed += [q1[0], q2[0]]
+                ratios.append((q1[0] + q2[0]) / (p1[0] + p2[0]))
+                cpu_ratios.append((q1[1] + q2[1]) / (p1[1] + p2[1]))
+            overhead_tools.cleanup()
+            quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
+            rows.append({"model": name, "tool": setting.name, "label": setting.label,
+                         "steps": epochs * -(-n // batch_size), "plain_s": statistics.median(plain),
+                         "with_callback_s": statistics.median(probed), "ratio": statistics.median(ratios),
+                         "ratio_q1": quartiles[0], "ratio_q3": quartiles[2],
+                         "cpu_ratio": statistics.median(cpu_ratios)})
     return rows
 
 
 def format_table(rows: list[dict]) -> str:
-    """A Markdown table of the rows, with the median and worst ratio."""
-    lines = ["| model | steps | plain (s) | with callback (s) | ratio | middle half of rounds | CPU-time ratio |",
-             "|---|---|---|---|---|---|---|"]
+    """A Markdown table of the rows, with the median and worst ratio of each setting."""
+    lines = ["| model | steps | setting | plain (s) | with it (s) | ratio | middle half of rounds | CPU-time ratio |",
+             "|---|---|---|---|---|---|---|---|"]
+    skipped = {(r["label"], r["skipped"]) for r in rows if r.get("skipped")}
+    rows = [r for r in rows if not r.get("skipped")]
     for r in rows:
-        lines.append(f"| {r['model']} | {r['steps']} | {r['plain_s']:.2f} | {r['with_callback_s']:.2f} "
+        lines.append(f"| {r['model']} | {r['steps']} | {r.get('label', r.get('tool', 'DeepLocalize'))} "
+                     f"| {r['plain_s']:.2f} | {r['with_callback_s']:.2f} "
                      f"| {r['ratio']:.3f} | {r['ratio_q1']:.3f}-{r['ratio_q3']:.3f} | {r['cpu_ratio']:.3f} |")
-    ratios, cpu = [r["ratio"] for r in rows], [r["cpu_ratio"] for r in rows]
-    lines.append(f"\nmedian ratio {statistics.median(ratios):.3f}, worst {max(ratios):.3f} "
-                 "(budget: median <= 1.05, worst <= 1.15); "
-                 f"CPU time: median {statistics.median(cpu):.3f}, worst {max(cpu):.3f}")
+    lines.append("")
+    by_tool: dict[str, list[dict]] = {}
+    for r in rows:
+        by_tool.setdefault(r.get("label", r.get("tool", "DeepLocalize")), []).append(r)
+    for label, rs in by_tool.items():
+        ratios, cpu = [r["ratio"] for r in rs], [r["cpu_ratio"] for r in rs]
+        lines.append(f"{label}: median ratio {statistics.median(ratios):.3f}, worst {max(ratios):.3f}; "
+                     f"CPU time: median {statistics.median(cpu):.3f}, worst {max(cpu):.3f}")
+    for label, why in sorted(skipped):
+        lines.append(f"{label}: not measured ({why})")
+    lines.append("(our budget: median <= 1.05, worst <= 1.15)")
     return "\n".join(lines)
+
+
+def _all_settings() -> list[str]:
+    from deeplocalize.bench import overhead_tools
+
+    return list(overhead_tools.SETTINGS)
 
 
 def main(argv=None) -> int:
@@ -130,6 +164,9 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=None, help="also write the table to this Markdown file")
     parser.add_argument("--backend", choices=("tensorflow", "jax", "torch"), default=None,
                         help="the Keras backend to time (default: the one Keras picked, KERAS_BACKEND)")
+    parser.add_argument("--tools", default=",".join(_all_settings()),
+                        help="comma-separated settings timed beside the plain fit (default: all: "
+                             + ",".join(_all_settings()) + ")")
     args = parser.parse_args(argv)
     import keras
 
@@ -142,8 +179,13 @@ def main(argv=None) -> int:
         rest = [a for a in rest if a != args.backend]
         env = {**os.environ, "KERAS_BACKEND": args.backend}
         return subprocess.run([sys.executable, "-m", "deeplocalize.bench", "overhead", *rest], env=env).returncode
+    tools = [t.strip() for t in args.tools.split(",") if t.strip()]
+    unknown = [t for t in tools if t not in _all_settings()]
+    if unknown:
+        parser.error(f"unknown --tools {', '.join(unknown)}; choose from {', '.join(_all_settings())}")
     rows = measure(models=[m.strip() for m in args.models.split(",") if m.strip()],
-                   repeats=args.repeats, n=args.samples, batch_size=args.batch_size, epochs=args.epochs)
+                   repeats=args.repeats, n=args.samples, batch_size=args.batch_size, epochs=args.epochs,
+                   tools=tools)
     table = format_table(rows)
     print(table)
     if args.out:

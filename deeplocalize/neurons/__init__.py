@@ -5,6 +5,7 @@
 >>> res = run(model, x, y, method="npsbfl-mga", measure="tarantula", k=5)   # doctest: +SKIP
 """
 
+from .control import fdr_misclassified, fdr_path, path_covered, permutation_p, random_draws
 from .api import METHODS, Result, correct_seeds, localize, run, synthesize
 from .deepsensor import excitable_neurons, generate, shapley_values
 from .lrp import Relevance, UnsupportedLayerError, lrp
@@ -15,6 +16,7 @@ from .synthesis import gradient_ascent, mga, project, random_selection
 
 __all__ = [
     "METHODS", "MEASURES", "Result", "Relevance", "UnsupportedLayerError",
+    "fdr_misclassified", "fdr_path", "path_covered", "permutation_p", "random_draws",
     "activity", "barinel", "candidates", "correct_seeds", "count", "coverage", "critical_mask",
     "dstar", "excitable_neurons", "generate", "gradient_ascent", "hit_spectra", "localize", "lrp",
     "mga", "neuron_table", "ochiai", "path_spectra", "pathway", "project", "random_selection",

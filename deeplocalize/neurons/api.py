@@ -105,17 +105,20 @@ def correct_seeds(model, x, y, n: int, seed: int = 0) -> np.ndarray:
 
 def synthesize(model, seeds, selection: pd.DataFrame, method: str, *, distance: float | None = 0.1,
                step_size: float = 1.0, lr: float = 0.01, iterations: int | None = None,
-               bounds=(0.0, 1.0)):
+               bounds=(0.0, 1.0), ball: bool = True):
     """Synthesize inputs from ``seeds`` for a selection with the method's search.
+
+    ``ball=False`` with the gradient-ascent methods is the references' rule: each step is
+    clipped to +-d but the sum of steps is not projected back (NP-SBFL-GA reaches 3 * d).
 
     >>> x_new = synthesize(model, seeds, top, "deepfault", distance=0.1)   # doctest: +SKIP
     """
     if method == "deepfault":
         return gradient_ascent(model, seeds, selection, step_size=step_size, distance=distance,
-                               iterations=iterations or 1, bounds=bounds)
+                               iterations=iterations or 1, bounds=bounds, ball=ball)
     if method == "npsbfl-ga":
         return gradient_ascent(model, seeds, selection, step_size=step_size, distance=distance,
-                               iterations=iterations or 3, bounds=bounds)
+                               iterations=iterations or 3, bounds=bounds, ball=ball)
     if method == "npsbfl-mga":
         return mga(model, seeds, selection, lr=lr, iterations=iterations or 10, distance=distance,
                    bounds=bounds)

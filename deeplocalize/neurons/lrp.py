@@ -42,7 +42,7 @@ class Relevance:
     """LRP result: ``input`` (M, *input shape), ``neurons`` (list per site of (M, units),
     Conv2D channels summed over space) and ``output_total`` (M,), the starting relevance.
 
-    >>> Relevance(np.ones((1, 2)), [np.ones((1, 1))], np.array([2.0])).input.sum()
+    >>> float(Relevance(np.ones((1, 2)), [np.ones((1, 1))], np.array([2.0])).input.sum())
     2.0
     """
 

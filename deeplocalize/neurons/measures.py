@@ -5,8 +5,8 @@ Counts follow DeepFault's names: ``af``/``nf`` = active/not active on failing in
 never NaN: Tarantula, Ochiai and Barinel give 0 (no evidence); DStar gives ``inf``
 when ``as_ + nf == 0`` and ``af > 0`` (active on every failure and on no pass), else 0.
 
->>> float(ochiai(2, 0, 1, 3))
-0.816496580927726
+>>> round(float(ochiai(2, 0, 1, 3)), 6)
+0.816497
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ def count(active: np.ndarray, failed: np.ndarray) -> dict:
 
     >>> c = count(np.array([[1, 0], [1, 1]], bool), np.array([True, False]))
     >>> [c[k].tolist() for k in ("af", "nf", "as", "ns")]
-    [[1, 0], [1, 1], [1, 1], [0, 0]]
+    [[1, 0], [0, 1], [1, 1], [0, 0]]
     """
     active = np.asarray(active, np.float32)
     failed = np.asarray(failed, bool).reshape(-1)
@@ -48,19 +48,27 @@ def neuron_table(model, sites=None) -> pd.DataFrame:
     })
 
 
-def activity(model, x, *, threshold: float | None = None, batch_size: int = 256):
+def activity(model, x, *, threshold: float | str | None = None, batch_size: int = 256):
     """Boolean activity matrix (M x all neurons), the values, and the predictions.
+
+    ``threshold="mean"`` counts a neuron active when its value exceeds its own mean over ``x``
+    (the rule that beat random selections most often in the evaluation, see the README).
 
     >>> active, values, probs = activity(model, x)   # doctest: +SKIP
     """
     sites = analysed_sites(model)
     vals, probs = batched_values(model, x, sites, batch_size)
+    if isinstance(threshold, str):
+        if threshold != "mean":
+            raise ValueError(f"threshold must be a number, None or 'mean', got {threshold!r}.")
+        values = np.concatenate(vals, axis=1)
+        return values > values.mean(0), values, probs
     active = np.concatenate(
         [v > (s.threshold if threshold is None else threshold) for s, v in zip(sites, vals)], axis=1)
     return active, np.concatenate(vals, axis=1), probs
 
 
-def hit_spectra(model, x, y, *, threshold: float | None = None, per_class: bool = False,
+def hit_spectra(model, x, y, *, threshold: float | str | None = None, per_class: bool = False,
                 batch_size: int = 256) -> pd.DataFrame:
     """Spectrum table over a labelled data set (overall, or one block per true class).
 

@@ -20,13 +20,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._chain import input_gradient
+from . import ascent
 
 
 def project(x, seeds, distance: float | None, bounds=(0.0, 1.0)) -> np.ndarray:
     """Clip ``x`` to the L-infinity ball of radius ``distance`` around ``seeds`` and to ``bounds``.
 
-    >>> project(np.array([0.9, 0.1]), np.array([0.5, 0.2]), 0.1).tolist()
+    >>> [round(float(v), 6) for v in project(np.array([0.9, 0.1]), np.array([0.5, 0.2]), 0.1)]
     [0.6, 0.1]
     """
     x = np.asarray(x, np.float32)
@@ -36,85 +36,33 @@ def project(x, seeds, distance: float | None, bounds=(0.0, 1.0)) -> np.ndarray:
     return np.clip(x, lo, hi).astype(np.float32)
 
 
-def _groups(selection: pd.DataFrame):
-    if len(selection) == 0:
-        raise ValueError("The neuron selection is empty; pick k >= 1 neurons first.")
-    return [(int(s), g["neuron"].to_numpy().astype(int))
-            for s, g in selection.groupby("site", sort=True)]
-
-
-def _mean_objective(selection):
-    import tensorflow as tf
-
-    groups = _groups(selection)
-    total = sum(len(n) for _, n in groups)
-
-    def objective(pre, out):
-        return tf.add_n([tf.reduce_sum(tf.gather(pre[s], n, axis=1), axis=1) for s, n in groups]) / total
-    return objective
-
-
 def gradient_ascent(model, seeds, selection: pd.DataFrame, *, step_size: float = 1.0,
                     distance: float | None = 0.1, iterations: int = 1, bounds=(0.0, 1.0),
-                    batch_size: int = 256) -> np.ndarray:
+                    ball: bool = True) -> np.ndarray:
     """DeepFault-style synthesis (one step by default; NP-SBFL-GA uses 3).
+
+    Each step adds ``clip(step_size * grad, -d, d)``; ``ball=False`` is the references' rule
+    (no projection onto the ball, so 3 steps can move an input by 3 * d).
 
     >>> gradient_ascent(model, seeds, top, iterations=3).shape == seeds.shape   # doctest: +SKIP
     True
     """
-    seeds = np.asarray(seeds, np.float32)
-    objective = _mean_objective(selection)
-    out = []
-    for b in range(0, len(seeds), batch_size):
-        s = seeds[b:b + batch_size]
-        x = s.copy()
-        for _ in range(iterations):
-            g = input_gradient(model, x, objective)
-            step = step_size * g if distance is None else np.clip(step_size * g, -distance, distance)
-            x = project(x + step, s, distance, bounds)
-        out.append(x)
-    return np.concatenate(out)
+    masks = ascent.selection_masks(selection, ascent.units_of(model), len(seeds))
+    d = np.inf if distance is None else distance
+    return ascent.ga(model, seeds, masks, step_size=step_size, distance=d, iterations=iterations,
+                     ball=ball and distance is not None, bounds=bounds)
 
 
 def mga(model, seeds, selection: pd.DataFrame, *, lr: float = 0.01, iterations: int = 10,
-        distance: float | None = 0.1, bounds=(0.0, 1.0), batch_size: int = 256) -> np.ndarray:
+        distance: float | None = 0.1, bounds=(0.0, 1.0)) -> np.ndarray:
     """Multi-stage gradient ascent (NP-SBFL-MGA). Per outer iteration a fresh Adam state; per
     stage i one Adam step on L_i = -S_i + sum_{l<i} (-S_l + |S_i - S_l|), S_l = sum of the
-    path neurons of layer l.
+    path neurons of layer l. ``distance=None`` is the reference (no bound).
 
     >>> x_new = mga(model, seeds, path, distance=0.1)   # doctest: +SKIP
     """
-    import tensorflow as tf
-
-    seeds = np.asarray(seeds, np.float32)
-    groups = _groups(selection)
-
-    def stage_loss(i):
-        def loss(pre, out):
-            sums = [tf.reduce_sum(tf.gather(pre[s], n, axis=1), axis=1) for s, n in groups[: i + 1]]
-            total = -sums[i]
-            for sl in sums[:i]:
-                total = total - sl + tf.abs(sums[i] - sl)
-            return -total  # input_gradient ascends; we minimise the loss
-        return loss
-
-    objectives = [stage_loss(i) for i in range(len(groups))]
-    b1, b2, tiny = 0.9, 0.999, 1e-7
-    out = []
-    for b in range(0, len(seeds), batch_size):
-        s = seeds[b:b + batch_size]
-        x = s.copy()
-        for _ in range(iterations):
-            m, v, t = np.zeros_like(x), np.zeros_like(x), 0
-            for obj in objectives:
-                g = -input_gradient(model, x, obj)  # gradient of the loss
-                t += 1
-                m = b1 * m + (1 - b1) * g
-                v = b2 * v + (1 - b2) * g * g
-                x = x - lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + tiny)
-                x = project(x, s, distance, bounds)
-        out.append(x)
-    return np.concatenate(out)
+    masks = ascent.selection_masks(selection, ascent.units_of(model), len(seeds))
+    return ascent.mga(model, seeds, masks, lr=lr, iterations=iterations, distance=distance, bounds=bounds)
 
 
 def random_selection(table: pd.DataFrame, like: pd.DataFrame, rng=None) -> pd.DataFrame:

@@ -87,3 +87,32 @@ def watcher_for(model, model_now=None, **settings):
                                            saturation_eps=settings.get("saturation_eps", 0.01))
     return OutsideObserver(model, reason, model_now=model_now, per_step_loss=not own_train_step(model),
                            forward=forward)
+
+
+def is_outside(watcher) -> bool:
+    """Whether ``watcher`` watches from outside the step (an `OutsideObserver`)."""
+    return hasattr(watcher, "observe")
+
+
+def coverage_of(watcher) -> dict:
+    """What ``watcher`` sees, kept in the trace's meta for the diagnosis.
+
+    Example:
+        >>> coverage_of(watcher_for(model))["observer"]
+        'in_graph'
+    """
+    if is_outside(watcher):
+        return {"observer": "outside", "watched": watcher.watched, "not_watched": watcher.not_watched,
+                "why": watcher.reason}
+    return {"observer": "in_graph", "watched": "every layer's forward values, gradients and weights",
+            "not_watched": [], "why": None}
+
+
+def take_over(probes, reason: str, sampling: tuple[int, int], first_step: int) -> OutsideObserver:
+    """An `OutsideObserver` taking over from in-step ``probes`` that failed
+    (they are uninstalled: the model runs its own step), from ``first_step`` on."""
+    probes.uninstall()
+    watcher = OutsideObserver(probes.model, reason, model_now=lambda: probes.model)
+    watcher.set_sampling(*sampling)
+    watcher.install(first_step=first_step)
+    return watcher

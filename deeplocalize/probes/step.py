@@ -89,6 +89,7 @@ class Probes(RingBuffer, Statistics):
         self._orig_train_function = None
         self.trace_error: BaseException | None = None
         self.fell_back = False
+        self.capture = None  # a deeplocalize.verify SampleCapture when verification is on
         self.fault_waiting = False
         self.exec_order: list[int] | None = None
         self.columns: list[str] = list(_BASE_COLUMNS)
@@ -233,6 +234,8 @@ class Probes(RingBuffer, Statistics):
 
         model = self.model
         x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
+        if self.capture is not None:  # verification's copy of the first batches (one cond per step)
+            self.capture.in_step(data, jit=bool(getattr(model, "jit_compile", False)))
         self._recording, self._logits = {}, {}
         self._graph = None if tf.executing_eagerly() else tf.compat.v1.get_default_graph()
         with tf.GradientTape() as tape:

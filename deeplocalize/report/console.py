@@ -45,6 +45,8 @@ def summary_lines(diagnosis) -> list[tuple[str, str, str]]:
         rows = [("deeplocalize", text, "bold green")]
         if notes:
             rows.append(("", f"{notes} note{'s' if notes != 1 else ''} in the report", "dim"))
+        if getattr(diagnosis, "verification", None) is not None:
+            rows.append(("check", "no candidate fix beat the model by a wide margin", "dim"))
         return rows + _partial(v)
     if v["status"] == "unchecked":
         return [("deeplocalize", "UNCHECKED: this run was not watched, so no verdict of health", "bold yellow"),
@@ -58,6 +60,10 @@ def summary_lines(diagnosis) -> list[tuple[str, str, str]]:
     rows.append(("layer", v["faulty_layer"] or "not determined", "bold"))
     rows.append(("cause", v["cause_words"] or "not determined", "yellow"))
     rows.append(("fix", v["fix"], "green"))
+    check = getattr(diagnosis, "verification", None)
+    if check is not None:
+        rows.append(("check", "verified: a trial on a copy of the model proved this fix" if check.verified
+                     else f"unverified: {check.summary()}", "green" if check.verified else "dim"))
     rows += _partial(v)
     others = v["n_findings"] - 1
     if others > 0:

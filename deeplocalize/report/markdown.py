@@ -10,7 +10,7 @@ from pathlib import Path
 
 from deeplocalize.report import content as C
 
-PLOT_NAMES = ("loss_accuracy", "gradient_heatmap", "activation_health")
+PLOT_NAMES = ("loss_accuracy", "gradient_heatmap", "activation_health", "verified_fix")
 
 
 def _cell(value) -> str:
@@ -72,8 +72,11 @@ def render(diagnosis, trace=None, files_dir: str = "report_files") -> tuple[str,
         lines += ["No findings: every check passed.", ""]
     for f in c.findings:
         lines += _finding(f)
+    from deeplocalize.report.verified import markdown_section
+
+    verified_lines, files = markdown_section(getattr(diagnosis, "verification", None), files_dir)
+    lines += verified_lines
     lines += ["## Plots", ""]
-    files: dict[str, bytes] = {}
     if not c.has_trace:
         lines += [f"_{C.NO_TRACE_NOTE}_", ""]
     elif not c.plots:

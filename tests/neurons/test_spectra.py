@@ -48,3 +48,16 @@ def test_label_count_mismatch(dense_model, xy_dense):
     x, y = xy_dense
     with pytest.raises(ValueError, match="labels"):
         hit_spectra(dense_model, x, y[:-1])
+
+
+def test_mean_rule_counts_values_above_each_neurons_mean(dense_model, xy_dense):
+    from deeplocalize.neurons.spectra import activity
+
+    x = xy_dense[0]
+    active, values, _ = activity(dense_model, x, threshold="mean")
+    assert (active == (values > values.mean(0))).all()
+    assert 0 < active.mean() < 1
+    import pytest
+
+    with pytest.raises(ValueError, match="'mean'"):
+        activity(dense_model, x, threshold="median")

@@ -1,0 +1,310 @@
+"""The worker: one benchmark case, every tool, every seed, in this process.
+
+``python -m deeplocalize.bench.worker --case PATH --case-id ID --out FILE``
+imports the case module and, per seed and variant, fits the program:
+
+- ``shared`` (default): one plain fit watched by every tool whose table row
+  allows it (`tools.Tool.watch`), then one fit per tool that needs its own
+  (DeepLocalize), plus an exact fit for a watched verdict that asks for one
+  (TerminateOnNaN when it fired);
+- ``separate``: one fit per tool.
+
+Each finished run is one JSON line (`record.RunRecord.to_dict`). A crash is
+recorded with its error and never stops the other runs. The worker never
+reads the ground truth: scoring happens in the parent.
+
+Example:
+    python -m deeplocalize.bench.worker --case benchmark/cases/gh_gol_nn.py --case-id gol_nn \
+        --seeds 0 --out /tmp/gol_nn.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import time
+import traceback
+from pathlib import Path
+
+from deeplocalize.bench import tools as tools_mod
+from deeplocalize.bench import watch
+from deeplocalize.bench.record import RunRecord
+from deeplocalize.findings import jsonable as _jsonable
+from deeplocalize.vocab.metrics import accuracy_key
+
+VARIANTS = ("buggy", "fixed")
+
+
+def _last_metrics(history) -> dict:
+    out = {}
+    for key, values in (getattr(history, "history", None) or {}).items():
+        if values:
+            try:
+                out[key] = float(values[-1])
+            except (TypeError, ValueError):
+                pass
+    return out
+
+
+def fit(module, ctx, attach) -> dict:
+    """Build the program afresh, attach callbacks (``attach(ctx) -> (callbacks,
+    counter, watchers)``) and ``fit`` it. Returns the measured basics."""
+    keras = ctx.keras
+    program = module.build(ctx.variant, seed=ctx.seed)
+    ctx.program = program
+    tool_cbs, counter, watchers = attach(ctx)
+    fit_kwargs = dict(program.get("fit") or {})
+    fit_kwargs["verbose"] = 0
+    user_callbacks = list(fit_kwargs.pop("callbacks", None) or [])
+    epochs = int(fit_kwargs.get("epochs", 1))
+    clock = watch.epoch_clock(keras, watchers)
+    callbacks = user_callbacks + list(tool_cbs) + [w.keras_callback() for w in watchers] + [clock]
+    start = time.perf_counter()
+    history = program["model"].fit(program["x"], program.get("y"), callbacks=callbacks, **fit_kwargs)
+    wall = time.perf_counter() - start - sum(w.seconds for w in watchers)
+    epochs_run = len(clock.epoch_ends)
+    steps_per_epoch = (getattr(history, "params", None) or {}).get("steps")
+    if counter is not None:
+        steps_run = counter.steps
+    else:
+        steps_run = epochs_run * steps_per_epoch if steps_per_epoch else None
+    per_step, basis = watch.per_step_time(clock, steps_per_epoch, steps_run, wall)
+    metrics = _last_metrics(history)
+    losses = (getattr(history, "history", None) or {}).get("loss", [])
+    nonfinite = any(v is not None and not math.isfinite(float(v)) for v in losses)
+    if counter is not None and counter.first_nonfinite_step is not None:
+        nonfinite = True
+    return dict(
+        wall_s=wall, per_step_s=per_step, timing_basis=basis, epochs_planned=epochs, epochs_run=epochs_run,
+        steps_per_epoch=steps_per_epoch, steps_run=steps_run,
+        stopped_early=bool(getattr(program["model"], "stop_training", False)) or epochs_run < epochs,
+        nonfinite_loss=nonfinite, final=metrics, history_keys=sorted(metrics), clock=clock,
+    )
+
+
+def _basics(got: dict) -> dict:
+    return {k: v for k, v in got.items() if k != "clock"}
+
+
+def run_own(module, ctx, tool) -> list[RunRecord]:
+    """A fresh fit of the program with one tool's callbacks: its record, then
+    one per tool read from the same fit (`tools.followers`)."""
+    rec = RunRecord(ctx.case_id, ctx.seed, ctx.variant, tool.name, mode="separate")
+    if tool.needs_accuracy and ctx.acc_key is None:
+        return [rec.update(status="n/a", error="the model logs no accuracy metric")]
+    made = {}
+
+    def attach(c):
+        made["cbs"] = tool.make(c)
+        made["counter"] = watch.step_counter(c.keras) if tool.counts_steps else None
+        return made["cbs"] + ([made["counter"]] if made["counter"] else []), made["counter"], []
+
+    ctx.module, ctx._repair = module, None
+    try:
+        rec.update(**_basics(fit(module, ctx, attach)))
+        if tool.read is not None:
+            tool.read(ctx, made["cbs"], rec, made["counter"])
+    except Exception as exc:
+        rec.fail(exc)
+    recs = [rec]
+    for follower in tools_mod.followers(tool.name):
+        other = dataclasses.replace(rec, tool=follower.name, details={}, diagnoser_modes=None, report=None,
+                                    trace=None, verification_s=None, verified_fix=None)
+        if rec.status == "ok":
+            try:
+                follower.read(ctx, made["cbs"], other, made["counter"])
+            except Exception as exc:
+                other.fail(exc)
+        recs.append(other)
+    return recs
+
+
+def run_shared(module, ctx, watched) -> list[RunRecord]:
+    """The plain fit, with ``watched`` tools looking on. Returns the plain
+    record first, then one per watched tool (``needs_exact_run`` when the
+    tool asks for its own fit to get its exact step)."""
+    recs = [RunRecord(ctx.case_id, ctx.seed, ctx.variant, t.name, mode="shared") for t in watched]
+    plain = RunRecord(ctx.case_id, ctx.seed, ctx.variant, "plain", mode="separate")
+    watchers = {}
+
+    def attach(c):
+        for t in watched:
+            if t.watch == "nan_epochs":
+                watchers[t.name] = watch.NanEpochWatch()
+            else:
+                watchers[t.name] = watch.ProxyWatch(_maker(t, c), lazy=t.needs_accuracy)
+        return [], None, list(watchers.values())
+
+    try:
+        got = fit(module, ctx, attach)
+    except Exception as exc:
+        return [r.fail(exc) for r in [plain] + recs]
+    basics, clock = _basics(got), got["clock"]
+    plain.update(**basics)
+    spe = basics["steps_per_epoch"]
+    for tool, rec in zip(watched, recs):
+        w = watchers[tool.name]
+        try:
+            _read_watched(ctx, tool, w, rec, basics, clock, spe)
+        except Exception as exc:
+            rec.fail(exc)
+    return [plain] + recs
+
+
+def _maker(tool, ctx):
+    def make(keys):
+        if keys is not None and tool.needs_accuracy:
+            ctx.acc_key = accuracy_key(list(keys))
+            if ctx.acc_key is None:
+                return []
+        return tool.make(ctx)
+    return make
+
+
+def _read_watched(ctx, tool, w, rec, basics, clock, spe) -> None:
+    if w.error is not None:
+        rec.update(status="error", error=w.error, traceback=getattr(w, "traceback", None))
+        return
+    if tool.needs_accuracy:
+        rec.monitor = ctx.acc_key
+        if ctx.acc_key is None:
+            rec.update(status="n/a", error="the model logs no accuracy metric")
+            return
+    epoch = w.fired_epoch
+    rec.flagged = epoch is not None
+    last_epoch = epoch if epoch is not None else basics["epochs_run"] - 1
+    rec.epochs_run = last_epoch + 1
+    rec.epochs_planned = basics["epochs_planned"]
+    rec.steps_per_epoch = spe
+    rec.steps_run = (last_epoch + 1) * spe if spe else None
+    rec.stopped_early = epoch is not None and last_epoch + 1 < basics["epochs_planned"]
+    rec.stop_step = (rec.steps_run - 1) if (epoch is not None and rec.steps_run) else None
+    ends = clock.epoch_ends
+    rec.wall_s = (ends[last_epoch] - clock.start) if ends and clock.start is not None else basics["wall_s"]
+    rec.wall_estimated = True
+    rec.tool_s = w.seconds
+    rec.nonfinite_loss = basics["nonfinite_loss"]
+    if tool.rerun_when_fired and epoch is not None:
+        rec.needs_exact_run = True
+    if tool.read is not None and tool.reads_when_watching:
+        tool.read(ctx, w.inner or [], rec, None)
+
+
+def run_variant(module, ctx, mode: str = "shared") -> list[RunRecord]:
+    """Every tool on one variant of the program, for one seed."""
+    keras = ctx.keras
+
+    def clear():
+        try:
+            keras.backend.clear_session()
+        except Exception:
+            pass
+
+    fitted = [t for t in tools_mod.fitted_tools() if t.name != "plain"]
+    if mode == "shared":
+        watched = [t for t in fitted if t.watch]
+        recs = run_shared(module, ctx, watched)
+        clear()
+        for tool in [t for t in fitted if not t.watch]:
+            recs += run_own(module, ctx, tool)
+            clear()
+        for i, rec in enumerate(recs):
+            tool = tools_mod.TOOLS[rec.tool]
+            if rec.needs_exact_run and tool.rerun_when_fired:
+                recs[i] = run_own(module, ctx, tool)[0]
+                clear()
+        return recs
+    plain = run_own(module, ctx, tools_mod.TOOLS["plain"])[0]
+    clear()
+    ctx.acc_key = accuracy_key(plain.history_keys) if plain.status == "ok" else "accuracy"
+    recs = [plain]
+    for tool in fitted:
+        recs += run_own(module, ctx, tool)
+        clear()
+    return recs
+
+
+def _setup_keras():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+
+    try:
+        import tensorflow as tf
+
+        threads = int(os.environ.get("TF_NUM_INTRAOP_THREADS", "0") or 0)
+        if threads:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(
+                int(os.environ.get("TF_NUM_INTEROP_THREADS", "1") or 1))
+    except Exception:
+        pass
+    try:
+        keras.config.disable_interactive_logging()
+    except Exception:
+        pass
+    return keras
+
+
+def safe_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def work(args) -> int:
+    """Run one case (see the module docstring); records go to ``args.out``."""
+    out = open(args.out, "a", encoding="utf-8")
+
+    def emit(obj):
+        out.write(json.dumps(_jsonable(obj), default=str) + "\n")
+        out.flush()
+
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    from deeplocalize.bench.cases import load_module
+
+    try:
+        module = load_module(args.case)
+        if not callable(getattr(module, "build", None)):
+            raise AttributeError("the case module has no build(variant, seed) function")
+    except BaseException as exc:  # noqa: BLE001 -- a broken module is a result, not a harness failure
+        emit({"type": "module_error", "error": f"{type(exc).__name__}: {exc}",
+              "traceback": traceback.format_exc()[-4000:]})
+        return 0
+    case = getattr(module, "CASE", {}) or {}
+    emit({"type": "case", "case": {k: case.get(k) for k in ("id", "source", "title")}})
+    keras = _setup_keras()
+    variants = [v for v in args.variants.split(",") if v]
+    for seed in [int(s) for s in args.seeds.split(",") if s.strip()]:
+        for variant in variants:
+            ctx = tools_mod.Context(keras, variant, seed, case_id=args.case_id)
+            if variant == "buggy":
+                if args.reports:
+                    ctx.report_path = str(Path(args.reports) / f"{safe_name(args.case_id)}_seed{seed}.html")
+                if args.traces:
+                    ctx.trace_path = str(Path(args.traces) / f"{safe_name(args.case_id)}_seed{seed}_buggy.npz")
+            for rec in run_variant(module, ctx, args.baselines):
+                emit({"type": "run", **rec.to_dict()})
+    emit({"type": "done", "cpu_s": time.process_time()})
+    out.close()
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deeplocalize.bench.worker",
+                                     description="Worker: run one benchmark case (used by the harness).")
+    parser.add_argument("--case", required=True, help="path of the case module")
+    parser.add_argument("--case-id", required=True)
+    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="buggy,fixed (a healthy program: healthy)")
+    parser.add_argument("--out", required=True, help="JSON-lines file to append run records to")
+    parser.add_argument("--reports", default=None, help="folder for HTML reports of the buggy runs")
+    parser.add_argument("--traces", default=None, help="folder for the traces of the buggy runs")
+    parser.add_argument("--baselines", choices=("shared", "separate"), default="shared")
+    return work(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
