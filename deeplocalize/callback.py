@@ -315,9 +315,9 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
 
     # ---- verification: deeplocalize.verify.hook does the work ------------------------
     def _start_capture(self):
-        from deeplocalize.verify import hook
-
-        hook.start_capture(self)
+        if not is_outside(self._probes):  # the sample is kept by the in-step probes only
+            from deeplocalize.verify import hook
+            hook.start_capture(self)
 
     def _verify_at_end(self):
         from deeplocalize.verify import hook
