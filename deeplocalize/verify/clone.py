@@ -19,11 +19,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-_LOSS_ALIASES = {
-    "mse": "mean_squared_error", "mae": "mean_absolute_error", "mape": "mean_absolute_percentage_error",
-    "msle": "mean_squared_logarithmic_error", "bce": "binary_crossentropy",
-    "categoricalcrossentropy": "categorical_crossentropy",
-}
+from deeplocalize.vocab.layers import keras_activation_name
+from deeplocalize.vocab.metrics import loss_name as long_loss_name
+
 RELU_FAMILY = {"relu", "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "relu6", "mish", "softplus"}
 STANDARD_INITIALIZERS = {"GlorotUniform", "GlorotNormal", "HeNormal", "HeUniform", "LecunNormal", "LecunUniform",
                          "Orthogonal", "VarianceScaling", "Identity", "IdentityInitializer"}
@@ -40,29 +38,17 @@ def loss_name(loss) -> str | None:
     if isinstance(loss, str):
         name = loss
     elif hasattr(loss, "get_config"):  # a Loss object: its name is the function's
-        name = getattr(loss, "name", None) or re.sub(r"(?<!^)(?=[A-Z])", "_", type(loss).__name__)
+        name = getattr(loss, "name", None) or type(loss).__name__
     else:
         name = getattr(loss, "__name__", None) or type(loss).__name__
-    name = name.lower()
-    return _LOSS_ALIASES.get(name, _LOSS_ALIASES.get(name.replace("_", ""), name))
+    if not name.islower() and "_" not in name:  # a class name: CategoricalCrossentropy
+        name = re.sub(r"(?<!^)(?=[A-Z])", "_", name)
+    return long_loss_name(name)
 
 
 def from_logits(loss) -> bool:
     cfg = loss.get_config() if hasattr(loss, "get_config") else {}
     return bool(cfg.get("from_logits", False))
-
-
-def layer_activation(layer) -> str | None:
-    """'softmax', 'relu', ... for layers with an activation (or that are one)."""
-    cls = type(layer).__name__
-    named = {"ReLU": "relu", "Softmax": "softmax", "LeakyReLU": "leaky_relu", "PReLU": "leaky_relu", "ELU": "elu"}
-    if cls in named:
-        return named[cls]
-    act = getattr(layer, "activation", None)
-    if act is None:
-        return None
-    name = getattr(act, "__name__", None) or type(act).__name__
-    return name.lower()
 
 
 @dataclass
@@ -90,10 +76,10 @@ def model_setting(model, y) -> Setting:
     layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
     for i, layer in enumerate(layers):
         nxt = type(layers[i + 1]).__name__ if i + 1 < len(layers) else None
-        s.layers.append((layer.name, type(layer).__name__, layer_activation(layer), nxt))
+        s.layers.append((layer.name, type(layer).__name__, keras_activation_name(layer), nxt))
     out = _output_layer(model)
     if out is not None:
-        s.output_layer, s.output_activation = out.name, layer_activation(out)
+        s.output_layer, s.output_activation = out.name, keras_activation_name(out)
         try:
             s.output_units = int(out.output.shape[-1])
         except Exception:
