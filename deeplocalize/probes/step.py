@@ -36,8 +36,9 @@ import weakref
 import numpy as np
 
 from deeplocalize.probes.ring import _BASE_COLUMNS, RING_ROWS, RingBuffer
-from deeplocalize.probes.graph import _branch, _switch
-from deeplocalize.probes.stats import Statistics, _flatten, _gradient_sample
+from deeplocalize.probes.graph import _branch
+from deeplocalize.probes.sampling import _gradient_sample
+from deeplocalize.probes.stats import Statistics, _flatten
 from deeplocalize.trace import LAYER_STATS, LayerInfo
 from deeplocalize.vocab import UNPROBED_CLASSES, keras_activation_name
 
@@ -96,6 +97,7 @@ class Probes(RingBuffer, Statistics):
         self._orig_train_function = None
         self.trace_error: BaseException | None = None
         self.fell_back = False
+        self._built = False  # model, metric and optimizer variables made before the first trace
         self.fault_waiting = False
         self.exec_order: list[int] | None = None
         self.columns: list[str] = list(_BASE_COLUMNS)
@@ -202,6 +204,8 @@ class Probes(RingBuffer, Statistics):
         def train_function(iterator):
             if probes.fell_back:
                 return probes._orig_train_function(iterator)
+            if not probes._built:
+                probes._built = _build_state(probes.model, iterator)
             try:
                 return instrumented(iterator)
             except Exception as exc:
@@ -312,27 +316,26 @@ class Probes(RingBuffer, Statistics):
         g_samples = self._weight_gradient_samples(w_grads)
         bad = self._sentinel(unscaled_loss, g_samples)
 
-        def record_step(exact):
-            # NaN/Inf counts and masking cost several passes over every tensor;
-            # they are only needed on a step whose sentinel is non-finite.
+        def record_step():
+            # One branch for sampled and non-finite steps: NaN/Inf counts and
+            # masking, needed only on a step whose sentinel is non-finite,
+            # sit in a branch of their own inside it (see `_write_stats`).
             values = self._write_stats(step, x, y, unscaled_loss, order, acts, a_grads, weights, g_samples, before,
-                                       exact=exact)
+                                       exact=bad)
             rows = self._rows.read_value()
             written = self.buffer.scatter_nd_update([[rows % RING_ROWS]], values[None])  # XLA-compatible
+
+            def keep_fault():  # the first non-finite step's statistics, kept until read
+                kept = [self.fault_buffer.assign(values), self._fault_step.assign(tf.cast(step, tf.float32))]
+                with tf.control_dependencies(kept):
+                    return self._notify_fault()
+
             with tf.control_dependencies([written]):
                 self._rows.assign(rows + 1)
-            if exact:
-                def keep_fault():  # the first non-finite step's statistics, kept until read
-                    kept = [self.fault_buffer.assign(values), self._fault_step.assign(tf.cast(step, tf.float32))]
-                    with tf.control_dependencies(kept):
-                        return self._notify_fault()
-
-                _branch(self._fault_step < 0, keep_fault, lambda: tf.constant(0.0))
+                _branch(tf.logical_and(bad, self._fault_step < 0), keep_fault, lambda: tf.constant(0.0))
             return tf.constant(1.0)
 
-        # One function call whether the step is skipped, sampled or exact.
-        kind = tf.where(bad, 2, tf.where(sampled, 1, 0))
-        _switch(kind, [lambda: tf.constant(0.0), lambda: record_step(False), lambda: record_step(True)])
+        _branch(tf.logical_or(bad, sampled), record_step, lambda: tf.constant(0.0))
         self._counter.assign_add(1)
         return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
@@ -371,6 +374,27 @@ class Probes(RingBuffer, Statistics):
             return np.float32(0.0)
 
         return tf.numpy_function(notify, [], tf.float32, stateful=True)
+
+def _build_state(model, iterator) -> bool:
+    """Make the variables the step would otherwise make while it is first
+    traced (the optimizer's slots, the compiled metrics' totals), from the
+    shapes of the data alone, as Keras itself does under a distribution
+    strategy. A ``tf.function`` whose first trace creates variables is traced
+    a second time; with them made beforehand, the instrumented step is traced
+    once. Nothing is computed: the variables start as Keras would start them.
+    When it cannot be done the step is simply traced twice, as Keras's own."""
+    try:
+        spec = getattr(iterator, "element_spec", None)
+        if spec is None or getattr(model, "_distribute_strategy", None) is not None:
+            return True  # Keras builds them itself under a strategy
+        if not all(layer.built for layer in model._flatten_layers()):
+            return True  # built on the first trace: its weights drawn where Keras would draw them
+        with model.distribute_strategy.scope():
+            model._symbolic_build(data_batch=spec)
+    except Exception:
+        pass
+    return True
+
 
 def _unscale_for_distribution(loss):
     try:
