@@ -37,6 +37,7 @@ import numpy as np
 
 from deeplocalize.probes.ring import _BASE_COLUMNS, RING_ROWS, RingBuffer
 from deeplocalize.probes.graph import _branch
+from deeplocalize.probes.prebuild import build_state
 from deeplocalize.probes.sampling import _gradient_sample
 from deeplocalize.probes.stats import Statistics, _flatten
 from deeplocalize.trace import LAYER_STATS, LayerInfo
@@ -205,7 +206,7 @@ class Probes(RingBuffer, Statistics):
             if probes.fell_back:
                 return probes._orig_train_function(iterator)
             if not probes._built:
-                probes._built = _build_state(probes.model, iterator)
+                probes._built = build_state(probes.model, iterator)
             try:
                 return instrumented(iterator)
             except Exception as exc:
@@ -374,27 +375,6 @@ class Probes(RingBuffer, Statistics):
             return np.float32(0.0)
 
         return tf.numpy_function(notify, [], tf.float32, stateful=True)
-
-def _build_state(model, iterator) -> bool:
-    """Make the variables the step would otherwise make while it is first
-    traced (the optimizer's slots, the compiled metrics' totals), from the
-    shapes of the data alone, as Keras itself does under a distribution
-    strategy. A ``tf.function`` whose first trace creates variables is traced
-    a second time; with them made beforehand, the instrumented step is traced
-    once. Nothing is computed: the variables start as Keras would start them.
-    When it cannot be done the step is simply traced twice, as Keras's own."""
-    try:
-        spec = getattr(iterator, "element_spec", None)
-        if spec is None or getattr(model, "_distribute_strategy", None) is not None:
-            return True  # Keras builds them itself under a strategy
-        if not all(layer.built for layer in model._flatten_layers()):
-            return True  # built on the first trace: its weights drawn where Keras would draw them
-        with model.distribute_strategy.scope():
-            model._symbolic_build(data_batch=spec)
-    except Exception:
-        pass
-    return True
-
 
 def _unscale_for_distribution(loss):
     try:
