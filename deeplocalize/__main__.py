@@ -91,6 +91,23 @@ def _report(args) -> int:
     return 0
 
 
+def _verify(args) -> int:
+    from deeplocalize.verify.saved import verify_saved
+
+    try:
+        diagnosis = verify_saved(args.directory, mode=args.mode, budget=args.budget)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    out = Path(args.output) if args.output else Path(args.directory) / "verified.json"
+    written = diagnosis.save(out)
+    if not args.quiet:
+        from deeplocalize.report.console import print_summary
+
+        print_summary(diagnosis, file=sys.stdout)
+        print(f"verified diagnosis written to {written}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (one subcommand per tool).
 
@@ -110,6 +127,16 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("-o", "--output", help="report file: .html (default: INPUT with .html), .md or .json")
     rep.add_argument("-q", "--quiet", action="store_true", help="do not print the summary")
     rep.set_defaults(func=_report)
+    ver = sub.add_parser("verify", help="try candidate fixes on a saved model and data sample",
+                         description="Train copies of a saved model with each candidate fix on a saved data "
+                         "sample (written by deeplocalize.verify.saved.save_inputs) and report the fix that works.")
+    ver.add_argument("directory", metavar="DIR", help="holds model.keras, sample.pkl and diagnosis.json")
+    ver.add_argument("--mode", choices=("auto", "always"), default="always",
+                     help="'always' (default) holds a run the checks called healthy to the wide margins")
+    ver.add_argument("--budget", type=float, default=None, help="seconds to spend (default: verify_budget_max)")
+    ver.add_argument("-o", "--output", help="where to write the verified diagnosis (.json, .md or .html)")
+    ver.add_argument("-q", "--quiet", action="store_true", help="do not print the summary")
+    ver.set_defaults(func=_verify)
     return parser
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import time
 import traceback
 import warnings
 
@@ -14,8 +15,10 @@ from deeplocalize.config import load_config
 from deeplocalize.findings import Diagnosis, Finding
 from deeplocalize.monitor import HALT_MODES, Monitor
 from deeplocalize.probes import RING_ROWS
+from deeplocalize.probes.choose import coverage_of, is_outside, take_over
 from deeplocalize.trace import LAYER_STATS, Trace
 DIAGNOSERS = ("rules", "learned", "both")
+VERIFY_MODES = ("auto", "always", "never")
 
 
 def _guarded(method):
@@ -40,7 +43,9 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
     Args:
         halt: ``"error"`` (default) stops training cleanly at the first error
             (NaN/Inf, a model that cannot learn); ``"warning"`` also stops at
-            warnings; ``"never"`` keeps training and only reports.
+            warnings; ``"never"`` keeps training and only reports. With
+            verification on, the stop waits until the data sample holds
+            ``verify_halt_examples`` examples (at most the first epoch).
         config: overrides of the thresholds in ``defaults.yaml``: a dict or a
             YAML file path. Unknown keys and bad values raise ``ValueError``.
         verbose: 1 prints a summary at the end of training (and each new error
@@ -53,6 +58,13 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
             classifier when it is confident and no NaN/Inf was seen, else the
             rules). Falls back to the rules, with one warning, if the
             classifier cannot be loaded.
+        verify: ``"auto"`` (default) keeps a copy of the first batches and,
+            when the run is buggy, tries candidate fixes on copies of the
+            model at the end of training (`deeplocalize.verify`); a fix that
+            works names the root cause, layer and suggestion, marked
+            verified. ``"always"`` also tries them on a run the checks call
+            healthy (reported buggy only when a fix wins by a wide margin).
+            ``"never"`` keeps no data and tries nothing.
 
     Example:
         >>> cb = DeepLocalizeCallback()
@@ -62,12 +74,14 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
         >>> cb.diagnosis.save("report.html")
     """
 
-    def __init__(self, halt="error", config=None, verbose=1, report=None, diagnoser="both"):
+    def __init__(self, halt="error", config=None, verbose=1, report=None, diagnoser="both", verify="auto"):
         super().__init__()
         if halt not in HALT_MODES:
             raise ValueError(f"halt must be one of {HALT_MODES}, got {halt!r}.")
         if diagnoser not in DIAGNOSERS:
             raise ValueError(f"diagnoser must be one of {DIAGNOSERS}, got {diagnoser!r}.")
+        if verify not in VERIFY_MODES:
+            raise ValueError(f"verify must be one of {VERIFY_MODES}, got {verify!r}.")
         if verbose not in (0, 1, 2, True, False):
             raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}.")
         self.halt = halt
@@ -75,6 +89,8 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
         self.verbose = int(verbose)
         self.report_path = report
         self.diagnoser = diagnoser
+        self.verify = verify
+        self._config_overrides = config if isinstance(config, dict) else None
         self._reset()
 
     # ---- state ---------------------------------------------------------------
@@ -86,10 +102,14 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
         self._perm = None
         self._epoch = 0
         self._diagnosis: Diagnosis | None = None
-        self._seen = 0
+        self._seen = self._epoch_start = 0
         self._every_batch = False
         self._pending: dict[int, tuple] = {}
         self._read_every = 1
+        self._capture = None
+        self._verification = None
+        self._fit_start = time.perf_counter()
+        self._fit_seconds = None
 
     @property
     def trace(self) -> Trace:
@@ -118,7 +138,14 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
                 self.diagnoser = "rules"
                 self._diagnosis = diagnose(self.trace, self.findings, stopped_training=self._monitor.stopped)
             self._monitor.dirty = False
+            self._attach_verification(self._diagnosis)
         return self._diagnosis
+
+    @property
+    def verified_fix(self):
+        """The `deeplocalize.verify.Fix` that was proven, or None; ``apply`` it to the whole program."""
+        v = self._verification
+        return None if v is None or not v.verified else getattr(v, "fix_object", None)
 
     # ---- Keras hooks -----------------------------------------------------------
     def on_train_begin(self, logs=None):
@@ -128,22 +155,25 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
     @_guarded
     def _begin(self):
         from deeplocalize.model_facts import model_facts
-        from deeplocalize.probes import Probes
+        from deeplocalize.probes.choose import watcher_for
 
         model = self.model
         if getattr(model, "optimizer", None) is None:
             raise RuntimeError("the model is not compiled")
-        self._probes = Probes.for_model(
+        self._probes = watcher_for(
             model,
+            model_now=lambda: self._model,  # as it is (on JAX, without attaching the state Keras holds apart)
             saturation_eps=self.config["saturation_eps"],
             update_ratio=self.config["record_update_ratio"],
         )
         self._probes.set_sampling(*self._sampling())
+        self._start_capture()
         # With several steps per execution, batch ends do not map to steps.
         self._every_batch = int(getattr(model, "steps_per_execution", 1) or 1) > 1
         self._read_every = max(1, min(self.config["check_every"], RING_ROWS // 2))
         meta = model_facts(model)
         meta["params"] = {k: v for k, v in (self.params or {}).items() if isinstance(v, (int, float, str))}
+        meta["coverage"] = coverage_of(self._probes)
         self._monitor.fault_source = self._read_fault
         self._monitor.clear_fault = self._probes.clear_fault
         self._monitor.begin(self._probes.layer_infos(), meta)
@@ -164,16 +194,25 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
 
     @_guarded
     def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = int(epoch)
-        self._batch_in_epoch = 0
+        self._epoch, self._batch_in_epoch, self._epoch_start = int(epoch), 0, self._seen
+        getattr(self._probes, "new_epoch", lambda: None)()  # the outside observer's
+
+    @_guarded
+    def on_train_batch_begin(self, batch, logs=None):
+        getattr(self._probes, "begin_batch", lambda: None)()
 
     @_guarded
     def on_train_batch_end(self, batch, logs=None):
+        if self._capture is not None and (self._capture.switch_off_when_full() or self._capture._on):
+            self._maybe_halt()  # a halt waits for the sample (see _maybe_halt)
         probes = self._probes
         if probes.fell_back:
-            raise RuntimeError(f"could not instrument the train step: {_describe(probes.trace_error)}")
+            probes = self._watch_from_outside(f"the instrumented step could not run: {_describe(probes.trace_error)}")
         step, self._seen = self._seen, self._seen + 1
         logs = logs or {}
+        if is_outside(probes):  # Keras numbers the batches; with several steps per call, the last one
+            step, self._seen = self._epoch_start + int(batch), self._epoch_start + int(batch) + 1
+            probes.observe(step, int(batch), logs)
         loss = logs.get("loss")
         loss_bad = loss is not None and not np.isfinite(loss)
         if probes.is_sampled(step):
@@ -191,6 +230,17 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
         if fault or self._every_batch:
             self._monitor.check_fault()
         self._maybe_halt()
+
+    def _watch_from_outside(self, reason: str):
+        """Go on from outside the step after the instrumented one failed (one warning)."""
+        warnings.warn(f"deeplocalize: {reason}. Training continues unaffected, watched from outside the step "
+                      "from here on; please report it at the deeplocalize issue tracker.", RuntimeWarning, stacklevel=3)
+        self._warned = True
+        self._probes = take_over(self._probes, reason, self._sampling(), first_step=self._seen + 1)
+        self._monitor.clear_fault = self._probes.clear_fault
+        if self._monitor.recorder is not None:
+            self._monitor.recorder.meta["coverage"] = coverage_of(self._probes)
+        return self._probes
 
     def _drain(self, batch, logs):
         """Hand the monitor the recorded steps the graph holds that the trace
@@ -229,6 +279,9 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
 
     @_guarded
     def on_epoch_end(self, epoch, logs=None):
+        if self._capture is not None:  # later epochs show the same examples again
+            self._capture.switch_off()
+            self._maybe_halt()
         if self._monitor.recorder is None:
             return
         self._drain(None, {})
@@ -237,15 +290,17 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
         self._maybe_halt()
 
     def on_train_end(self, logs=None):
+        self._fit_seconds = time.perf_counter() - self._fit_start
         self._end()
         if self._probes is not None:
             try:
                 self._probes.uninstall()
             except Exception as exc:
                 self._fail(exc)
-        if self.verbose and self._monitor.recorder is not None:
+        self._verify_at_end()
+        if self.verbose:  # also when nothing was watched: then it says so
             self._print_summary()
-        if self.report_path is not None and self._monitor.recorder is not None:
+        if self.report_path is not None:
             try:
                 self.diagnosis.save(self.report_path, trace=self.trace)
             except Exception as exc:
@@ -258,11 +313,30 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
         self._drain(None, {})
         self._monitor.finish()
 
+    # ---- verification: deeplocalize.verify.hook does the work ------------------------
+    def _start_capture(self):
+        if not is_outside(self._probes):  # the sample is kept by the in-step probes only
+            from deeplocalize.verify import hook
+            hook.start_capture(self)
+
+    def _verify_at_end(self):
+        from deeplocalize.verify import hook
+
+        hook.verify_at_end(self)
+
+    def _attach_verification(self, d):
+        from deeplocalize.verify import hook
+
+        hook.attach(self, d)
+
     def _print_error(self, finding: Finding):
         if self.verbose:
             _print_line(f"deeplocalize: {finding.message}")
 
     def _maybe_halt(self):
+        if self._capture is not None and self._capture._on and \
+                self._capture.sample.n < self.config["verify_halt_examples"]:
+            return  # verification needs data: stop once the sample has enough (at most one epoch on)
         if self._monitor.should_halt():
             self.model.stop_training = True
 

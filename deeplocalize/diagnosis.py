@@ -53,6 +53,7 @@ def diagnose(trace: Trace, findings: list[Finding], stopped_training: bool = Fal
         steps_seen=trace.n_steps,
         model_name=trace.meta.get("model_name"),
         trace=trace,
+        coverage=coverage(trace, findings),
     )
     d.sort()
     top = primary_finding(d.findings)
@@ -70,6 +71,37 @@ def diagnose(trace: Trace, findings: list[Finding], stopped_training: bool = Fal
             from deeplocalize.learn.predict import predict as predictor
         _merge_learned(d, predictor(trace), diagnoser)
     return d
+
+
+def coverage(trace: Trace, findings: list[Finding]) -> dict:
+    """What the verdict rests on: which observer watched the run, what it
+    checked, which statistics it did not watch and why, and (``stopped``)
+    why the run, or the part that decides the verdict, was not watched.
+
+    A run with no recorded step, or one where the callback stopped after an
+    internal error, is ``stopped``: its diagnosis is ``"unchecked"`` unless
+    a problem was found before that.
+
+    Example:
+        >>> coverage(Trace(), [])["stopped"]
+        'no training step was watched'
+    """
+    seen = dict(trace.meta.get("coverage") or {})
+    failure = next((f for f in findings if f.kind == "internal_error"), None)
+    stopped = None
+    if failure is not None:
+        stopped = failure.message
+    elif trace.n_steps == 0:
+        stopped = "no training step was watched"
+    watched = seen.get("watched") or "every layer's forward values, gradients and weights"
+    if trace.n_steps:
+        checked = f"{trace.n_steps} recorded step{'s' if trace.n_steps != 1 else ''} ({watched})"
+        if failure is not None:
+            checked += ", up to where it stopped"
+    else:
+        checked = "the compiled model (pre-flight checks)" if trace.meta else "nothing"
+    return {"observer": seen.get("observer"), "checked": checked, "not_watched": list(seen.get("not_watched", [])),
+            "why": seen.get("why"), "stopped": stopped, "steps_seen": trace.n_steps}
 
 
 def _merge_learned(d: Diagnosis, guess: dict, diagnoser: str) -> None:
@@ -189,10 +221,12 @@ def _early_update_ratio(trace: Trace) -> float:
     return float(np.median(r)) if r.size else float("nan")
 
 
-def _numerical_cause(trace: Trace, f: Finding, findings: list[Finding]) -> str:
+def _numerical_cause(trace: Trace, f: Finding, findings: list[Finding]) -> str | None:
     step = trace.row_of(f.step or 0) if trace.n_steps else 0
     if _has(findings, "learning_rate_out_of_range") is not None:
         return "learning_rate"
+    if f.evidence.get("observer") == "outside":  # only the loss and weights were seen
+        return "learning_rate" if step >= 2 and _growing(trace, step) else None
     if f.detail == "loss" or f.layer == "loss":
         return "loss_function"
     x_abs = [abs(v[step]) for k, v in trace.steps.items() if k.startswith("x") and k.endswith(("_min", "_max"))]

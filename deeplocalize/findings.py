@@ -64,10 +64,15 @@ class Finding:
 
 @dataclass
 class Diagnosis:
-    """The verdict on a training run: healthy or buggy, where, why, what to do.
+    """The verdict on a training run: healthy, buggy or unchecked; where, why, what to do.
 
     ``status`` is ``"buggy"`` exactly when a finding has severity error or
-    warning. ``findings`` is sorted most important first.
+    warning; otherwise ``"unchecked"`` when the callback could not watch the
+    run (``coverage["stopped"]`` says why, ``coverage["checked"]`` what it
+    still checked), else ``"healthy"``. ``coverage`` also lists the
+    statistics that were not watched on this run and why (e.g. a backend
+    watched from outside the train step). ``findings`` is sorted most
+    important first.
 
     Example:
         >>> d = cb.diagnosis
@@ -85,20 +90,72 @@ class Diagnosis:
     relevance: dict = field(default_factory=dict)
     model_name: str | None = None
     trace_path: str | None = None
+    coverage: dict = field(default_factory=dict)
+    verification: object = None  # a deeplocalize.verify.Verification, when candidate fixes were tried
+    _context: dict = field(default=None, repr=False, compare=False)  # model and sample, for verify()
     # The run itself (a `Trace`), when the diagnosis was made from one: not
     # serialised, but it gives saved reports their plots.
     trace: object = field(default=None, repr=False, compare=False)
 
     @property
     def status(self) -> str:
-        """``"buggy"`` when any finding is an error or a warning, else ``"healthy"``."""
-        return "buggy" if any(f.severity in ("error", "warning") for f in self.findings) else "healthy"
+        """``"buggy"`` when any finding is an error or a warning; else
+        ``"unchecked"`` when the run (or the part that decides the verdict) was
+        not watched; else ``"healthy"``."""
+        if any(f.severity in ("error", "warning") for f in self.findings):
+            return "buggy"
+        return "unchecked" if self.coverage.get("stopped") else "healthy"
+
+    @property
+    def unchecked_reason(self) -> str | None:
+        """Why the run was not (fully) watched, in one sentence, or None.
+
+        Example:
+            >>> d.status, d.unchecked_reason
+            ('unchecked', 'deeplocalize stopped after an internal error: ...')
+        """
+        return self.coverage.get("stopped")
 
     @property
     def first_detection_step(self) -> int | None:
         """The earliest step at which an error or warning started."""
         steps = [f.step for f in self.findings if f.severity != "info" and f.step is not None]
         return min(steps) if steps else None
+
+    @property
+    def verified(self) -> bool:
+        """True when a candidate fix, tried on a copy of the model, proved the root cause."""
+        return bool(self.verification is not None and self.verification.verified)
+
+    def verify(self, model=None, x=None, y=None, mode: str = "always", config=None, budget=None, sample=None):
+        """Try the candidate fixes now (again), on ``model`` and a sample of ``(x, y)``, by default
+        the model and the batches the callback kept. Returns the `Verification`.
+
+        Example:
+            >>> v = cb.diagnosis.verify()            # after fit, with verify="auto" or "always"
+            >>> v.verified, v.fix.root_cause
+            (True, 'learning_rate')
+            >>> d.verify(model, x_train[:2048], y_train[:2048])  # a diagnosis without a kept sample
+        """
+        from deeplocalize.verify.engine import verify_model
+        from deeplocalize.verify.sample import DataSample
+
+        ctx = self._context or {}
+        model = model if model is not None else ctx.get("model")
+        if sample is None:
+            sample = DataSample.from_arrays(x, y) if x is not None else ctx.get("sample")
+        if model is None or sample is None or sample.n == 0:
+            raise ValueError("verify() needs the model and a sample of its training data: pass model=, x= and "
+                             "y=, or train with DeepLocalizeCallback(verify='auto') so the callback keeps them.")
+        if x is not None:
+            sample.batch_size = getattr(ctx.get("sample"), "batch_size", None) or 32
+        overrides = dict(ctx.get("config") or {})
+        if budget is not None:
+            overrides["verify_budget"] = budget
+        if config:
+            overrides.update(config)
+        return verify_model(model, sample, diagnosis=self, mode=mode, config=overrides or None,
+                            fit_seconds=ctx.get("fit_seconds"))
 
     @property
     def primary(self) -> Finding | None:
@@ -119,6 +176,10 @@ class Diagnosis:
         """One paragraph in plain words, as printed at the end of training."""
         if self.status == "healthy":
             return f"deeplocalize: training looks healthy ({self.steps_seen} steps checked, no problems found)."
+        if self.status == "unchecked":
+            checked = self.coverage.get("checked") or "nothing"
+            return (f"deeplocalize: UNCHECKED, not a verdict of health: {self.coverage['stopped']}. "
+                    f"Checked: {checked}; no problem was found there.")
         top = self.primary
         where = f" in layer '{self.faulty_layer}'" if self.faulty_layer else ""
         cause = f" Likely root cause: {self.root_cause.replace('_', ' ')}." if self.root_cause else ""
@@ -126,7 +187,10 @@ class Diagnosis:
         others = len([f for f in self.findings if f.severity != "info"]) - 1
         more = f" ({others} more finding{'s' if others != 1 else ''} in the report.)" if others > 0 else ""
         when = f" at step {top.step}" if top.step is not None else ""
-        return f"deeplocalize: BUGGY{where}{when}: {top.message}{cause}{fix}{more}"
+        checked = ""
+        if self.verification is not None:
+            checked = " Verified by a trial." if self.verified else " Unverified: no candidate fix proved it."
+        return f"deeplocalize: BUGGY{where}{when}: {top.message}{cause}{fix}{checked}{more}"
 
     def to_dict(self) -> dict:
         """JSON-ready dict, including ``status``."""
@@ -142,7 +206,10 @@ class Diagnosis:
                 "model_name": self.model_name,
                 "relevance": self.relevance,
                 "trace_path": self.trace_path,
+                "coverage": self.coverage,
                 "findings": [f.to_dict() for f in self.findings],
+                "verified": self.verified,
+                "verification": self.verification.to_dict() if self.verification is not None else None,
             }
         )
 
@@ -159,6 +226,8 @@ class Diagnosis:
             relevance=data.get("relevance") or {},
             model_name=data.get("model_name"),
             trace_path=data.get("trace_path"),
+            coverage=data.get("coverage") or {},
+            verification=_verification(data.get("verification")),
         )
 
     def save(self, path, trace=None) -> Path:
@@ -184,6 +253,14 @@ class Diagnosis:
     def load(cls, path) -> "Diagnosis":
         """Read a diagnosis saved as JSON."""
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def _verification(data):
+    if not data:
+        return None
+    from deeplocalize.verify.verdict import Verification
+
+    return Verification.from_dict(data)
 
 
 def primary_finding(findings: list[Finding]) -> Finding | None:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import math
 
-from deeplocalize.vocab import PASSTHROUGH, loss_name
+import keras
+
+from deeplocalize.vocab import loss_name
 
 
 def _snake(name: str) -> str:
@@ -60,11 +62,12 @@ def _losses(model) -> list[dict]:
 
 def model_facts(model) -> dict:
     """Loss, optimizer, learning rate, output activations and shapes of ``model``."""
-    from deeplocalize.probes import activation_name, probed_layers
+    from deeplocalize.probes import probed_layers
+    from deeplocalize.probes.outputs import output_activations, output_layers
 
     opt = model.optimizer
     try:
-        lr = float(opt.learning_rate.numpy()) if hasattr(opt.learning_rate, "numpy") else float(opt.learning_rate)
+        lr = float(keras.ops.convert_to_numpy(opt.learning_rate))  # any backend (a torch value needs no grad)
     except Exception:
         lr = math.nan
     facts = {
@@ -83,49 +86,24 @@ def model_facts(model) -> dict:
         "frozen_layers": [l.name for l in probed_layers(model) if l.weights and not l.trainable],
     }
     try:
-        outputs = model.outputs or []
-        for t in outputs:
-            facts["output_shapes"].append([None if d is None else int(d) for d in t.shape])
-        producing = _output_layers(model)
-        facts["output_layers"] = [l.name for l in producing]
-        facts["output_activations"] = [_effective_activation(model, l) for l in producing]
         facts["input_shapes"] = [[None if d is None else int(d) for d in t.shape] for t in (model.inputs or [])]
-    except Exception:  # subclassed models have no symbolic graph
-        layers = probed_layers(model)
-        if layers:
-            facts["output_layers"] = [layers[-1].name]
-            facts["output_activations"] = [activation_name(layers[-1])]
+    except (AttributeError, ValueError):  # subclassed models have no symbolic graph
+        pass
+    # Found from the graph; a model without one (subclassed) has no known
+    # output layer, and the checks that need one are skipped.
+    producing, activations = output_layers(model), output_activations(model)
+    if producing is not None and activations is not None:
+        facts["output_layers"] = [layer.name for layer in producing]
+        facts["output_activations"] = activations
+        facts["output_shapes"] = [[None if d is None else int(d) for d in t.shape] for t in model.outputs]
+    if not all(getattr(layer, "built", True) for layer in probed_layers(model)):
+        facts["n_trainable_params"] = None  # unbuilt layers have no weights yet: not known
     return facts
 
 
-def _output_layers(model):
-    layers = []
-    for t in model.outputs or []:
-        history = getattr(t, "_keras_history", None)
-        if history is not None:
-            layers.append(history[0] if not hasattr(history, "operation") else history.operation)
-    return layers
-
-
-def _effective_activation(model, layer) -> str | None:
-    """The activation applied last on the way to an output.
-
-    A trailing Dropout/Reshape/Flatten does not change what the output is, so
-    the search goes back through such layers to the one that activates.
-    """
-    from deeplocalize.probes import activation_name
-
-    for _ in range(10):
-        if layer is None or type(layer).__name__ not in PASSTHROUGH:
-            break
-        nodes = getattr(layer, "_inbound_nodes", [])
-        parents = nodes[0].parent_operations if nodes else []
-        layer = parents[0] if parents else None
-    return activation_name(layer) if layer is not None else None
-
-
 def _optimizer_config(opt) -> dict:
-    keep = ("momentum", "nesterov", "beta_1", "beta_2", "epsilon", "clipnorm", "clipvalue", "rho")
+    keep = ("momentum", "nesterov", "beta_1", "beta_2", "epsilon", "clipnorm", "clipvalue", "rho",
+            "gradient_accumulation_steps", "use_ema")
     try:
         cfg = opt.get_config()
     except Exception:

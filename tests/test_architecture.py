@@ -21,17 +21,17 @@ PACKAGE = ROOT / "deeplocalize"
 # prefix of its dotted name (relative to ``deeplocalize``).
 LAYERS = (
     ("vocab", "config"),  # vocabularies and settings: import nothing of the package
-    ("trace", "findings"),  # plain data: the recorded run, the result types
+    ("trace", "findings", "verify.verdict"),  # plain data: the recorded run, the result types
     ("checks", "relevance", "learn.features", "learn.predict"),  # pure functions of a trace (and the shipped classifier)
     ("monitor",),  # the check pipeline: record, check on schedule, reconcile, halt
     ("diagnosis",),  # the verdict: root cause, faulty layer, fix
     ("report",),  # renders a Diagnosis (never computes one)
-    ("probes", "model_facts"),  # the Keras side: instrumented step, model facts
+    ("probes", "model_facts", "verify"),  # the Keras side: instrumented step, model facts, trials on copies
     ("callback",),  # Keras hooks feeding the monitor
     ("learn", "neurons", "bench", "__main__", "__init__"),  # tools built on the callback, and the public API
 )
 # The one upward call allowed: Diagnosis.save is a thin facade over the report.
-ALLOWED_UPWARD = {("findings", "report")}
+ALLOWED_UPWARD = {("findings", "report"), ("findings", "verify")}  # ...and Diagnosis.verify over verify
 INTERNALS = ("keras.src", "tensorflow.python")
 INTERNALS_ALLOWED = ("probes",)
 MAX_LINES = 400

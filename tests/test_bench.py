@@ -377,8 +377,13 @@ def test_quick_benchmark_end_to_end(tmp_path):
     assert set(doc) == {"meta", "totals", "paper_totals", "cases"}
     assert doc["meta"]["quick"] is True and doc["meta"]["seeds"] == [0]
     assert doc["paper_totals"]["deeplocalize"] == {"detected": 34, "localized": 21}
-    assert set(doc["totals"]["tools"]) == {"deeplocalize", "terminate_on_nan", "es_loss", "es_accuracy", "keras_all",
+    assert set(doc["totals"]["tools"]) == {"deeplocalize", "deeplocalize_always", "deeplocalize_rules",
+                                           "terminate_on_nan", "es_loss", "es_accuracy", "keras_all",
                                            "umlaut", "autotrainer", "deepdiagnosis"}
+    # one DeepLocalize fit, read three ways: verification ran on its buggy runs and was timed
+    assert doc["totals"]["tools"]["deeplocalize_always"]["verification_s"]["n"] >= 1
+    assert doc["totals"]["tools"]["deeplocalize_rules"]["verification_s"]["n"] == 0
+    assert doc["totals"]["tools"]["deeplocalize"]["repaired"]["of"] >= 1
     assert set(doc["totals"]["healthy"]["umlaut"]) == {"count", "of"}
     n_ok = sum(r["status"] == "ok" and r["kind"] != "healthy" for r in rows)
     assert doc["totals"]["tools"]["deeplocalize"]["detected"]["of"] >= n_ok - 1
@@ -488,3 +493,18 @@ def test_every_healthy_program_builds_and_trains_a_step():
         history = program["model"].fit(cut(x), y[:8], epochs=1, batch_size=8, verbose=0)
         assert np.isfinite(history.history["loss"][0]), case.id
         keras.backend.clear_session()
+
+
+def test_repaired_compares_with_the_fixed_programs_validity_and_metric():
+    from deeplocalize.bench.scoring import repaired
+
+    acc = {"validity": {"metric": "accuracy", "fixed": ">= 0.9"}}
+    assert repaired({"accuracy": 0.91}, acc, {"accuracy": 0.99}) is True       # meets the condition
+    assert repaired({"accuracy": 0.87}, acc, {"accuracy": 0.88}) is True       # within 5% of the fixed run
+    assert repaired({"accuracy": 0.80}, acc, {"accuracy": 0.88}) is False
+    assert repaired({"accuracy": float("nan")}, acc, {"accuracy": 0.88}) is False
+    assert repaired({"loss": 0.1}, acc, {"accuracy": 0.88}) is False            # the metric is missing
+    loss = {"validity": {"metric": "loss", "fixed": "<= 0.05"}}
+    assert repaired({"loss": 0.04}, loss, {"loss": 0.01}) is True
+    assert repaired({"loss": 0.3}, loss, {"loss": 0.2}) is False
+    assert repaired({"loss": 0.3}, {"validity": {}}, {"loss": 0.2}) is None     # no condition: not scored

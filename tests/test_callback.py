@@ -57,7 +57,7 @@ def model_with(fault_layer=None, jit_compile="auto"):
 
 @pytest.mark.parametrize("k", [0, 7, 23])
 def test_forward_nan_named_at_layer_tensor_and_step(k):
-    cb = DeepLocalizeCallback(verbose=0)
+    cb = DeepLocalizeCallback(verbose=0, verify="never")  # with verification on, the halt waits for its sample
     m = model_with(FaultFrom(k, "forward", name="fault"))
     m.fit(X, Y, epochs=3, batch_size=32, callbacks=[cb], verbose=0)
     f = cb.diagnosis.findings[0]
@@ -124,7 +124,7 @@ def test_learning_rate_overflow_found_in_the_update():
     keras.utils.set_random_seed(0)
     m = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, name="dense"), keras.layers.Dense(1, name="out")])
     m.compile(keras.optimizers.SGD(learning_rate=1e38), "mse")
-    cb = DeepLocalizeCallback(verbose=0)
+    cb = DeepLocalizeCallback(verbose=0, verify="never")  # the rules' verdict (trials prove Adam, see report)
     m.fit(X, X[:, :1] * 1e3, epochs=1, batch_size=32, callbacks=[cb], verbose=0)
     first = [f for f in cb.diagnosis.findings if f.kind in ("nan", "inf")][0]
     assert first.step <= 1 and first.layer in ("dense", "out")

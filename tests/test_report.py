@@ -58,7 +58,7 @@ def _train(buggy: bool):
             name="healthy_classifier",
         )
         model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy", metrics=["accuracy"])
-    cb = DeepLocalizeCallback(verbose=0)
+    cb = DeepLocalizeCallback(verbose=0, verify="never")  # the verified-fix section: tests/test_verify.py
     model.fit(x, y, epochs=4, batch_size=32, verbose=0, callbacks=[cb])
     return cb
 

@@ -140,6 +140,59 @@ def _modes_and_overhead(totals) -> list[str]:
     return lines
 
 
+def _secs(v: dict) -> str:
+    if not v or not v.get("n"):
+        return "n/a"
+    return f"{v['median']:.1f} / {v['max']:.1f} ({v['total'] / 60:.1f} min over {v['n']} runs)"
+
+
+def _verification(rows) -> list[str]:
+    """Our three readings of the same fits (rules alone, verify=auto, verify=always), on every
+    program and on those whose bug reproduces (ground truth ``valid``), with the repair rate."""
+    ours = [t for t in scored_tools() if t.group == "ours"]
+    buggy = [r for r in rows if r.get("kind") != "healthy"]
+    valid = [r for r in buggy if (r.get("ground_truth") or {}).get("valid", True) is not False]
+    if not buggy or not any(t.verifies for t in ours):
+        return []
+    every, on_valid = scoring.totals(rows), scoring.totals(valid + [r for r in rows if r.get("kind") == "healthy"])
+    n_valid = len({r["id"] for r in valid})
+    lines = ["", "## Verified diagnosis", "",
+             f"The same DeepLocalize fit read three ways (see `deeplocalize/bench/ours.py`). *repaired*: the "
+             f"fix proven on the buggy run, applied to a fresh build of the whole program and trained as the "
+             f"program says, meets the fixed program's validity condition or comes within "
+             f"{scoring.REPAIR_MARGIN:.0%} of the fixed run's metric. Left of each `‖`: all programs; right: "
+             f"the {n_valid} whose bug reproduces (`valid` in the ground truth).", "",
+             "| reading | detected | false alarms (fixed) | false alarms (healthy) | localized | root cause (strict) "
+             "| root cause (lenient) | repaired | verification s: median / worst (total) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for tool in ours:
+        a, v = every["tools"][tool.name], on_valid["tools"][tool.name]
+
+        def both(metric):
+            return f"{_frac(a[metric])} ‖ {_frac(v[metric])}"
+
+        rep = both("repaired") if tool.verifies else "n/a"
+        lines.append(f"| {tool.label} | {both('detected')} | {both('false_alarm')} | "
+                     f"{_frac(every['healthy'].get(tool.name) or {})} | {both('localized')} | "
+                     f"{both('root_cause_strict')} | {both('root_cause_lenient')} | {rep} | "
+                     f"{_secs(a.get('verification_s')) if tool.verifies else 'n/a'} |")
+    lines += ["", "| case | seed | ground truth cause | rules: layer; cause | verified fix | cause right "
+                  "(rules → verified) | localized (rules → verified) | repaired | seconds |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(buggy, key=lambda r: (r["module"], r["seed"] or 0)):
+        s = r.get("scores") or {}
+        ru, au = s.get("deeplocalize_rules") or {}, s.get(scoring.OURS) or {}
+        rec = ((r.get("runs") or {}).get("buggy") or {}).get(scoring.OURS)
+        fix = (rec.verified_fix or {}) if rec is not None else {}
+        gt = r.get("ground_truth") or {}
+        lines.append(f"| {r['id']} | {r['seed']} | {gt.get('root_cause')}{'' if gt.get('valid', True) else ' (not valid)'} | "
+                     f"{_cell(ru.get('faulty_layer') or '')}; {ru.get('root_cause') or ''} | "
+                     f"{_cell(fix.get('change', ''))} | {_yn(ru.get('root_cause_strict'))} → "
+                     f"{_yn(au.get('root_cause_strict'))} | {_yn(ru.get('localized'))} → {_yn(au.get('localized'))} | "
+                     f"{_yn(au.get('repaired'))} | {_fmt(rec.verification_s if rec is not None else None, '.1f')} |")
+    return lines
+
+
 def _report_link(r, out_dir) -> str:
     if r.get("report"):
         link = r["report"]
@@ -205,6 +258,7 @@ def markdown(rows: list[dict], totals: dict, meta: dict, published: dict, deepfd
              missing: list[str] | None = None, out_dir: Path | None = None) -> str:
     """The whole ``results.md``."""
     lines = _header(rows, totals, meta) + _totals_table(rows, totals, published)
+    lines += _verification(rows)
     lines += _deepfd_table(rows, totals, deepfd or {}) + _modes_and_overhead(totals)
     lines += _per_case(rows, out_dir) + _healthy(rows)
     if missing:

@@ -1,7 +1,24 @@
 """DeepLocalize as a benchmark tool: its callbacks and how its verdict is read.
 
+One fit serves three rows of the table (`tools`): the callback runs with
+``verify="always"``, and its verdict is read three ways:
+
+- ``deeplocalize`` (the defaults, ``verify="auto"``): the verified verdict when
+  the rules call the run buggy, else the rules' verdict (with ``auto`` the
+  trials run only on a buggy run, and there they are the same trials as with
+  ``always``: the stricter margins apply only to a run the rules call healthy);
+- ``deeplocalize_always``: the verified verdict, whatever the rules said;
+- ``deeplocalize_rules``: the rules alone (``verify="never"``), re-diagnosed from
+  the same trace and findings. With verification on, a halting error waits
+  for ``verify_halt_examples`` examples to be kept, so this trace can be a few
+  steps longer than a ``verify="never"`` run's.
+
+On a buggy program whose verification proved a fix, the fix is applied to a
+fresh build of the whole program (`repair`), which is trained as the program
+says; the scorer compares its final metric with the fixed program's.
+
 Example:
-    >>> cbs = make_callbacks(ctx)          # [DeepLocalizeCallback(verbose=0)]
+    >>> cbs = make_callbacks(ctx)          # [DeepLocalizeCallback(verbose=0, verify="always")]
     >>> model.fit(x, y, callbacks=cbs)
     >>> read(ctx, cbs, record, counter)    # fills record.flagged, faulty_layer, root_cause, ...
 """
@@ -9,15 +26,19 @@ Example:
 from __future__ import annotations
 
 import copy
+import math
+import time
 from pathlib import Path
 
 DIAGNOSER_MODES = ("rules", "learned", "both")
 
 
 def make_callbacks(ctx, **options) -> list:
-    """A fresh `DeepLocalizeCallback` at defaults (``options`` override them)."""
+    """A fresh `DeepLocalizeCallback` at defaults but ``verify="always"`` (see the
+    module docstring; ``options`` override them)."""
     from deeplocalize import DeepLocalizeCallback
 
+    options.setdefault("verify", "always")
     return [DeepLocalizeCallback(verbose=0, **options)]
 
 
@@ -53,17 +74,74 @@ def rediagnose(cb) -> dict:
     return out
 
 
-def read(ctx, cbs, rec, counter=None) -> None:
-    """The diagnosis of the run into ``rec``; on a buggy run also the other
-    diagnosers' answers, and the trace and HTML report when asked for."""
-    cb = cbs[0]
-    d = cb.diagnosis
+def _rules_view(cb):
+    """The verdict of the rules alone (what ``verify="never"`` reports) on the same run."""
+    from deeplocalize.diagnosis import diagnose
+
+    findings = [f for f in copy.deepcopy(cb.findings) if f.kind != "fix_verified"]
+    return diagnose(cb.trace, findings, stopped_training=bool(cb.diagnosis.stopped_training), diagnoser="both")
+
+
+def _fill(rec, d) -> None:
     rec.flagged = d.status == "buggy"
     rec.stop_step = d.first_detection_step
     rec.diagnosis = diagnosis_summary(d)
     rec.faulty_layer, rec.root_cause = d.faulty_layer, d.root_cause
     if d.findings:
         rec.symptom = d.findings[0].kind
+
+
+def _fill_verification(ctx, cb, rec, v) -> None:
+    """Time, proven fix and (buggy programs) the repaired program's metrics."""
+    if v is None:
+        return
+    rec.verification_s = v.seconds
+    rec.details["verification"] = {"verified": v.verified, "note": v.note, "tried": sum(
+        t.verdict not in ("baseline", "not tried", "not applicable") for t in v.trials), "trials": len(v.trials)}
+    if not v.verified:
+        return
+    fix = v.fix
+    rec.verified_fix = {"fix": fix.fix, "root_cause": fix.root_cause, "layer": fix.layer, "change": fix.change}
+    if ctx.variant == "buggy":
+        if ctx._repair is None:
+            ctx._repair = repair(ctx, getattr(v, "fix_object", None))
+        rec.details["repair"] = ctx._repair
+
+
+def repair(ctx, fix) -> dict:
+    """Apply ``fix`` to a fresh build of the whole buggy program and train it as the program says."""
+    if fix is None or ctx.module is None:
+        return {"error": "the proven fix or the program is not available"}
+    start = time.perf_counter()
+    try:
+        ctx.keras.backend.clear_session()
+        program = ctx.module.build(ctx.variant, seed=ctx.seed)
+        fit_kwargs = dict(program.get("fit") or {})
+        fit_kwargs["verbose"] = 0
+        model, x, y, fit_kwargs = fix.apply(program["model"], program["x"], program.get("y"), fit_kwargs)
+        history = model.fit(x, y, **fit_kwargs)
+        final = {}
+        for key, values in (history.history or {}).items():
+            if values and isinstance(values[-1], (int, float)) and math.isfinite(float(values[-1])):
+                final[key] = float(values[-1])
+            elif values:
+                final[key] = float("nan")
+        return {"fix": fix.name, "final": final, "seconds": round(time.perf_counter() - start, 2)}
+    except Exception as exc:  # a fix that does not apply to the whole program is a result
+        return {"fix": getattr(fix, "name", None), "error": f"{type(exc).__name__}: {exc}"[:400],
+                "seconds": round(time.perf_counter() - start, 2)}
+
+
+def read(ctx, cbs, rec, counter=None) -> None:
+    """The defaults' verdict (``verify="auto"``) into ``rec``; on a buggy run also
+    the other diagnosers' answers, and the trace and HTML report when asked for."""
+    cb = cbs[0]
+    d = cb.diagnosis
+    rules = _rules_view(cb)
+    auto = d if rules.status == "buggy" else rules
+    _fill(rec, auto)
+    if rules.status == "buggy":
+        _fill_verification(ctx, cb, rec, d.verification)
     if ctx.variant != "buggy":
         return
     rec.diagnoser_modes = rediagnose(cb)
@@ -81,3 +159,15 @@ def read(ctx, cbs, rec, counter=None) -> None:
             rec.report = ctx.report_path
         except Exception as exc:
             rec.report_error = f"{type(exc).__name__}: {exc}"
+
+
+def read_always(ctx, cbs, rec, counter=None) -> None:
+    """The ``verify="always"`` verdict of the same run."""
+    d = cbs[0].diagnosis
+    _fill(rec, d)
+    _fill_verification(ctx, cbs[0], rec, d.verification)
+
+
+def read_rules(ctx, cbs, rec, counter=None) -> None:
+    """The rules' verdict alone (``verify="never"``) of the same run."""
+    _fill(rec, _rules_view(cbs[0]))

@@ -162,10 +162,23 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=2, help="epochs per fit")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--out", default=None, help="also write the table to this Markdown file")
+    parser.add_argument("--backend", choices=("tensorflow", "jax", "torch"), default=None,
+                        help="the Keras backend to time (default: the one Keras picked, KERAS_BACKEND)")
     parser.add_argument("--tools", default=",".join(_all_settings()),
                         help="comma-separated settings timed beside the plain fit (default: all: "
                              + ",".join(_all_settings()) + ")")
     args = parser.parse_args(argv)
+    import keras
+
+    if args.backend and keras.backend.backend() != args.backend:  # Keras picks it at import: a fresh process
+        import os
+        import subprocess
+        import sys
+
+        rest = [a for a in (argv if argv is not None else sys.argv[2:]) if not a.startswith("--backend")]
+        rest = [a for a in rest if a != args.backend]
+        env = {**os.environ, "KERAS_BACKEND": args.backend}
+        return subprocess.run([sys.executable, "-m", "deeplocalize.bench", "overhead", *rest], env=env).returncode
     tools = [t.strip() for t in args.tools.split(",") if t.strip()]
     unknown = [t for t in tools if t not in _all_settings()]
     if unknown:

@@ -9,7 +9,11 @@ Per case and seed, per tool of `tools.scored_tools`:
 - ``root_cause_strict`` / ``root_cause_lenient``: the named root cause is the
   primary ``root_cause`` / the primary or one of ``secondary_causes``
   (``None`` for a tool that names no cause);
-- ``steps``: steps to detection; ``wall_buggy_s`` / ``wall_fixed_s``.
+- ``steps``: steps to detection; ``wall_buggy_s`` / ``wall_fixed_s``;
+- for a tool that verifies its diagnosis (``Tool.verifies``): ``repaired``, the
+  fix it proved on the buggy run, applied to the whole program, trains it as
+  well as the fixed program (`repaired`; False when no fix was proven), and
+  ``verification_s``, the seconds its trials took (buggy and fixed runs).
 
 Over several seeds (`aggregate_seeds`) a program counts as detected when the
 tool flags it in the majority of the seeds where it ran, and as a false alarm
@@ -30,12 +34,14 @@ Example:
 
 from __future__ import annotations
 
+import math
 import statistics
 
 from deeplocalize.bench.record import RunRecord
 from deeplocalize.bench.tools import scored_tools
 
-METRICS = ("detected", "false_alarm", "localized", "root_cause_strict", "root_cause_lenient")
+METRICS = ("detected", "false_alarm", "localized", "root_cause_strict", "root_cause_lenient", "repaired")
+REPAIR_MARGIN = 0.05  # a repaired program's metric may trail the fixed program's by this share of it
 MODE_METRICS = ("localized", "root_cause_strict", "root_cause_lenient")
 OURS = "deeplocalize"  # the tool whose diagnoser modes and overhead are reported
 
@@ -63,15 +69,54 @@ def root_cause_right(cause, gt: dict | None, lenient: bool = False) -> bool | No
     return _norm(cause) in accepted
 
 
+def repaired(final: dict | None, gt: dict | None, fixed_final: dict | None) -> bool | None:
+    """Does a repaired program train as well as the fixed one? Its final
+    ``validity.metric`` meets the fixed program's validity condition, or
+    trails the fixed run's own final value by at most `REPAIR_MARGIN` of it.
+
+    Example:
+        >>> gt = {"validity": {"metric": "accuracy", "fixed": ">= 0.9"}}
+        >>> repaired({"accuracy": 0.93}, gt, {"accuracy": 0.97}), repaired({"accuracy": 0.5}, gt, {"accuracy": 0.97})
+        (True, False)
+    """
+    validity = (gt or {}).get("validity") or {}
+    metric, condition = validity.get("metric"), validity.get("fixed")
+    if not metric or not condition:
+        return None
+    value = (final or {}).get(metric)
+    if value is None or not math.isfinite(value):
+        return False
+    op, threshold = str(condition).split()
+    higher = op.startswith(">")
+    if (value >= float(threshold)) if higher else (value <= float(threshold)):
+        return True
+    ref = (fixed_final or {}).get(metric)
+    if ref is None or not math.isfinite(ref):
+        return False
+    slack = REPAIR_MARGIN * abs(ref)
+    return bool(value >= ref - slack) if higher else bool(value <= ref + slack)
+
+
+def _repaired(tool, gt, b: RunRecord | None, fixed_plain: RunRecord | None) -> bool | None:
+    if not tool.verifies or b is None or not b.ok or not ((gt or {}).get("validity") or {}).get("metric"):
+        return None
+    rep = (b.details or {}).get("repair") if b.flagged and b.verified_fix else None
+    if not rep or rep.get("error"):
+        return False
+    return repaired(rep.get("final"), gt, fixed_plain.final if fixed_plain is not None else None)
+
+
 def _flag(rec: RunRecord | None) -> bool | None:
     return bool(rec.flagged) if rec is not None and rec.ok else None
 
 
-def _score_tool(tool, gt, b: RunRecord | None, f: RunRecord | None) -> dict:
+def _score_tool(tool, gt, b: RunRecord | None, f: RunRecord | None, fixed_plain: RunRecord | None = None) -> dict:
     detected = _flag(b)
     s = {"detected": detected, "false_alarm": _flag(f),
          "steps": b.stop_step if detected else None,
-         "wall_buggy_s": b.wall_s if b else None, "wall_fixed_s": f.wall_s if f else None}
+         "wall_buggy_s": b.wall_s if b else None, "wall_fixed_s": f.wall_s if f else None,
+         "repaired": _repaired(tool, gt, b, fixed_plain),
+         "verification_s": [r.verification_s for r in (b, f) if r is not None and r.verification_s is not None]}
     layer = b.faulty_layer if detected and tool.names_layer else None
     cause = b.root_cause if detected and tool.names_cause else None
     s["faulty_layer"], s["root_cause"] = layer, cause
@@ -96,7 +141,7 @@ def _score_derived(tool, out: dict) -> dict:
     steps = [out[t]["steps"] for t in tool.any_of if out[t]["detected"] and out[t]["steps"] is not None]
     return {"detected": detected, "false_alarm": any_of("false_alarm"),
             "localized": False if detected is not None else None, "root_cause_strict": None,
-            "root_cause_lenient": None, "steps": min(steps) if steps else None,
+            "root_cause_lenient": None, "repaired": None, "verification_s": [], "steps": min(steps) if steps else None,
             "wall_buggy_s": None, "wall_fixed_s": None, "faulty_layer": None, "root_cause": None}
 
 
@@ -108,7 +153,9 @@ def score_case(gt: dict | None, runs: dict) -> dict:
     Returns ``{tool: {metric: value}}`` plus ``"deeplocalize_modes"``.
     """
     if "healthy" in runs:
-        out = {t.name: {"false_alarm": _flag(runs["healthy"].get(t.name))} for t in scored_tools() if not t.any_of}
+        out = {t.name: {"false_alarm": _flag(runs["healthy"].get(t.name)), "verification_s": [
+            r.verification_s for r in [runs["healthy"].get(t.name)] if r is not None and r.verification_s is not None]}
+            for t in scored_tools() if not t.any_of}
         for t in scored_tools():
             if t.any_of:
                 flags = [out[n]["false_alarm"] for n in t.any_of if out[n]["false_alarm"] is not None]
@@ -118,7 +165,7 @@ def score_case(gt: dict | None, runs: dict) -> dict:
     out: dict = {}
     for tool in scored_tools():
         if not tool.any_of:
-            out[tool.name] = _score_tool(tool, gt, buggy.get(tool.name), fixed.get(tool.name))
+            out[tool.name] = _score_tool(tool, gt, buggy.get(tool.name), fixed.get(tool.name), fixed.get("plain"))
     for tool in scored_tools():
         if tool.any_of:
             out[tool.name] = _score_derived(tool, out)
@@ -206,6 +253,7 @@ def aggregate_seeds(rows: list[dict]) -> dict:
         agg["steps"] = statistics.median(steps) if steps else None
         walls = [p["wall_buggy_s"] for p in per if p.get("wall_buggy_s") is not None]
         agg["wall_buggy_s"] = statistics.median(walls) if walls else None
+        agg["verification_s"] = [v for p in per for v in (p.get("verification_s") or [])]
         out[tool] = agg
     modes: dict = {}
     for s in scored:
@@ -249,6 +297,10 @@ def totals(rows: list[dict]) -> dict:
         t["wall_buggy_s_total"] = sum(walls) if walls else None
         agree = [p["agreement"] for p in per if p["agreement"][1]]
         t["all_seeds_agree"] = {"count": sum(k == n for k, n in agree), "of": len(agree)}
+        secs = [v for p in per for v in p.get("verification_s") or []]
+        secs += [v for r in healthy_rows for v in ((r.get("scores") or {}).get(tool) or {}).get("verification_s") or []]
+        t["verification_s"] = {"n": len(secs), "median": statistics.median(secs) if secs else None,
+                               "max": max(secs) if secs else None, "total": sum(secs) if secs else None}
         out["tools"][tool] = t
     for mode in ("rules", "learned", "both"):
         answers = [c["deeplocalize_modes"][mode] for c in cases.values() if mode in c.get("deeplocalize_modes", {})]

@@ -8,12 +8,9 @@ stopped at, and the faulty layer and root cause in our vocabulary where it
 names them (``None`` = not named). Nothing else in ``bench/`` compares tool
 names: adding a tool is one row here.
 
-To add DeepLocalize with verification (``verify="auto"`` / ``"always"``),
-add one row per variant below ``deeplocalize``, e.g.
-``Tool("deeplocalize_verify_auto", "DeepLocalize, verify=auto", "dlva",
-make=ours.make_callbacks(verify="auto"), read=ours.read, ...)``; its reader
-also fills ``RunRecord.verification_s`` and ``RunRecord.verified_fix``, which
-the scorer will apply to the whole program to measure a repair rate.
+DeepLocalize's one fit (``verify="always"``) is read three ways: the
+defaults (``verify="auto"``), ``verify="always"`` and the rules alone; the two
+extra rows name it in ``same_fit_as`` (see `ours`).
 
 Example:
     >>> [t.name for t in scored_tools()][:3]
@@ -45,6 +42,8 @@ class Context:
     acc_key: str | None = None
     report_path: str | None = None
     trace_path: str | None = None
+    module: object = None  # the case module, to build the program again (a repair run)
+    _repair: dict | None = None  # the verified fix applied to the whole buggy program, once per fit
 
 
 @dataclass(frozen=True)
@@ -65,6 +64,8 @@ class Tool:
     names_layer: bool = False
     names_cause: bool = False
     any_of: tuple = ()  # a derived tool: flagged when one of these is
+    same_fit_as: str | None = None  # read from that tool's fit (its callbacks), no fit of its own
+    verifies: bool = False  # tries fixes: verification time and a repair rate are scored
     notes: str = ""
 
 
@@ -99,9 +100,12 @@ def _make_es_accuracy(ctx):
 
 _ROWS = [
     Tool("plain", "no callback", "plain", "none", make=lambda ctx: [], notes="the denominator of the overhead"),
-    Tool("deeplocalize", "DeepLocalize (ours)", "dl", "ours", make=ours.make_callbacks, read=ours.read,
-         counts_steps=True, names_layer=True, names_cause=True),
-    # Room for DeepLocalize with verify="auto" and verify="always": one row each, see the docstring.
+    Tool("deeplocalize", "DeepLocalize (ours, defaults: verify=auto)", "dl", "ours", make=ours.make_callbacks,
+         read=ours.read, counts_steps=True, names_layer=True, names_cause=True, verifies=True),
+    Tool("deeplocalize_always", "DeepLocalize, verify=always", "dla", "ours", read=ours.read_always,
+         same_fit_as="deeplocalize", names_layer=True, names_cause=True, verifies=True),
+    Tool("deeplocalize_rules", "DeepLocalize, verify=never (rules + learned)", "dlr", "ours", read=ours.read_rules,
+         same_fit_as="deeplocalize", names_layer=True, names_cause=True),
     Tool("terminate_on_nan", "Keras TerminateOnNaN", "ton", "keras", make=_make_terminate_on_nan,
          read=_read_terminate_on_nan, watch="nan_epochs", rerun_when_fired=True, counts_steps=True),
     Tool("es_loss", "Keras EarlyStopping(loss)", "es_loss", "keras", make=_make_es_loss,
@@ -126,8 +130,14 @@ def scored_tools() -> list[Tool]:
 
 
 def fitted_tools() -> list[Tool]:
-    """Every tool that runs on a fit (all but the derived ones), in table order."""
-    return [t for t in _ROWS if t.group != "derived"]
+    """Every tool that runs on a fit of its own or watches one (not the derived
+    ones, nor those read from another tool's fit), in table order."""
+    return [t for t in _ROWS if t.group != "derived" and t.same_fit_as is None]
+
+
+def followers(name: str) -> list[Tool]:
+    """The tools read from ``name``'s fit."""
+    return [t for t in _ROWS if t.same_fit_as == name]
 
 
 def labels() -> dict[str, str]:

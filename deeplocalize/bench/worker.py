@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -88,11 +89,12 @@ def _basics(got: dict) -> dict:
     return {k: v for k, v in got.items() if k != "clock"}
 
 
-def run_own(module, ctx, tool) -> RunRecord:
-    """A fresh fit of the program with one tool's callbacks; its record."""
+def run_own(module, ctx, tool) -> list[RunRecord]:
+    """A fresh fit of the program with one tool's callbacks: its record, then
+    one per tool read from the same fit (`tools.followers`)."""
     rec = RunRecord(ctx.case_id, ctx.seed, ctx.variant, tool.name, mode="separate")
     if tool.needs_accuracy and ctx.acc_key is None:
-        return rec.update(status="n/a", error="the model logs no accuracy metric")
+        return [rec.update(status="n/a", error="the model logs no accuracy metric")]
     made = {}
 
     def attach(c):
@@ -100,13 +102,24 @@ def run_own(module, ctx, tool) -> RunRecord:
         made["counter"] = watch.step_counter(c.keras) if tool.counts_steps else None
         return made["cbs"] + ([made["counter"]] if made["counter"] else []), made["counter"], []
 
+    ctx.module, ctx._repair = module, None
     try:
         rec.update(**_basics(fit(module, ctx, attach)))
         if tool.read is not None:
             tool.read(ctx, made["cbs"], rec, made["counter"])
     except Exception as exc:
         rec.fail(exc)
-    return rec
+    recs = [rec]
+    for follower in tools_mod.followers(tool.name):
+        other = dataclasses.replace(rec, tool=follower.name, details={}, diagnoser_modes=None, report=None,
+                                    trace=None, verification_s=None, verified_fix=None)
+        if rec.status == "ok":
+            try:
+                follower.read(ctx, made["cbs"], other, made["counter"])
+            except Exception as exc:
+                other.fail(exc)
+        recs.append(other)
+    return recs
 
 
 def run_shared(module, ctx, watched) -> list[RunRecord]:
@@ -196,20 +209,20 @@ def run_variant(module, ctx, mode: str = "shared") -> list[RunRecord]:
         recs = run_shared(module, ctx, watched)
         clear()
         for tool in [t for t in fitted if not t.watch]:
-            recs.append(run_own(module, ctx, tool))
+            recs += run_own(module, ctx, tool)
             clear()
         for i, rec in enumerate(recs):
             tool = tools_mod.TOOLS[rec.tool]
             if rec.needs_exact_run and tool.rerun_when_fired:
-                recs[i] = run_own(module, ctx, tool)
+                recs[i] = run_own(module, ctx, tool)[0]
                 clear()
         return recs
-    plain = run_own(module, ctx, tools_mod.TOOLS["plain"])
+    plain = run_own(module, ctx, tools_mod.TOOLS["plain"])[0]
     clear()
     ctx.acc_key = accuracy_key(plain.history_keys) if plain.status == "ok" else "accuracy"
     recs = [plain]
     for tool in fitted:
-        recs.append(run_own(module, ctx, tool))
+        recs += run_own(module, ctx, tool)
         clear()
     return recs
 

@@ -91,6 +91,18 @@ def check_nonfinite(trace: Trace, step: int) -> Finding | None:
             )
 
     loss = trace.column("loss")[row_index]
+    coverage = trace.meta.get("coverage") or {}
+    unseen = any("forward" in what for what in coverage.get("not_watched", []))
+    if not np.isfinite(loss) and unseen:
+        kind = "nan" if np.isnan(loss) else "inf"
+        return Finding(
+            kind=kind, layer=None, detail="loss", severity="error", step=step, epoch=epoch,
+            message=f"The loss became {kind.upper()} at step {step}. The layers' outputs and gradients were "
+            f"not watched on this run ({coverage.get('why')}), so the layer where it began is not known.",
+            suggestion="To have the layer and tensor named, rerun a few steps where the in-step probes can "
+            "watch: the TensorFlow backend, Keras's own train step, compiled, on one device.",
+            evidence={"loss": loss, "observer": "outside"},
+        )
     if not np.isfinite(loss):
         kind = "nan" if np.isnan(loss) else "inf"
         return _finding(

@@ -38,8 +38,9 @@ _LR_RANGE = {  # optimizer: (too low, too high); outside it the step is rarely u
 
 
 def _outputs(meta: dict, layers: list[LayerInfo]):
-    """(layer name, activation, units, loss) for each model output."""
-    names = meta.get("output_layers") or ([layers[-1].name] if layers else [])
+    """(layer name, activation, units, loss) for each model output known
+    from the model's graph; none when it has no graph (never guessed)."""
+    names = meta.get("output_layers") or []
     acts = meta.get("output_activations") or [None] * len(names)
     shapes = meta.get("output_shapes") or [None] * len(names)
     losses = meta.get("loss") or [{"name": None, "from_logits": False}]
@@ -144,7 +145,7 @@ def _learning_rate(meta: dict) -> list[Finding]:
 
 def _untrainable(meta: dict, layers: list[LayerInfo]) -> list[Finding]:
     findings = []
-    if meta.get("n_params", 0) > 0 and meta.get("n_trainable_params", 1) == 0:
+    if meta.get("n_params", 0) > 0 and meta.get("n_trainable_params", 1) == 0:  # None: not known yet
         findings.append(Finding(
             kind="untrainable_layer", layer=None, root_cause="training_config", severity="error",
             step=0, epoch=0, evidence={"n_params": meta.get("n_params")},

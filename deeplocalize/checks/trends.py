@@ -363,13 +363,14 @@ def check_saturated_activation(trace: Trace, config: dict) -> list[Finding]:
 
 def check_weights_unchanged(trace: Trace, config: dict) -> list[Finding]:
     """A trainable layer whose relative update |dw|/|w| stays below
-    ``unchanged_ratio`` for a whole window."""
-    if trace.n_steps < config["window"]:
+    ``unchanged_ratio`` for a whole window. With gradient accumulation only
+    the steps that moved something are judged (the others move nothing by design)."""
+    w, ratio = config["window"], trace.stat("update_ratio")
+    if trace.n_steps < w:
         return []
-    w = config["window"]
-    ratio = trace.stat("update_ratio")
+    accumulating = ((trace.meta.get("optimizer_config") or {}).get("gradient_accumulation_steps") or 1) > 1
     for i in _weighted(trace):
-        r = _last_window(ratio[:, i], w)
+        r = _last_window(ratio[:, i][ratio[:, i] != 0] if accumulating else ratio[:, i], w)
         if r.size >= w // 2 and np.max(r) < config["unchanged_ratio"]:
             return [Finding(
                 kind="weights_unchanged", layer=trace.layers[i].name, severity="warning",

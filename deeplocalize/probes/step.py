@@ -30,13 +30,13 @@ predict) the wrapper is a plain pass-through and adds nothing to the graph.
 from __future__ import annotations
 
 import functools
-import math
 import weakref
 
 import numpy as np
 
 from deeplocalize.probes.ring import _BASE_COLUMNS, RING_ROWS, RingBuffer
 from deeplocalize.probes.graph import _branch
+from deeplocalize.probes.layer_infos import layer_infos
 from deeplocalize.probes.prebuild import build_state
 from deeplocalize.probes.sampling import _gradient_sample
 from deeplocalize.probes.stats import Statistics, _flatten
@@ -54,13 +54,6 @@ def activation_name(layer) -> str | None:
         'sigmoid'
     """
     return keras_activation_name(layer)
-
-
-def _initializer_name(layer) -> str | None:
-    init = getattr(layer, "kernel_initializer", None)
-    if init is None:
-        return None
-    return type(init).__name__
 
 
 def probed_layers(model) -> list:
@@ -99,6 +92,7 @@ class Probes(RingBuffer, Statistics):
         self.trace_error: BaseException | None = None
         self.fell_back = False
         self._built = False  # model, metric and optimizer variables made before the first trace
+        self.capture = None  # a deeplocalize.verify SampleCapture when verification is on
         self.fault_waiting = False
         self.exec_order: list[int] | None = None
         self.columns: list[str] = list(_BASE_COLUMNS)
@@ -118,33 +112,7 @@ class Probes(RingBuffer, Statistics):
 
     def layer_infos(self) -> list[LayerInfo]:
         """Static facts about each probed layer, in the order of ``self.layers``."""
-        infos = []
-        outputs = {id(t) for t in _flatten(getattr(self.model, "outputs", None) or [])}
-        for i, layer in enumerate(self.layers):
-            try:
-                shape = list(layer.output.shape) if hasattr(layer, "output") else None
-            except Exception:  # subclassed models have no symbolic outputs
-                shape = None
-            try:
-                is_output = any(id(t) in outputs for t in _flatten(layer.output))
-            except Exception:
-                is_output = False
-            infos.append(
-                LayerInfo(
-                    name=layer.name,
-                    class_name=type(layer).__name__,
-                    index=i,
-                    activation=self.activations[i],
-                    output_shape=[None if d is None else int(d) for d in shape] if shape else None,
-                    n_params=int(sum(math.prod(v.shape) for v in layer.weights)),
-                    trainable=bool(layer.trainable),
-                    kernel_initializer=_initializer_name(layer),
-                    is_output=is_output,
-                )
-            )
-        if infos and not any(info.is_output for info in infos):
-            infos[-1].is_output = True
-        return infos
+        return layer_infos(self.model, self.layers, self.activations)
 
     @classmethod
     def for_model(cls, model, **settings) -> "Probes":
@@ -271,6 +239,8 @@ class Probes(RingBuffer, Statistics):
 
         model = self.model
         x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
+        if self.capture is not None:  # verification's copy of the first batches (one cond per step)
+            self.capture.in_step(data, jit=bool(getattr(model, "jit_compile", False)))
         self._recording, self._logits = {}, {}
         self._graph = None if tf.executing_eagerly() else tf.compat.v1.get_default_graph()
         with tf.GradientTape() as tape:

@@ -45,7 +45,12 @@ def summary_lines(diagnosis) -> list[tuple[str, str, str]]:
         rows = [("deeplocalize", text, "bold green")]
         if notes:
             rows.append(("", f"{notes} note{'s' if notes != 1 else ''} in the report", "dim"))
-        return rows
+        if getattr(diagnosis, "verification", None) is not None:
+            rows.append(("check", "no candidate fix beat the model by a wide margin", "dim"))
+        return rows + _partial(v)
+    if v["status"] == "unchecked":
+        return [("deeplocalize", "UNCHECKED: this run was not watched, so no verdict of health", "bold yellow"),
+                ("why", v["happened"], "")] + _partial(v)
     where = f": layer '{v['faulty_layer']}'" if v["faulty_layer"] else ""
     when = f" at step {v['step']}" if v["step"] is not None else ""
     stopped = " (training stopped)" if v["stopped"] else ""
@@ -55,11 +60,24 @@ def summary_lines(diagnosis) -> list[tuple[str, str, str]]:
     rows.append(("layer", v["faulty_layer"] or "not determined", "bold"))
     rows.append(("cause", v["cause_words"] or "not determined", "yellow"))
     rows.append(("fix", v["fix"], "green"))
+    check = getattr(diagnosis, "verification", None)
+    if check is not None:
+        rows.append(("check", "verified: a trial on a copy of the model proved this fix" if check.verified
+                     else f"unverified: {check.summary()}", "green" if check.verified else "dim"))
+    rows += _partial(v)
     others = v["n_findings"] - 1
     if others > 0:
         rows.append(("", f"+ {others} other finding{'s' if others != 1 else ''}: "
                      "cb.diagnosis.findings, or save a report with cb.diagnosis.save('report.html')", "dim"))
     return rows
+
+
+def _partial(v: dict) -> list[tuple[str, str, str]]:
+    """A row naming the statistics that were not watched, when some were not."""
+    if not v.get("not_watched"):
+        return []
+    why = f" ({v['why_not_watched']})" if v.get("why_not_watched") else ""
+    return [("note", "not watched: " + ", ".join(v["not_watched"]) + why, "yellow")]
 
 
 def format_summary(diagnosis) -> str:

@@ -183,6 +183,11 @@ def verdict(diagnosis: Diagnosis) -> dict:
         headline = "Training looks healthy"
         happened = f"{diagnosis.steps_seen} steps checked; no problem was found."
         fix = "Nothing to change."
+    elif status == "unchecked":
+        headline = "Not checked: deeplocalize could not watch this run"
+        happened = (f"{diagnosis.unchecked_reason}. Checked: {diagnosis.coverage.get('checked') or 'nothing'}; "
+                    "no problem was found there. This is not a verdict of health.")
+        fix = "See why above; the report lists what was and was not watched."
     else:
         where = f": layer '{diagnosis.faulty_layer}'" if diagnosis.faulty_layer else ""
         when = f" at step {step}" if step is not None else ""
@@ -206,6 +211,8 @@ def verdict(diagnosis: Diagnosis) -> dict:
         "steps_seen": diagnosis.steps_seen,
         "n_problems": len(problems),
         "n_findings": len(diagnosis.findings),
+        "not_watched": list(diagnosis.coverage.get("not_watched") or []),
+        "why_not_watched": diagnosis.coverage.get("why"),
     }
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from deeplocalize.report import content as C
 
-PLOT_NAMES = ("loss_accuracy", "gradient_heatmap", "activation_health")
+PLOT_NAMES = ("loss_accuracy", "gradient_heatmap", "activation_health", "verified_fix")
 
 
 def _cell(value) -> str:
@@ -19,9 +19,12 @@ def _cell(value) -> str:
 
 
 def _verdict(v: dict) -> list[str]:
-    icon = "✅ HEALTHY" if v["status"] == "healthy" else "❌ BUGGY"
+    icon = {"healthy": "✅ HEALTHY", "unchecked": "⚠️ UNCHECKED"}.get(v["status"], "❌ BUGGY")
     lines = [f"## {icon}: {v['headline']}", "", v["happened"], ""]
-    if v["status"] != "healthy":
+    if v.get("not_watched"):
+        why = f" ({v['why_not_watched']})" if v.get("why_not_watched") else ""
+        lines += [f"Not watched on this run: {', '.join(v['not_watched'])}{why}.", ""]
+    if v["status"] == "buggy":
         cause = v["cause_words"] if v["root_cause"] else "not determined"
         lines += [
             "| | |",
@@ -69,8 +72,11 @@ def render(diagnosis, trace=None, files_dir: str = "report_files") -> tuple[str,
         lines += ["No findings: every check passed.", ""]
     for f in c.findings:
         lines += _finding(f)
+    from deeplocalize.report.verified import markdown_section
+
+    verified_lines, files = markdown_section(getattr(diagnosis, "verification", None), files_dir)
+    lines += verified_lines
     lines += ["## Plots", ""]
-    files: dict[str, bytes] = {}
     if not c.has_trace:
         lines += [f"_{C.NO_TRACE_NOTE}_", ""]
     elif not c.plots:

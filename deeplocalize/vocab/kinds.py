@@ -58,6 +58,7 @@ _ROWS = (
     FindingKind("learning_rate_out_of_range", "Learning rate out of range", priority=5),
     FindingKind("untrainable_layer", "Untrainable layer", priority=4),
     FindingKind("internal_error", "Internal error"),
+    FindingKind("fix_verified", "A candidate fix trains far better", priority=17),
 )
 
 FINDING_KIND_ROWS: dict[str, FindingKind] = {row.name: row for row in _ROWS}

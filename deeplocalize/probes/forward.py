@@ -1,0 +1,232 @@
+"""Forward values seen from outside the step: each layer's output, noted as the step runs.
+
+Where the outside observer watches (see `deeplocalize.probes.outside`), the
+layers' outputs can still be seen where the step runs layer by layer in
+Python (PyTorch, ``run_eagerly=True``) or is traced (JAX; a TensorFlow
+graph not compiled with XLA, e.g. a model's own ``train_step``): each
+probed layer's ``call`` is wrapped (on the instance, as the in-step probes
+do) to reduce its output to a few numbers with ``keras.ops``, which the
+wrapper hands to the host (eagerly, or from inside the compiled step
+through ``jax.debug.callback`` or ``tf.numpy_function``). Where the step
+runs once per replica (``tf.distribute``) or several times per call
+(``steps_per_execution``), the numbers are combined: NaN/Inf counts summed,
+extrema over all, the rest averaged. The layer's output itself is returned untouched, so
+the step computes exactly what it did. Only training steps are noted: the
+wrapper is active between the callback's batch hooks.
+
+Example:
+    >>> capture = ForwardCapture(layers, activations, saturation_eps=0.01)
+    >>> capture.install(model); capture.begin_step(); ...; stats, order = capture.end_step()
+"""
+
+from __future__ import annotations
+
+import functools
+import weakref
+
+import numpy as np
+
+from deeplocalize.probes.stats import _flatten
+
+# One capture per model, reused by later fits: a compiled train function
+# traced with the wrappers calls back into the capture it was traced with.
+_CAPTURES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+# The statistics of one output, in this order (names as in `LAYER_STATS`).
+FORWARD_STATS = ("act_nan", "act_inf", "act_min", "act_max", "act_mean", "act_mean_abs", "act_zero_frac",
+                 "act_dead_frac", "act_sat_frac")
+
+
+def can_capture(model) -> str | None:
+    """Why the forward values cannot be seen on ``model``'s backend and
+    settings, or None when they can.
+
+    Example:
+        >>> model.compile("adam", "mse", jit_compile=True); can_capture(model)   # TensorFlow
+        'XLA (jit_compile=True) compiles the step as one graph'
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        return None
+    if backend == "torch":
+        return "torch.compile (jit_compile=True) runs the layers as one graph" if model.jit_compile is True else None
+    if getattr(model, "run_eagerly", False):
+        return None
+    if model.jit_compile is True:
+        return "XLA (jit_compile=True) compiles the step as one graph"
+    return None
+
+
+class ForwardCapture:
+    """Notes each probed layer's output statistics during training steps.
+
+    Example:
+        >>> capture.begin_step()
+        >>> model.train_function(...)            # the user's step, unchanged
+        >>> stats, order = capture.end_step()    # {layer index: FORWARD_STATS values}, call order
+    """
+
+    def __init__(self, layers, activations, saturation_eps: float = 0.01):
+        import keras
+
+        self.layers = layers
+        self.activations = activations
+        self.saturation_eps = float(saturation_eps)
+        self.active = False
+        self._backend = keras.backend.backend()
+        self._jax = self._backend == "jax"
+        self._orig_calls: dict[int, object] = {}
+        self._seen: dict[int, np.ndarray] = {}
+        self._order: list[int] = []
+        self._counts: dict[int, int] = {}
+        self._plain = None
+        self._compiled = None  # (the plain train function, the one traced with the wrappers)
+        self.model = None
+
+    @classmethod
+    def for_model(cls, model, layers, activations, saturation_eps: float = 0.01) -> "ForwardCapture":
+        """The model's capture, reused across ``fit`` calls (with its traced train function).
+
+        Example:
+            >>> ForwardCapture.for_model(model, layers, activations) is ForwardCapture.for_model(model, layers, activations)
+            True
+        """
+        cached = _CAPTURES.get(model)
+        if cached is not None and cached.saturation_eps == float(saturation_eps) and cached.layers == layers:
+            return cached
+        capture = _CAPTURES[model] = cls(layers, activations, saturation_eps)
+        return capture
+
+    # ---- wrapping ----------------------------------------------------------------
+    def install(self, model) -> None:
+        """Wrap the layers' ``call``; on JAX, have the train function traced again with them."""
+        self.model = model
+        if not self._orig_calls:  # not wrapped yet
+            for i, layer in enumerate(self.layers):
+                self._orig_calls[i] = layer.__dict__.get("call")
+                layer.call = self._wrap(i, layer.call)
+        self._retrace()
+
+    def uninstall(self) -> None:
+        """Restore the layers (and, on JAX, a train function without the wrappers)."""
+        self.active = False
+        for i, layer in enumerate(self.layers):
+            if i not in self._orig_calls:
+                continue
+            orig = self._orig_calls.pop(i)
+            if orig is None:
+                layer.__dict__.pop("call", None)
+            else:
+                layer.call = orig
+        self._retrace(installing=False)
+
+    def _retrace(self, installing: bool = True) -> None:
+        """Swap in a compiled train function traced with the wrappers (made
+        once per model and train function, like Keras's own), or back the plain one."""
+        model = self.model
+        compiled = self._jax or (self._backend == "tensorflow" and not getattr(model, "run_eagerly", False))
+        plain = getattr(model, "train_function", None)
+        if not compiled or plain is None:
+            return
+        if not installing:
+            if self._plain is not None:
+                model.train_function, self._plain = self._plain, None
+            return
+        if self._compiled is None or self._compiled[0] is not plain:
+            model.make_train_function(force=True)
+            self._compiled = (plain, model.train_function)
+        self._plain, model.train_function = plain, self._compiled[1]
+
+    def _wrap(self, index, call):
+        capture = self
+
+        @functools.wraps(call)
+        def call_and_note(*args, **kwargs):
+            outputs = call(*args, **kwargs)
+            if capture.active:
+                first = next((t for t in _flatten(outputs) if _is_float(t)), None)
+                if first is not None:
+                    capture._note(index, first)
+            return outputs
+
+        return call_and_note
+
+    def _note(self, index, tensor) -> None:
+        import keras
+
+        stats = _reduce(keras.ops.stop_gradient(tensor), self.activations[index], self.saturation_eps)
+        if self._jax:
+            import jax
+
+            jax.debug.callback(functools.partial(self._receive, index), stats)
+            return
+        if self._backend == "tensorflow":
+            import tensorflow as tf
+
+            if not tf.executing_eagerly():
+                tf.numpy_function(functools.partial(self._receive, index), [stats], [], stateful=True)
+                return
+        self._receive(index, keras.ops.convert_to_numpy(stats))
+
+    def _receive(self, index, stats) -> None:
+        if not self.active:
+            return
+        stats = np.asarray(stats, dtype=float)
+        old = self._seen.get(index)
+        n = self._counts.get(index, 0)
+        if old is None:
+            self._order.append(index)
+        else:  # another replica, or another step of the same call
+            stats = np.r_[old[:2] + stats[:2], min(old[2], stats[2]), max(old[3], stats[3]),
+                          (n * old[4:] + stats[4:]) / (n + 1)]
+        self._seen[index], self._counts[index] = stats, n + 1
+
+    # ---- per step ---------------------------------------------------------------------
+    def begin_step(self) -> None:
+        self._seen, self._order, self._counts = {}, [], {}
+        self.active = True
+
+    def end_step(self) -> tuple[dict, list]:
+        """``({layer index: values of FORWARD_STATS}, layer indices in call order)``
+        of the step(s) since `begin_step`."""
+        if self._jax:
+            import jax
+
+            jax.effects_barrier()  # the host callbacks of the step have all run
+        self.active = False
+        return self._seen, self._order
+
+
+def _reduce(a, activation, eps):
+    """`FORWARD_STATS` of one output, as one float32 vector (keras.ops only)."""
+    import keras
+
+    ops = keras.ops
+    a = ops.cast(a, "float32")
+    finite = ops.isfinite(a)
+    safe = ops.where(finite, a, ops.zeros_like(a))
+    nan, inf = ops.sum(ops.cast(ops.isnan(a), "float32")), ops.sum(ops.cast(ops.isinf(a), "float32"))
+    size = ops.cast(ops.size(a), "float32")
+    zero = ops.sum(ops.cast(ops.equal(a, 0.0), "float32")) / size
+    if len(a.shape) >= 2:
+        axes = tuple(range(len(a.shape) - 1))
+        dead = ops.mean(ops.cast(ops.logical_and(ops.max(a, axis=axes) == 0.0, ops.min(a, axis=axes) == 0.0),
+                                 "float32"))
+    else:
+        dead = ops.convert_to_tensor(float("nan"))
+    if activation in ("sigmoid", "hard_sigmoid"):
+        sat = ops.mean(ops.cast(ops.logical_or(a < eps, a > 1.0 - eps), "float32"))
+    elif activation in ("tanh", "softsign", "hard_tanh"):
+        sat = ops.mean(ops.cast(ops.abs(a) > 1.0 - eps, "float32"))
+    elif activation == "softmax" and len(a.shape) >= 2:
+        sat = ops.mean(ops.cast(ops.max(a, axis=-1) > 1.0 - eps, "float32"))
+    else:
+        sat = ops.convert_to_tensor(float("nan"))
+    values = [nan, inf, ops.min(a), ops.max(a), ops.mean(safe), ops.mean(ops.abs(safe)), zero, dead, sat]
+    return ops.stack([ops.cast(ops.reshape(v, ()), "float32") for v in values])
+
+
+def _is_float(t) -> bool:
+    dtype = str(getattr(t, "dtype", ""))
+    return "float" in dtype and hasattr(t, "shape")

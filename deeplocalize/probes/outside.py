@@ -1,0 +1,252 @@
+"""Watching a run from outside its train step, on any backend.
+
+Where the in-step probes cannot go (the JAX and PyTorch backends, a model
+with its own ``train_step``, ``run_eagerly=True``, a ``tf.distribute``
+strategy, a step that failed to instrument) the callback reads what can be
+read between steps, with ``keras.ops`` and numpy only, and the user's step
+runs exactly as written:
+
+- on recorded steps (the same schedule as the probes), each probed layer's
+  trainable weights as the step found them: their norm, NaN/Inf counts,
+  and the size of the step's update relative to them (the weights are read
+  after the step before, and after the step);
+- every step, the loss Keras logs: a NaN or Inf is caught on the step it
+  appears.
+
+Rows have the probes' layout (`LAYER_STATS`); what cannot be seen from
+outside (`NOT_WATCHED`) stays NaN and the diagnosis says so.
+
+Example:
+    >>> watcher = OutsideObserver(model, reason="the JAX backend")
+    >>> watcher.install(); watcher.observe(0, 0, {"loss": 2.3})
+    >>> layer_row, columns = watcher.read()[0]
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from deeplocalize.probes.forward import FORWARD_STATS
+from deeplocalize.probes.stats import _sample_stride
+from deeplocalize.probes.layer_infos import layer_infos
+from deeplocalize.probes.step import activation_name, probed_layers
+from deeplocalize.trace import LAYER_STATS, STAT_INDEX
+
+NOT_WATCHED = ("forward values (activations)", "gradients at the layers' outputs", "weight gradients")
+WATCHED = "weights, update ratios, logged loss and metrics"
+_FORWARD = [STAT_INDEX[n] for n in FORWARD_STATS]
+_COUNTS = [STAT_INDEX[n] for n in LAYER_STATS if n.endswith(("_nan", "_inf"))]
+
+
+class OutsideObserver:
+    """Reads weights and logs between steps; the same interface as `Probes`.
+
+    ``model_now`` returns the model (on JAX, mid-epoch, the values Keras
+    holds apart from its variables are read where they are, see
+    `_held_values`). ``per_step_loss``: Keras's own step logs the mean loss
+    since the epoch began, from which each step's loss is recovered; a
+    user's step may log anything, so there the logged value is kept as is.
+    ``forward`` (a `ForwardCapture`, optional) adds the layers' forward
+    values where the backend lets them be seen.
+
+    Example:
+        >>> OutsideObserver(model, reason="run_eagerly=True").is_sampled(0)
+        True
+    """
+
+    fell_back = False
+    trace_error = None
+
+    def __init__(self, model, reason: str, *, model_now=None, per_step_loss: bool = True, forward=None,
+                 every: int = 10, dense_steps: int = 30):
+        self.model = model
+        self.reason = reason
+        self._model_now = model_now or (lambda: model)
+        self.per_step_loss = bool(per_step_loss)
+        self.every, self.dense_steps = max(1, int(every)), max(0, int(dense_steps))
+        self.layers = probed_layers(model)
+        self.activations = [activation_name(layer) for layer in self.layers]
+        self.exec_order: list[int] | None = None
+        self.forward = forward
+        self.not_watched = list(NOT_WATCHED[1:] if forward is not None else NOT_WATCHED)
+        self.watched = ("forward values, " if forward is not None else "") + WATCHED
+        self.columns = ["step", "nonfinite", "loss", "lr"]
+        self._rows: list = []
+        self._fault = None
+        self._fault_seen = False
+        self._before: tuple[int, list] | None = None  # (step, weights as that step finds them)
+        self._last_mean: tuple[int, float] | None = None  # (batch, logged mean loss) in this epoch
+        self._last_step = -1
+
+    # ---- the Probes interface ------------------------------------------------
+    def layer_infos(self):
+        """Static facts about each probed layer, in the order of ``self.layers``."""
+        return layer_infos(self.model, self.layers, self.activations)
+
+    def set_sampling(self, every: int, dense_steps: int) -> None:
+        """Record the first ``dense_steps`` steps, then every ``every``-th."""
+        self.every, self.dense_steps = max(1, int(every)), max(0, int(dense_steps))
+
+    def is_sampled(self, step: int) -> bool:
+        return step < self.dense_steps or step % self.every == 0
+
+    def install(self, first_step: int = 0) -> None:
+        """Read the weights step ``first_step`` starts from (nothing of the
+        model changes)."""
+        self._last_step = first_step - 1
+        self._before = (first_step, self._read(self._model_now()))
+        if self.forward is not None:
+            self.forward.install(self.model)
+
+    def uninstall(self) -> None:
+        self._before = None
+        if self.forward is not None:
+            self.forward.uninstall()
+
+    def read(self) -> list:
+        """The rows recorded since the last read, oldest first."""
+        rows, self._rows = self._rows, []
+        return rows
+
+    def fault_kept(self) -> bool:
+        return self._fault is not None
+
+    def read_fault(self):
+        fault, self._fault = self._fault, None
+        return fault
+
+    def clear_fault(self) -> None:
+        self._fault = None
+
+    # ---- watching ---------------------------------------------------------------
+    def new_epoch(self) -> None:
+        self._last_mean = None
+
+    def begin_batch(self) -> None:
+        """Before the train function runs (the forward values are noted from here)."""
+        if self.forward is not None:
+            self.forward.begin_step()
+
+    def observe(self, step: int, batch: int, logs: dict) -> None:
+        """After training step ``step`` (batch ``batch`` of its epoch, as
+        Keras numbers it) with the logs Keras passed the callbacks."""
+        forward, order = self.forward.end_step() if self.forward is not None else ({}, [])
+        if order and self.exec_order is None:
+            self.exec_order = list(order)
+        loss = self._step_loss(batch, logs.get("loss"))
+        bad = (loss is not None and not math.isfinite(loss)) or any(v[0] + v[1] > 0 for v in forward.values())
+        bad = bad and not self._fault_seen
+        # With several steps per execution a call covers ``span`` steps.
+        span, self._last_step = max(1, step - self._last_step), step
+        sampled = any(self.is_sampled(s) for s in range(step - span + 1, step + 1))
+        next_sampled = any(self.is_sampled(s) for s in range(step + 1, step + span + 1))
+        if not (sampled or bad or next_sampled):
+            self._before = None
+            return
+        model = self._model_now()
+        now = self._read(model)
+        if sampled or bad:
+            before = self._before[1] if self._before is not None and self._before[0] == step - span + 1 else None
+            columns = {"step": float(step), "nonfinite": float(bad), "loss": np.nan if loss is None else loss,
+                       "lr": _learning_rate(model)}
+            row = self._layer_row(before, now)
+            for i, values in forward.items():
+                row[i, _FORWARD] = values
+            if bad:
+                self._fault_seen = True
+                self._fault = (row, columns)
+            else:
+                self._rows.append((row, columns))
+        self._before = (step + 1, now) if next_sampled else None
+
+    def _step_loss(self, batch: int, logged) -> float | None:
+        """This step's loss: from the logged mean since the epoch began (over
+        ``batch + 1`` steps), or the logged value as it is."""
+        if logged is None:
+            return None
+        logged = float(logged)
+        if not self.per_step_loss:
+            return logged
+        last, self._last_mean = self._last_mean, (batch, logged)
+        if last is None or last[0] >= batch:  # the epoch's first logs: the mean so far is the chunk's
+            return logged
+        return _chunk_mean(batch, logged, *last)
+
+    # ---- reading weights ------------------------------------------------------------
+    def _read(self, model) -> list:
+        """Per probed layer, a list of ``(sample, stride)`` of its trainable
+        weights: whole below twice RATIO_SAMPLE values, strided above (as the
+        probes do). Each weight is copied to the host once, with no op."""
+        import keras
+
+        held = _held_values(model)
+        trainable = {id(v) for v in model.trainable_weights}
+        seen: set[int] = set()
+        out = []
+        for layer in self.layers:
+            parts = []
+            for v in layer.weights:
+                if id(v) not in trainable or id(v) in seen:
+                    continue
+                seen.add(id(v))
+                stride = _sample_stride(v.shape) if len(v.shape) else 1
+                value = held.get(id(v)) if held else None
+                flat = np.asarray(keras.ops.convert_to_numpy(v.value if value is None else value)).reshape(-1)
+                parts.append((flat[::stride].astype(np.float64), stride))
+            out.append(parts)
+        return out
+
+    def _layer_row(self, before, now) -> np.ndarray:
+        row = np.full((len(self.layers), len(LAYER_STATS)), np.nan)
+        row[:, _COUNTS] = 0.0
+        if before is None:
+            return row
+        for i, (old, new) in enumerate(zip(before, now)):
+            if not old:
+                continue
+            finite = [np.where(np.isfinite(w), w, 0.0) for w, _ in old]
+            norm = math.sqrt(sum(k * float(np.sum(w * w)) for w, (_, k) in zip(finite, old)))
+            row[i, STAT_INDEX["w_norm"]] = norm
+            row[i, STAT_INDEX["w_nan"]] = sum(k * int(np.isnan(w).sum()) for w, k in old)
+            row[i, STAT_INDEX["w_inf"]] = sum(k * int(np.isinf(w).sum()) for w, k in old)
+            if len(new) == len(old):
+                moved = sum(k * float(np.sum((b - a) ** 2)) for (a, k), (b, _) in zip(old, new))
+                row[i, STAT_INDEX["update_ratio"]] = math.sqrt(moved) / (norm + 1e-12)
+        return row
+
+
+def _chunk_mean(batch: int, mean: float, last_batch: int, last_mean: float) -> float:
+    """The mean of the steps after ``last_batch`` up to ``batch``, from the
+    running means at both (equal batches assumed)."""
+    return ((batch + 1) * mean - (last_batch + 1) * last_mean) / (batch - last_batch)
+
+
+def _held_values(model) -> dict | None:
+    """On JAX, mid-epoch, the values Keras holds apart from the model's
+    variables (``id(variable) -> array``), read without attaching them; None
+    elsewhere (the variables hold their values)."""
+    state = getattr(model, "_jax_state", None)
+    if not state or getattr(model, "_jax_state_synced", True):
+        return None
+    held = {}
+    for variables, key in ((model.trainable_variables, "trainable_variables"),
+                           (model.optimizer.variables, "optimizer_variables")):
+        values = state.get(key)
+        if values is not None and len(values) == len(variables):
+            held.update({id(v): value for v, value in zip(variables, values)})
+    return held
+
+
+def _learning_rate(model) -> float:
+    import keras
+
+    try:
+        held = _held_values(model) or {}
+        rate = getattr(model.optimizer, "_learning_rate", None)
+        if rate is not None and id(rate) in held:
+            return float(np.asarray(held[id(rate)]))
+        return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+    except Exception:  # a schedule, or no optimizer
+        return math.nan

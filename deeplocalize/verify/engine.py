@@ -1,0 +1,117 @@
+"""Verification end to end: candidates, ordered by the diagnosis, tried within a time budget.
+
+Example:
+    >>> v = verify_model(model, sample, diagnosis=cb.diagnosis, mode="auto")
+    >>> v.verified, v.fix.root_cause
+    (True, 'learning_rate')
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from deeplocalize.config import defaults, load_config
+from deeplocalize.verify.fixes import candidates, order
+from deeplocalize.probes.random_state import preserved_random_state
+from deeplocalize.verify.trials import TrialRunner
+from deeplocalize.verify.verdict import Trial, Verification, apply_to, choose, evidence
+
+MODES = ("auto", "always", "never")
+
+
+def budget_seconds(config: dict, fit_seconds: float | None) -> float:
+    """The time verification may take: ``verify_budget`` seconds, or with 0
+    (auto) the user's own fit time kept between ``verify_budget_min`` and ``verify_budget_max``."""
+    if config["verify_budget"] > 0:
+        return float(config["verify_budget"])
+    fit_seconds = fit_seconds if fit_seconds is not None else config["verify_budget_max"]
+    return float(min(max(fit_seconds, config["verify_budget_min"]), config["verify_budget_max"]))
+
+
+def ranked_causes(diagnosis) -> list[str]:
+    """Root causes from the most to the least likely, by the rules' (and the learned diagnoser's) verdict."""
+    if diagnosis is None:
+        return []
+    causes = [diagnosis.root_cause]
+    causes += [f.root_cause for f in diagnosis.findings if f.severity != "info"]
+    causes.append((diagnosis.relevance or {}).get("learned", {}).get("root_cause"))
+    causes += [f.root_cause for f in diagnosis.findings if f.severity == "info"]
+    return [c for c in dict.fromkeys(causes) if c]
+
+
+def verify_model(model, sample, diagnosis=None, mode: str = "auto", config=None, fit_seconds=None,
+                 progress: bool | None = None, fit_steps: int | None = None) -> Verification:
+    """Try the candidate fixes on copies of ``model`` with ``sample`` and, when
+    ``diagnosis`` is given, let a proven fix set its verdict.
+
+    ``mode="always"`` on a run the rules call healthy holds the fixes to the
+    wide margins (``verify_wide_*``) and reports the run buggy only when one
+    of them passes.
+    """
+    if mode not in MODES:
+        raise ValueError(f"verify must be one of {MODES}, got {mode!r}.")
+    cfg = config if isinstance(config, dict) and set(defaults()) <= set(config) else load_config(config)
+    budget = budget_seconds(cfg, fit_seconds)
+    healthy = diagnosis is not None and diagnosis.status == "healthy"
+    wide = healthy
+    # A trial never trains longer than the user's own run did (what the fixed program gets too).
+    steps = max(20, min(cfg["verify_steps"], fit_steps)) if fit_steps else cfg["verify_steps"]
+    v = Verification(mode=mode, budget=round(budget, 1), steps=steps, sample_size=sample.n)
+    start = time.perf_counter()
+    margins = {"clear": {"score": cfg["verify_score_margin"], "loss": cfg["verify_loss_ratio"],
+                         "tolerance": cfg["verify_score_tolerance"]},
+               "wide": {"score": cfg["verify_wide_score_margin"], "loss": cfg["verify_wide_loss_ratio"],
+                        "tolerance": cfg["verify_score_tolerance"]}}
+    with preserved_random_state():
+        runner = TrialRunner(model, sample, steps=steps, seeds=tuple(range(cfg["verify_seeds"])),
+                             margins=margins, holdout=cfg["verify_holdout"])
+        # the as-is copy and the first candidate may use twice the budget; nothing runs past that
+        runner.deadline = start + 2 * budget
+        v.score_name = runner.score_name
+        x, y, _ = runner.train
+        fixes, skipped = candidates(model, x, y)
+        fixes = order(fixes, ranked_causes(diagnosis), getattr(diagnosis, "faulty_layer", None))
+        as_is = runner.run(None)
+        v.trials.append(as_is)
+        if as_is.verdict != "baseline":
+            v.note = f"The model as it is could not be trained on the sample: {as_is.note}"
+            fixes = []
+        # the first candidate always gets as long as the as-is copy took (twice, for slack)
+        runner.deadline = max(start + budget, time.perf_counter() + 2 * as_is.seconds)
+        bar = _progress(len(fixes), progress)
+        for i, fix in enumerate(fixes):
+            spent = time.perf_counter() - start
+            if i > 0 and spent + as_is.seconds > budget:
+                v.trials.append(Trial(fix=fix.name, root_cause=fix.root_cause, layer=fix.layer, change=fix.change,
+                                      suggestion=fix.suggestion, note="not tried: the time budget was spent"))
+                continue
+            v.trials.append(runner.run(fix, wide=wide))
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+    for name, reason in skipped:
+        v.trials.append(Trial(fix=name, verdict="not applicable", note=reason))
+    if any(t.note.startswith("not tried") for t in v.trials):
+        v.note = (v.note + " " if v.note else "") + f"The time budget ({budget:.0f} s) ran out before every " \
+                                                    "candidate was tried (config verify_budget)."
+    chosen = choose(v.trials, cfg["verify_tie"])
+    if chosen is not None:
+        v.chosen, v.evidence = chosen.fix, evidence(chosen, as_is, v.score_name)
+        v.fix_object = next(f for f in fixes if f.name == chosen.fix)
+    v.seconds = round(time.perf_counter() - start, 2)
+    if diagnosis is not None:
+        apply_to(diagnosis, v)
+    return v
+
+
+def _progress(total: int, enabled: bool | None):
+    """A progress bar on an interactive terminal only (never in logs)."""
+    if enabled is False or total == 0 or (enabled is None and not sys.stderr.isatty()):
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc="deeplocalize: trying fixes", leave=False, file=sys.stderr)

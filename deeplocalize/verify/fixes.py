@@ -1,0 +1,355 @@
+"""The catalogue of candidate fixes, each tagged with the root cause it tests.
+
+A `Fix` changes one thing (the learning rate, an activation, the loss, the
+inputs' scale, ...) and can be applied to the whole program as well as to a
+trial: ``fix.apply(model, x, y, fit_kwargs)`` returns a fresh compiled copy
+of the model and the data and ``fit`` arguments to train it with; the user's
+model is never modified.
+
+Example:
+    >>> fixes, skipped = candidates(model, x_sample, y_sample)
+    >>> fix = next(f for f in fixes if f.root_cause == "activation")
+    >>> new_model, x2, y2, kw = fix.apply(model, x, y, {"epochs": 5, "batch_size": 32})
+    >>> new_model.fit(x2, y2, **kw)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from deeplocalize.verify.clone import (RELU_FAMILY, STANDARD_INITIALIZERS, NotApplicable, Setting, clone_compiled,
+                                       fresh_optimizer, model_setting, scaled_lr_optimizer)
+
+_CE = {"categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy"}
+_SQUASHING = {"sigmoid", "tanh", "hard_sigmoid", "softmax", "exponential", "softsign"}
+_WEIGHTED = {"Dense", "Conv1D", "Conv2D", "Conv3D", "EinsumDense"}
+_ACTIVATION_AFTER = {"Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax", "BatchNormalization",
+                     "LayerNormalization"}
+# When rules say nothing, fixes are tried in this order of root causes.
+DEFAULT_ORDER = ("activation", "loss_function", "labels", "learning_rate", "data_preprocessing", "initialization",
+                 "optimizer", "architecture", "training_config")
+
+
+@dataclass
+class Fix:
+    """One candidate fix: what it changes, where, and which root cause it tests.
+
+    ``apply(model, x, y, fit_kwargs, seed=None)`` returns ``(new_model, x,
+    y, fit_kwargs)``: a compiled copy with fresh weights (seeded when
+    ``seed`` is given) and the data to train it on; nothing of the user's
+    is modified. ``steps_factor`` is how many times longer a trial of it
+    trains (training_config fixes).
+
+    Example:
+        >>> new_model, x2, y2, kw = fix.apply(model, x, y, {"epochs": 5})
+        >>> fix.name, fix.root_cause, fix.layer
+        ('output_activation', 'activation', 'out')
+    """
+
+    name: str
+    root_cause: str
+    layer: str
+    change: str
+    suggestion: str
+    steps_factor: float = 1.0
+    edit_layer: dict = field(default_factory=dict, repr=False)
+    optimizer: object = field(default=None, repr=False)  # function old optimizer -> new
+    loss: object = field(default=None, repr=False)
+    data: object = field(default=None, repr=False)  # function (x, y, fit_kwargs) -> (x, y, fit_kwargs)
+
+    def build(self, model, seed: int | None = None):
+        """A fresh compiled copy of ``model`` with this fix's model change."""
+        optimizer = self.optimizer(model.optimizer) if self.optimizer else None
+        return clone_compiled(model, edit_layer=self.edit_layer, optimizer=optimizer, loss=self.loss, seed=seed)
+
+    def transform(self, x, y, fit_kwargs=None):
+        """The data and ``fit`` arguments this fix trains with (copies, not the originals)."""
+        fit_kwargs = dict(fit_kwargs or {})
+        return self.data(x, y, fit_kwargs) if self.data else (x, y, fit_kwargs)
+
+    def apply(self, model, x, y, fit_kwargs=None, seed: int | None = None):
+        x, y, fit_kwargs = self.transform(x, y, fit_kwargs)
+        return self.build(model, seed), x, y, fit_kwargs
+
+
+def candidates(model, x, y) -> tuple[list[Fix], list[tuple[str, str]]]:
+    """Every fix that applies to ``model`` given a sample ``(x, y)``, and
+    ``(name, reason)`` for those that cannot be tried."""
+    setting = model_setting(model, y)
+    fixes, skipped = [], []
+    for make in (_output_activation, _loss_fits, _from_logits, _labels, _learning_rates, _adam, _hidden_relu,
+                 _initializers, _standardize_inputs, _scale_targets, _dropout, _training_config):
+        try:
+            made = make(model, setting, x, y)
+        except NotApplicable as exc:
+            skipped.append((make.__name__.strip("_"), str(exc)))
+            continue
+        except Exception as exc:  # an unusual model: this candidate is skipped, the others still run
+            skipped.append((make.__name__.strip("_"), f"could not be prepared ({type(exc).__name__}: {exc})"))
+            continue
+        fixes.extend(made if isinstance(made, list) else [made] if made else [])
+    return fixes, skipped
+
+
+def order(fixes: list[Fix], causes: list[str], layer: str | None = None) -> list[Fix]:
+    """Fixes ranked by ``causes`` (most likely first), then `DEFAULT_ORDER`;
+    within a cause, the fix at ``layer`` first."""
+    ranked = list(dict.fromkeys([c for c in causes if c] + list(DEFAULT_ORDER)))
+    return sorted(fixes, key=lambda f: (ranked.index(f.root_cause) if f.root_cause in ranked else 99,
+                                        f.layer != layer))
+
+
+# ---- the catalogue ---------------------------------------------------------------
+def _fitting_output(s: Setting) -> str | None:
+    units, labels = s.output_units or 0, s.labels
+    if s.loss_name in _CE and s.logits:
+        return "linear"
+    if s.loss_name in ("categorical_crossentropy", "sparse_categorical_crossentropy"):
+        return "softmax" if units > 1 else "sigmoid"
+    if s.loss_name == "binary_crossentropy":
+        return "sigmoid"
+    if labels == "continuous":
+        return "linear"
+    return None
+
+
+def _activation_layer(layer, activation):
+    import keras
+
+    if type(layer).__name__ in ("Softmax", "ReLU", "LeakyReLU", "PReLU", "ELU", "Activation"):
+        return keras.layers.Activation(activation, name=layer.name)
+    return type(layer).from_config({**layer.get_config(), "activation": activation})
+
+
+def _output_activation(model, s, x, y):
+    want = _fitting_output(s)
+    have = s.output_activation or "linear"
+    if not s.single_output or want is None or s.output_layer is None or want == have:
+        return None
+    return Fix("output_activation", "activation", s.output_layer, f"activation='{want}' on '{s.output_layer}'",
+               f"Use activation='{want}' on the output layer '{s.output_layer}' (it fits the loss "
+               f"{s.loss_name}).", edit_layer={s.output_layer: lambda layer: _activation_layer(layer, want)})
+
+
+def _loss_fits(model, s, x, y):
+    import keras
+
+    act, units, labels = s.output_activation or "linear", s.output_units or 0, s.labels
+    if not s.single_output:
+        return None
+    want, loss = None, None
+    if act == "softmax" and units > 1 and labels in ("sparse", "onehot"):
+        want = "sparse_categorical_crossentropy" if labels == "sparse" else "categorical_crossentropy"
+    elif act == "sigmoid" and labels in ("binary", "multilabel"):
+        want = "binary_crossentropy"
+    elif act == "linear" and labels == "sparse" and units > 1:
+        want, loss = "sparse_categorical_crossentropy", keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    elif act == "linear" and labels == "onehot" and units > 1:
+        want, loss = "categorical_crossentropy", keras.losses.CategoricalCrossentropy(from_logits=True)
+    elif labels == "continuous" and act not in ("softmax", "sigmoid"):
+        want = "mean_squared_error"
+    if want is None or want == s.loss_name:
+        return None
+    return Fix("loss_fits_output", "loss_function", "loss", f"loss='{want}'",
+               f"Use loss='{want}', which fits the output ({act}) and the labels ({labels}).",
+               loss=loss or want)
+
+
+def _from_logits(model, s, x, y):
+    import keras
+
+    if not s.single_output or s.loss_name not in _CE:
+        return None
+    act = s.output_activation or "linear"
+    if act == "linear" and not s.logits:
+        logits = True
+    elif act in ("softmax", "sigmoid") and s.logits:
+        logits = False
+    else:
+        return None
+    cls = {"categorical_crossentropy": keras.losses.CategoricalCrossentropy,
+           "sparse_categorical_crossentropy": keras.losses.SparseCategoricalCrossentropy,
+           "binary_crossentropy": keras.losses.BinaryCrossentropy}[s.loss_name]
+    return Fix("from_logits", "loss_function", "loss", f"{cls.__name__}(from_logits={logits})",
+               f"Use {cls.__name__}(from_logits={logits}): the output layer's activation is {act}.",
+               loss=cls(from_logits=logits))
+
+
+def _labels(model, s, x, y):
+    units = s.output_units or 0
+    if not s.single_output:
+        return None
+    if s.labels == "sparse" and s.loss_name == "categorical_crossentropy" and units > 1 and s.n_classes <= units:
+        def one_hot(x, y, kw):
+            y = np.asarray(y).reshape(-1).astype(int)
+            return x, np.eye(units, dtype="float32")[y], kw
+        return Fix("labels_one_hot", "labels", "labels", "labels one-hot encoded",
+                   "One-hot encode the labels (keras.utils.to_categorical) for categorical_crossentropy.",
+                   data=one_hot)
+    if s.labels == "onehot" and s.loss_name == "sparse_categorical_crossentropy":
+        return Fix("labels_integer", "labels", "labels", "labels as class indices",
+                   "Pass class indices (y.argmax(-1)) to sparse_categorical_crossentropy.",
+                   data=lambda x, y, kw: (x, np.asarray(y).argmax(-1), kw))
+    if s.labels == "plusminus" and s.loss_name == "binary_crossentropy":
+        return Fix("labels_zero_one", "labels", "labels", "labels -1/1 mapped to 0/1",
+                   "Binary cross-entropy needs labels 0 and 1, not -1 and 1.",
+                   data=lambda x, y, kw: (x, (np.asarray(y) > 0).astype("float32"), kw))
+    if s.labels == "sparse" and s.loss_name == "sparse_categorical_crossentropy" and s.n_classes == units + 1:
+        return Fix("labels_from_zero", "labels", "labels", "labels shifted to start at 0",
+                   "Class indices must run from 0 to n_classes - 1; subtract 1 from the labels.",
+                   data=lambda x, y, kw: (x, np.asarray(y) - 1, kw))
+    return None
+
+
+def _learning_rates(model, s, x, y):
+    if s.lr is None:
+        scaled_lr_optimizer(model.optimizer, 1.0)  # raises NotApplicable with the reason
+    fixes = []
+    for factor in (0.1, 0.01, 10.0):
+        new = f"{s.lr * factor:.3g}" if s.lr else f"x{factor:g}"
+        fixes.append(Fix(f"learning_rate_x{factor:g}", "learning_rate", "optimizer",
+                         f"learning rate {s.lr:.3g} -> {new}" if s.lr else f"learning rate x{factor:g}",
+                         f"Set the learning rate to {new} ({factor:g}x the current one).",
+                         optimizer=lambda opt, f=factor: scaled_lr_optimizer(opt, f)))
+    default = type(model.optimizer)().get_config().get("learning_rate")
+    if s.lr and isinstance(default, (int, float)) and not 0.01 <= s.lr / default <= 100:  # far off: x0.01 is not enough
+        fixes.append(Fix("learning_rate_default", "learning_rate", "optimizer",
+                         f"learning rate {s.lr:.3g} -> {default:.3g} ({s.optimizer}'s default)",
+                         f"Set the learning rate to {default:.3g}, {s.optimizer}'s default.",
+                         optimizer=lambda opt, d=default: fresh_optimizer(opt, learning_rate=d)))
+    return fixes
+
+
+def _adam(model, s, x, y):
+    import keras
+
+    ignore = ("name", "learning_rate")
+    default = {k: v for k, v in keras.optimizers.Adam().get_config().items() if k not in ignore}
+    have = {k: v for k, v in model.optimizer.get_config().items() if k not in ignore}
+    if s.optimizer == "Adam" and s.lr is not None and abs(s.lr - 1e-3) < 1e-9 and have == default:
+        return None
+
+    return Fix("adam_default", "optimizer", "optimizer", "optimizer Adam(learning_rate=0.001)",
+               "Use keras.optimizers.Adam() with its default learning rate 1e-3.",
+               optimizer=lambda opt: keras.optimizers.Adam(1e-3))
+
+
+def _hidden_relu(model, s, x, y):
+    changed = []
+    for i, (name, cls, act, nxt) in enumerate(s.layers):
+        if name == s.output_layer:
+            continue
+        if act in _SQUASHING and act is not None:
+            changed.append(name)
+        elif act == "linear" and cls in _WEIGHTED and nxt not in _ACTIVATION_AFTER and i < len(s.layers) - 1:
+            changed.append(name)
+    if not changed:
+        return None
+    names = ", ".join(f"'{n}'" for n in changed)
+    return Fix("hidden_relu", "activation", changed[0], f"activation='relu' on {names}",
+               f"Use ReLU as the activation of the hidden layer{'s' if len(changed) > 1 else ''} {names}.",
+               edit_layer={n: (lambda layer: _activation_layer(layer, "relu")) for n in changed})
+
+
+def _initializer_suspect(init) -> bool:
+    cls = type(init).__name__
+    if cls in STANDARD_INITIALIZERS:
+        return False
+    if cls in ("Zeros", "Ones", "Constant"):
+        return True
+    cfg = init.get_config() if hasattr(init, "get_config") else {}
+    scale = cfg.get("stddev", cfg.get("maxval"))
+    return scale is not None and (abs(scale) >= 0.5 or abs(scale) <= 1e-4)
+
+
+def _initializers(model, s, x, y):
+    suspects = []
+    for layer in model.layers:
+        kernel, bias = getattr(layer, "kernel_initializer", None), getattr(layer, "bias_initializer", None)
+        bad_bias = bias is not None and type(bias).__name__ in ("Ones", "Constant") and \
+            abs(bias.get_config().get("value", 1.0)) >= 0.1
+        if (kernel is not None and _initializer_suspect(kernel)) or bad_bias:
+            suspects.append(layer.name)
+    if not suspects:
+        return None
+    acts = {name: act for name, _, act, _ in s.layers}
+
+    def reinit(name):
+        kernel = "he_uniform" if acts.get(name) in RELU_FAMILY else "glorot_uniform"
+        return {"kernel_initializer": kernel, "bias_initializer": "zeros"}
+
+    names = ", ".join(f"'{n}'" for n in suspects)
+    return Fix("initializers", "initialization", suspects[0], f"Glorot/He kernels and zero biases on {names}",
+               f"Initialize {names} with glorot_uniform (he_uniform before ReLU) and zero biases.",
+               edit_layer={n: reinit(n) for n in suspects})
+
+
+def _standardize_inputs(model, s, x, y):
+    import tensorflow as tf
+
+    if any(cls == "Embedding" for _, cls, _, _ in s.layers):
+        return None
+    leaves = [np.asarray(a, dtype="float64") for a in tf.nest.flatten(x)]
+    if not leaves or any(np.asarray(a).dtype.kind not in "fiub" for a in tf.nest.flatten(x)):
+        return None
+    stats = []
+    for a in leaves:
+        axis = 0 if a.ndim == 2 else None
+        mean, std = np.nanmean(a, axis=axis), np.nanstd(a, axis=axis)
+        stats.append((mean, np.where(std > 1e-8, std, 1.0)))
+    biggest = max(float(np.nanmax(np.abs(a))) if a.size else 0.0 for a in leaves)
+    # columns on very different scales (e.g. age next to income), judged by their largest values
+    tops = np.concatenate([np.nanmax(np.abs(a), axis=0).ravel() if a.ndim == 2 else [np.nanmax(np.abs(a))]
+                           for a in leaves if a.size])
+    tops = tops[tops > 0]
+    spread = float(tops.max() / np.median(tops)) if tops.size else 1.0
+    if biggest <= 5.0 and spread <= 100.0:
+        return None
+
+    def standardize(x, y, kw):
+        flat = [((np.asarray(a, dtype="float64") - m) / sd).astype("float32")
+                for a, (m, sd) in zip(tf.nest.flatten(x), stats)]
+        return tf.nest.pack_sequence_as(x, flat), y, kw
+
+    return Fix("standardize_inputs", "data_preprocessing", "data", "inputs standardized (mean 0, std 1)",
+               "Standardize the inputs (e.g. sklearn StandardScaler, or a keras.layers.Normalization "
+               "layer adapted to the training data; divide images by 255).", data=standardize)
+
+
+def _scale_targets(model, s, x, y):
+    if not s.single_output or s.labels != "continuous":
+        return None
+    y = np.asarray(y, dtype="float64")
+    mean, std = y.mean(0), y.std(0)
+    if np.max(np.abs(mean)) <= 5.0 and np.max(std) <= 5.0:
+        return None
+    std = np.where(std > 1e-8, std, 1.0)
+    return Fix("scale_targets", "data_preprocessing", "data", "regression targets standardized",
+               "Scale the regression targets (e.g. StandardScaler on y) and undo it on the predictions.",
+               data=lambda x, y, kw: (x, ((np.asarray(y, dtype="float64") - mean) / std).astype("float32"), kw))
+
+
+def _dropout(model, s, x, y):
+    high = [layer.name for layer in model.layers if type(layer).__name__ in ("Dropout", "SpatialDropout1D",
+            "SpatialDropout2D") and float(getattr(layer, "rate", 0.0)) > 0.5]
+    if not high:
+        return None
+    names = ", ".join(f"'{n}'" for n in high)
+    return Fix("dropout_lower", "architecture", high[0], f"dropout rate 0.2 on {names}",
+               f"Lower the dropout rate of {names} to about 0.2 (above 0.5 it drops most of the signal).",
+               edit_layer={n: {"rate": 0.2} for n in high})
+
+
+def _training_config(model, s, x, y):
+    def longer(x, y, kw):
+        kw["epochs"] = int(kw.get("epochs", 1)) * 4
+        return x, y, kw
+
+    return Fix("train_longer", "training_config", "training_config", "4x as many training steps",
+               "Train longer (about 4x the epochs), or use a smaller batch for more updates per epoch.",
+               steps_factor=4.0, data=longer)
+
+
+__all__ = ["Fix", "candidates", "order", "NotApplicable", "fresh_optimizer"]

@@ -1,0 +1,69 @@
+"""The callback's side of verification: keep the first batches, verify at the end of training.
+
+Kept here rather than in callback.py so the callback stays small; each function
+takes the `DeepLocalizeCallback`.
+
+Example:
+    >>> start_capture(cb)   # in on_train_begin, after the probes exist
+    >>> verify_at_end(cb)   # in on_train_end, after the probes are removed
+"""
+
+from __future__ import annotations
+
+import warnings
+
+
+def start_capture(cb):
+    """Keep a copy of the first batches for the trials (nothing when verify="never")."""
+    probes = cb._probes
+    if cb.verify == "never":
+        if probes.capture is not None:
+            probes.capture.switch_off()
+        return
+    from deeplocalize.verify.sample import DataSample, SampleCapture
+
+    sample = DataSample(cb.config["verify_sample_examples"], cb.config["verify_sample_mb"] * 2**20)
+    if probes.capture is None:
+        probes.capture = SampleCapture(sample)
+        probes._train_function = None  # a step traced without the capture is traced again, once
+    probes.capture.sample = sample
+    probes.capture.unavailable = None
+    probes.capture.switch_on()
+    cb._capture = probes.capture
+
+
+def verify_at_end(cb):
+    """At the end of training: try the candidate fixes when the run is buggy (or always); never raises."""
+    if cb.verify == "never" or cb._disabled or cb._monitor.recorder is None or cb._monitor.recorder.n_steps == 0:
+        return
+    try:
+        d = cb.diagnosis
+        if cb.verify == "auto" and d.status != "buggy":
+            return
+        capture = cb._capture
+        if capture is None or capture.sample.n == 0:
+            from deeplocalize.verify.verdict import Verification
+
+            why = capture.unavailable if capture is not None and capture.unavailable else "no batch was kept"
+            cb._verification = Verification(mode=cb.verify, note=f"Nothing verified: {why}.")
+            attach(cb, d)
+            return
+        from deeplocalize.verify.engine import verify_model
+
+        params = cb.params or {}
+        planned = (params.get("steps") or 0) * (params.get("epochs") or 0) or None
+        cb._verification = verify_model(cb.model, capture.sample, diagnosis=d, mode=cb.verify, config=cb.config,
+                                        fit_seconds=cb._fit_seconds, fit_steps=planned)
+    except Exception as exc:  # verification must never break the user's program
+        warnings.warn(f"deeplocalize could not verify the diagnosis ({type(exc).__name__}: {exc}); the rules' verdict "
+                      "stands, unverified.", RuntimeWarning, stacklevel=2)
+
+
+def attach(cb, d):
+    """Give a (re)computed diagnosis the model and sample for ``verify()``, and the verification."""
+    d._context = {"model": cb.model, "sample": cb._capture.sample if cb._capture else None,
+                  "fit_seconds": cb._fit_seconds, "config": cb._config_overrides}
+    if cb._verification is not None and d.verification is not cb._verification:
+        from deeplocalize.verify.verdict import apply_to
+
+        apply_to(d, cb._verification)

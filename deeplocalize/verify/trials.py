@@ -1,0 +1,226 @@
+"""Training the unchanged copy and each candidate on the sample, same seeds, and judging them.
+
+Each candidate is built once and traced once: the second seed reuses the
+compiled copy with fresh weights from a seeded clone and the optimizer's
+state reset. Everything runs inside `deeplocalize.probes.random_state.preserved_random_state` (see engine), so the user's
+Python, NumPy, TensorFlow and Keras random streams are as they were.
+
+Example:
+    >>> runner = TrialRunner(model, sample, steps=300, seeds=(0, 1), margins=margins)
+    >>> as_is = runner.run(None)
+    >>> trial = runner.run(fix)
+    >>> trial.verdict
+    'proven'
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from deeplocalize.verify.clone import NotApplicable, clone_compiled, model_setting
+from deeplocalize.verify.verdict import Trial, beats
+
+CURVE_POINTS = 100  # loss values kept per seed for the plots
+
+
+class OutOfTime(Exception):
+    """The time budget ran out in the middle of a trial."""
+
+
+class TrialRunner:
+    """Trains copies of ``model`` on a split of the sample and judges them against the as-is copy.
+
+    Example:
+        >>> runner = TrialRunner(model, sample, steps=300, seeds=(0, 1), margins=m)
+        >>> runner.run(None).verdict
+        'baseline'
+    """
+
+    def __init__(self, model, sample, *, steps: int, seeds=(0, 1), margins: dict, holdout: float = 0.2,
+                 fit_kwargs: dict | None = None):
+        self.model, self.steps, self.seeds, self.margins = model, int(steps), tuple(seeds), margins
+        x, y, sw = sample.arrays()
+        n = _length(x)
+        rng = np.random.RandomState(12345)  # its own generator: the global one is the user's
+        perm = rng.permutation(n)
+        n_hold = int(round(n * holdout)) if n >= 50 else 0
+        hold, train = perm[:n_hold], perm[n_hold:]
+        if n_hold == 0:
+            hold = train
+        self.train = _take((x, y, sw), train)
+        self.hold = _take((x, y, sw), hold)
+        self.batch_size = max(1, min(int(sample.batch_size or 32), len(train)))
+        self.fit_kwargs = dict(fit_kwargs or {"batch_size": self.batch_size})
+        self.setting = model_setting(model, y)
+        self.score_name = "accuracy" if self.setting.labels in ("sparse", "onehot", "binary", "plusminus",
+                                                               "multilabel") else "r2"
+        self.as_is: Trial | None = None
+        self.deadline: float | None = None  # time.perf_counter() value after which trials stop
+
+    def run(self, fix, wide: bool = False) -> Trial:
+        """Train ``fix`` (None: the unchanged copy) with every seed and judge it."""
+        start = time.perf_counter()
+        if fix is None:
+            trial = Trial(fix="as_is", change="the model as it is", verdict="baseline")
+        else:
+            trial = Trial(fix=fix.name, root_cause=fix.root_cause, layer=fix.layer, change=fix.change,
+                          suggestion=fix.suggestion)
+        steps = int(self.steps * (fix.steps_factor if fix else 1.0))
+        trial.steps = steps
+        try:
+            self._run_seeds(fix, trial, steps, wide)
+        except NotApplicable as exc:
+            trial.verdict, trial.note = "not applicable", str(exc)
+        except OutOfTime:
+            trial.verdict, trial.note, trial.seeds = "not tried", "not tried: the time budget ran out during it", []
+        except Exception as exc:  # a candidate that cannot train is a result, not a crash
+            trial.verdict = "failed"
+            trial.note = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+        trial.seconds = round(time.perf_counter() - start, 3)
+        if fix is None:
+            self.as_is = trial
+        return trial
+
+    def _run_seeds(self, fix, trial, steps, wide):
+        margins = self.margins["wide" if wide else "clear"]
+        model, snapshot = None, None
+        gains, ratios = [], []
+        for k, seed in enumerate(self.seeds):
+            if model is None:
+                model = fix.build(self.model, seed) if fix else clone_compiled(self.model, seed=seed)
+                model.optimizer.build(model.trainable_variables)
+                snapshot = [v.numpy() for v in model.optimizer.variables]
+            else:  # reuse the traced copy: fresh seeded weights, optimizer state as new
+                fresh = fix.build(self.model, seed) if fix else clone_compiled(self.model, seed=seed)
+                model.set_weights(fresh.get_weights())
+                for v, value in zip(model.optimizer.variables, snapshot):
+                    v.assign(value)
+            x, y, sw = self.train
+            hx, hy, _ = self.hold
+            if fix is not None:
+                x, y, _ = fix.transform(x, y, self.fit_kwargs)
+                hx, hy, _ = fix.transform(hx, hy, self.fit_kwargs)
+            result = {"seed": seed, **_fit(model, x, y, sw, steps, self.batch_size, seed, self.deadline)}
+            try:
+                result["score"] = _score(model, hx, hy, model_setting(model, hy), self.score_name)
+            except Exception:  # outputs this scoring does not understand: the loss alone decides
+                result["score"] = math.nan
+            trial.seeds.append(result)
+            if fix is None:
+                continue
+            ok, gain, ratio = beats(result, self.as_is.seeds[k], fix.loss is None, margins)
+            gains.append(gain)
+            ratios.append(ratio)
+            if not ok:  # one seed that does not beat the copy settles it
+                break
+        if fix is not None:
+            trial.improvement = {"score_gain": round(min(gains), 4), "loss_ratio": round(max(ratios), 4)}
+            trial.verdict = "proven" if len(gains) == len(self.seeds) and all(
+                beats(s, a, fix.loss is None, margins)[0] for s, a in zip(trial.seeds, self.as_is.seeds)) \
+                else "not better"
+
+
+def _length(x) -> int:
+    import tensorflow as tf
+
+    return int(np.asarray(tf.nest.flatten(x)[0]).shape[0])
+
+
+def _take(data, index):
+    import tensorflow as tf
+
+    return tuple(None if part is None else tf.nest.map_structure(lambda a: np.asarray(a)[index], part)
+                 for part in data)
+
+
+class _LossCurve:
+    """Per-step losses recovered from Keras's running mean (equal batch sizes)."""
+
+    def __init__(self):
+        self.losses, self._prev = [], 0.0
+
+    def on_batch(self, batch, logs):
+        mean = float((logs or {}).get("loss", math.nan))
+        k = batch + 1
+        self.losses.append(k * mean - (k - 1) * self._prev if k > 1 else mean)
+        self._prev = mean
+
+
+def _fit(model, x, y, sw, steps, batch_size, seed, deadline=None) -> dict:
+    import keras
+    import tensorflow as tf
+
+    parts = (x,) if y is None else ((x, y) if sw is None else (x, y, sw))
+    n = _length(x)
+    ds = tf.data.Dataset.from_tensor_slices(parts).shuffle(n, seed=seed).repeat().batch(batch_size,
+                                                                                       drop_remainder=True)
+    curve = _LossCurve()
+
+    def on_batch(batch, logs):
+        curve.on_batch(batch, logs)
+        if deadline is not None and batch % 10 == 9 and time.perf_counter() > deadline:
+            model.stop_training = True
+
+    cb = keras.callbacks.LambdaCallback(on_train_batch_end=on_batch)
+    model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[cb], shuffle=False)
+    if len(curve.losses) < steps:
+        raise OutOfTime()
+    losses = np.asarray(curve.losses, dtype="float64")
+    k = max(1, len(losses) // 10)
+    start, end = float(np.mean(losses[:k])), float(np.mean(losses[-k:]))
+    finite = np.all(np.isfinite(losses[-k:])) and math.isfinite(start)
+    rel = end / start if finite and start > 0 else (0.0 if finite and start == 0 else math.inf)
+    stride = max(1, len(losses) // CURVE_POINTS)
+    return {"loss": [round(float(v), 6) for v in losses[::stride]], "curve_stride": stride,
+            "start_loss": start, "end_loss": end, "rel_loss": rel}
+
+
+def _predict(model, x, batch: int = 256) -> np.ndarray:
+    import tensorflow as tf
+
+    n = _length(x)
+    outs = []
+    for i in range(0, n, batch):
+        part = tf.nest.map_structure(lambda a: a[i:i + batch], x)
+        out = model(part, training=False)
+        outs.append(np.asarray(tf.nest.flatten(out)[0]))
+    return np.concatenate(outs).astype("float64")
+
+
+def _score(model, x, y, setting, score_name) -> float:
+    """Held-back accuracy (classification) or R² (regression, clipped to [-1, 1]); the worst value when
+    the predictions are not finite."""
+    pred = _predict(model, x)
+    y = np.asarray(y)
+    if score_name == "r2":
+        y = y.reshape(pred.shape).astype("float64") if y.size == pred.size else y.astype("float64")
+        if not np.all(np.isfinite(pred)):
+            return -1.0
+        var = float(np.var(y))
+        r2 = 1.0 - float(np.mean((pred - y) ** 2)) / var if var > 0 else 0.0
+        return float(np.clip(r2, -1.0, 1.0))
+    if not np.all(np.isfinite(pred)):
+        return 0.0
+    # The last axis holds the classes (or the one unit of a binary output); the axes
+    # before it are positions (sequences, pixels), each scored on its own.
+    if pred.ndim == 1:
+        pred = pred[:, None]
+    if pred.shape[-1] > 1:
+        if setting.labels == "multilabel":
+            return float(np.mean((pred > 0.5) == (y.reshape(pred.shape) > 0.5)))
+        guess = pred.argmax(-1)
+        truth = y.argmax(-1) if y.shape == pred.shape else y.reshape(guess.shape)
+        return float(np.mean(guess == truth))
+    pred, truth = pred[..., 0].reshape(-1), y.reshape(-1)
+    if truth.size != pred.size:
+        raise ValueError(f"cannot score {pred.size} predictions against {truth.size} labels")
+    act = setting.output_activation or "linear"
+    threshold = 0.5 if act in ("sigmoid", "softmax") or not setting.logits else 0.0
+    if setting.labels == "plusminus":
+        return float(np.mean(np.sign(pred) == np.sign(truth)))
+    if setting.labels == "sparse":
+        return float(np.mean(np.round(pred) == truth))
+    return float(np.mean((pred > threshold) == (truth > 0.5)))

@@ -1,0 +1,186 @@
+"""The result of a verification, the rule that says a fix works, and how a
+proven fix sets the diagnosis's root cause, layer and suggestion.
+
+Example:
+    >>> v = cb.diagnosis.verification
+    >>> v.verified, v.fix.name, v.fix.root_cause, round(v.seconds)
+    (True, 'output_activation', 'activation', 14)
+    >>> [(t.fix, t.verdict) for t in v.trials][:2]
+    [('as_is', 'baseline'), ('output_activation', 'proven')]
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+VERDICTS = ("baseline", "proven", "not better", "failed", "not tried", "not applicable")
+
+
+@dataclass
+class Trial:
+    """One candidate (or the unchanged copy, ``fix="as_is"``) trained on the sample.
+
+    ``seeds`` holds, per seed, the loss curve, its start and end, the loss
+    relative to its start, and the held-back ``score`` (accuracy, or R² for
+    regression). ``improvement`` is the worst case over the seeds of the
+    score gain and of the loss ratio against the as-is copy.
+
+    Example:
+        >>> t = v.trials[1]
+        >>> t.fix, t.verdict, t.improvement["score_gain"]
+        ('output_activation', 'proven', 0.46)
+    """
+
+    fix: str
+    root_cause: str | None = None
+    layer: str | None = None
+    change: str = ""
+    suggestion: str = ""
+    verdict: str = "not tried"
+    steps: int = 0
+    seeds: list = field(default_factory=list)
+    improvement: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Verification:
+    """Every trial of a verification, the fix it proved (if any) and what it cost.
+
+    Example:
+        >>> v.verified, v.fix.change
+        (True, "activation='softmax' on 'out'")
+        >>> v.evidence
+        "with activation='softmax' on 'out' the loss fell from 2.30 to 0.41 in 300 steps ..."
+    """
+
+    mode: str = "auto"
+    trials: list = field(default_factory=list)
+    chosen: str | None = None
+    score_name: str = "accuracy"
+    seconds: float = 0.0
+    budget: float = 0.0
+    steps: int = 0
+    sample_size: int = 0
+    note: str = ""
+    evidence: str = ""
+    fix_object: object = field(default=None, repr=False, compare=False)  # the proven `Fix`; not saved
+
+    @property
+    def verified(self) -> bool:
+        """True when some fix beat the unchanged copy in every seed."""
+        return self.chosen is not None
+
+    @property
+    def fix(self) -> Trial | None:
+        """The proven fix's trial, or None."""
+        return next((t for t in self.trials if t.fix == self.chosen), None)
+
+    @property
+    def as_is(self) -> Trial | None:
+        return next((t for t in self.trials if t.fix == "as_is"), None)
+
+    def summary(self) -> str:
+        """One sentence: what was proven, or why nothing was."""
+        if self.verified:
+            return f"Verified fix: {self.fix.change} ({self.fix.root_cause.replace('_', ' ')}). {self.evidence}"
+        tried = sum(t.verdict not in ("baseline", "not tried", "not applicable") for t in self.trials)
+        why = f" {self.note}" if self.note else ""
+        return f"Unverified: none of {tried} candidate fixes beat the model as it is by a clear margin.{why}"
+
+    def to_dict(self) -> dict:
+        fix, self.fix_object = self.fix_object, None
+        try:
+            data = asdict(self)
+        finally:
+            self.fix_object = fix
+        data.pop("fix_object", None)
+        data["verified"] = self.verified
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Verification":
+        trials = [Trial(**{k: t[k] for k in Trial.__dataclass_fields__ if k in t}) for t in data.get("trials", [])]
+        rest = {k: data[k] for k in cls.__dataclass_fields__ if k in data and k not in ("trials", "fix_object")}
+        return cls(trials=trials, **rest)
+
+
+def beats(fix_seed: dict, as_is_seed: dict, same_loss: bool, margins: dict) -> tuple[bool, float, float]:
+    """Does one seed of a fix beat the as-is copy by a clear margin?
+
+    Returns ``(beats, score_gain, loss_ratio)``. A fix beats the copy when
+    its held-back score is higher by ``margins["score"]``, or, when it
+    trains with the same loss, when its loss relative to its own start is at
+    most ``margins["loss"]`` times the copy's and its score is not lower by
+    more than ``margins["tolerance"]``. A non-finite loss never beats.
+    """
+    gain = fix_seed["score"] - as_is_seed["score"]
+    gain = gain if math.isfinite(gain) else 0.0  # no score: the loss decides
+    fix_rel, base_rel = fix_seed["rel_loss"], as_is_seed["rel_loss"]
+    if not math.isfinite(fix_rel):
+        return False, gain, math.inf
+    ratio = 0.0 if not math.isfinite(base_rel) else fix_rel / max(base_rel, 1e-12)
+    by_score = gain >= margins["score"]
+    by_loss = same_loss and ratio <= margins["loss"] and gain >= -margins["tolerance"]
+    return bool(by_score or by_loss), float(gain), float(ratio)
+
+
+def choose(trials: list[Trial], tie: float) -> Trial | None:
+    """The proven fix to report: the largest worst-case score gain (loss ratio
+    breaks ties); within ``tie`` of it, the one tried first (the rules' ranking).
+    Training longer is chosen only when nothing else works."""
+    proven = [t for t in trials if t.verdict == "proven"]
+    main = [t for t in proven if t.root_cause != "training_config"] or proven
+    if not main:
+        return None
+    best = max(t.improvement["score_gain"] for t in main)
+    close = [t for t in main if t.improvement["score_gain"] >= best - tie]
+    if best <= tie:  # no score moved: the loss decides
+        low = min(t.improvement["loss_ratio"] for t in close)
+        close = [t for t in close if t.improvement["loss_ratio"] <= max(low * 2, low + 1e-9)]
+    return close[0]
+
+
+def evidence(fix: Trial, as_is: Trial, score_name: str) -> str:
+    """The proof in plain words, from the first seed's numbers."""
+    f, a = fix.seeds[0], as_is.seeds[0]
+    score = "accuracy" if score_name == "accuracy" else "R²"
+
+    def path(s):
+        moved = "fell" if s["end_loss"] < s["start_loss"] else "went"
+        return f"{moved} from {_num(s['start_loss'])} to {_num(s['end_loss'])}"
+
+    return (f"With {fix.change} the loss {path(f)} in {fix.steps} steps (held-back {score} {_num(f['score'])}); "
+            f"as it is, it {path(a)} (held-back {score} {_num(a['score'])}). "
+            f"Same result in each of {len(fix.seeds)} seeds.")
+
+
+def _num(value: float) -> str:
+    return f"{value:.3g}" if math.isfinite(value) else ("n/a" if value != value else "Inf")
+
+
+def apply_to(diagnosis, verification: Verification) -> None:
+    """Attach ``verification`` to ``diagnosis``; a proven fix names the root
+    cause, the suggestion and (unless a NaN/Inf already pinned one) the layer."""
+    from deeplocalize.findings import Finding
+
+    diagnosis.verification = verification
+    fix = verification.fix
+    if fix is None:
+        return
+    if diagnosis.status == "healthy":  # only wide margins get here (verify="always")
+        diagnosis.findings.append(Finding(
+            kind="fix_verified", layer=fix.layer, root_cause=fix.root_cause, severity="warning",
+            message=f"The checks found no symptom, but a candidate fix trains far better: {verification.evidence}",
+            suggestion=fix.suggestion, evidence={"fix": fix.fix, **fix.improvement}))
+    diagnosis.root_cause = fix.root_cause
+    # A NaN/Inf is localized where it first appeared (the rules' layer); otherwise the fix names it.
+    if not any(f.kind in ("nan", "inf") and f.severity == "error" for f in diagnosis.findings) \
+            or diagnosis.faulty_layer is None:
+        diagnosis.faulty_layer = fix.layer
+    diagnosis.suggestion = f"{fix.suggestion} (verified: {verification.evidence})"

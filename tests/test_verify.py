@@ -1,0 +1,344 @@
+"""Verified diagnosis (deeplocalize.verify): real small models, one per root cause.
+
+Each buggy program is trained with the callback (verify="auto"); the trials
+must prove a fix of the right root cause at the right layer. Models are small
+MLPs on scikit-learn's digits or generated data; trials are 150 steps. A full
+verification tries about ten candidates (10-30 s on 2 cores), so most root
+causes run under ``-m slow``; the default suite keeps one of them (activation).
+"""
+
+import numpy as np
+import pytest
+
+from models import digits
+
+FAST = {"verify_steps": 150, "verify_budget": 120}
+
+
+def _keras():
+    import keras
+
+    return keras
+
+
+def _mlp(out_activation="softmax", hidden="relu", units=10, dropout=None, init="glorot_uniform", name="net",
+         inputs=64):
+    keras = _keras()
+    layers = [keras.Input((inputs,)), keras.layers.Dense(32, activation=hidden, kernel_initializer=init,
+                                                          name="hidden")]
+    if dropout:
+        layers.append(keras.layers.Dropout(dropout, name="drop"))
+    layers.append(keras.layers.Dense(units, activation=out_activation, name="out"))
+    return keras.Sequential(layers, name=name)
+
+
+def _fit(model, x, y, verify="auto", epochs=3, batch_size=32, config=None):
+    from deeplocalize import DeepLocalizeCallback
+
+    cb = DeepLocalizeCallback(verify=verify, verbose=0, halt="never", config={**FAST, **(config or {})})
+    model.fit(x, y, epochs=epochs, batch_size=batch_size, callbacks=[cb], verbose=0)
+    return cb
+
+
+def _verified(cb):
+    d = cb.diagnosis
+    v = d.verification
+    assert v is not None, "verification did not run"
+    table = [(t.fix, t.verdict, t.improvement) for t in v.trials]
+    assert v.verified, f"no fix proven: {table} {v.note}"
+    return d, v
+
+
+def test_activation_output_relu_with_crossentropy():
+    keras = _keras()
+    keras.utils.set_random_seed(0)
+    x, y = digits()
+    m = _mlp(out_activation="relu")
+    m.compile("adam", "sparse_categorical_crossentropy")
+    d, v = _verified(_fit(m, x, y))
+    assert (d.root_cause, d.faulty_layer) == ("activation", "out")
+    assert d.verified and "verified" in d.suggestion
+    assert v.fix.improvement["score_gain"] > 0.3
+
+
+@pytest.mark.slow
+def test_loss_function_categorical_on_one_sigmoid_unit():
+    keras = _keras()
+    keras.utils.set_random_seed(0)
+    x, y = digits()
+    yb = (y >= 5).astype("float32")
+    m = _mlp(out_activation="sigmoid", units=1)
+    m.compile("adam", "categorical_crossentropy")  # over one unit: always 0, nothing is learnt
+    d, v = _verified(_fit(m, x, yb, verify="always"))  # a zero loss looks healthy to the checks
+    assert (d.root_cause, d.faulty_layer) == ("loss_function", "loss")
+    assert d.status == "buggy"
+
+
+@pytest.mark.slow
+def test_labels_minus_one_with_binary_crossentropy():
+    keras = _keras()
+    keras.utils.set_random_seed(0)
+    x, y = digits()
+    y_pm = np.where(y >= 5, 1.0, -1.0).astype("float32")  # -1/1 labels: binary cross-entropy wants 0/1
+    m = _mlp(out_activation="sigmoid", units=1)
+    m.compile("adam", "binary_crossentropy")
+    d, v = _verified(_fit(m, x, y_pm, verify="always"))
+    assert (d.root_cause, d.faulty_layer) == ("labels", "labels")
+
+
+@pytest.mark.slow
+def test_learning_rate_too_high():
+    keras = _keras()
+    keras.utils.set_random_seed(0)
+    x, y = digits()
+    m = _mlp()
+    m.compile(keras.optimizers.SGD(learning_rate=20.0), "sparse_categorical_crossentropy")
+    d, v = _verified(_fit(m, x, y))
+    assert (d.root_cause, d.faulty_layer) == ("learning_rate", "optimizer")
+
+
+@pytest.mark.slow
+def test_initialization_zero_kernels():
+    keras = _keras()
+    keras.utils.set_random_seed(0)
+    x, y = digits()
+    m = keras.Sequential([keras.Input((64,)),
+                          keras.layers.Dense(32, activation="relu", kernel_initializer="zeros", name="h1"),
+                          keras.layers.Dense(32, activation="relu", kernel_initializer="zeros", name="h2"),
+                          keras.layers.Dense(10, activation="softmax", name="out")])
+    m.compile("adam", "sparse_categorical_crossentropy")
+    d, v = _verified(_fit(m, x, y))
+    assert (d.root_cause, d.faulty_layer) == ("initialization", "h1")
+
+
+@pytest.mark.slow
+def test_data_preprocessing_huge_inputs():
+    keras = _keras()
+    keras.utils.set_random_seed(0)
+    rng = np.random.RandomState(0)
+    x = rng.normal(size=(1500, 20)).astype("float32")
+    y = (x[:, :3].sum(1) > 0).astype("float32")
+    x = x * np.logspace(0, 5, 20).astype("float32") + 3000.0  # columns on wildly different scales
+    m = keras.Sequential([keras.Input((20,)), keras.layers.Dense(16, activation="tanh", name="hidden"),
+                          keras.layers.Dense(1, activation="sigmoid", name="out")])
+    m.compile(keras.optimizers.SGD(0.01), "binary_crossentropy")
+    d, v = _verified(_fit(m, x, y))
+    assert (d.root_cause, d.faulty_layer) == ("data_preprocessing", "data")
+
+
+@pytest.mark.slow
+def test_optimizer_adam_with_huge_epsilon():
+    keras = _keras()
+    keras.utils.set_random_seed(0)
+    x, y = digits()
+    m = _mlp()
+    m.compile(keras.optimizers.Adam(1e-3, epsilon=100.0), "sparse_categorical_crossentropy")
+    d, v = _verified(_fit(m, x, y))
+    assert (d.root_cause, d.faulty_layer) == ("optimizer", "optimizer")
+
+
+@pytest.mark.slow
+def test_architecture_dropout_too_high():
+    keras = _keras()
+    keras.utils.set_random_seed(0)
+    x, y = digits()
+    m = _mlp(dropout=0.97)
+    m.compile("adam", "sparse_categorical_crossentropy")
+    d, v = _verified(_fit(m, x, y, verify="always"))
+    assert (d.root_cause, d.faulty_layer) == ("architecture", "drop")
+
+
+@pytest.mark.slow
+def test_hidden_sigmoid_deep_stack_gets_relu():
+    keras = _keras()
+    keras.utils.set_random_seed(0)
+    x, y = digits()
+    stack = [keras.Input((64,))] + [keras.layers.Dense(32, activation="sigmoid", name=f"h{i}") for i in range(6)]
+    m = keras.Sequential(stack + [keras.layers.Dense(10, activation="softmax", name="out")])
+    m.compile(keras.optimizers.SGD(0.05), "sparse_categorical_crossentropy")
+    d, v = _verified(_fit(m, x, y, verify="always"))
+    assert d.root_cause in ("activation", "learning_rate", "optimizer")
+    assert any(t.fix == "hidden_relu" and t.verdict == "proven" for t in v.trials)
+
+
+def test_healthy_model_gets_no_fix_even_always():
+    keras = _keras()
+    keras.utils.set_random_seed(0)
+    x, y = digits()
+    m = _mlp()
+    m.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    cb = _fit(m, x, y, verify="auto", epochs=2)
+    assert cb.diagnosis.status == "healthy" and cb.diagnosis.verification is None
+    keras.utils.set_random_seed(0)
+    m = _mlp()
+    m.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    cb = _fit(m, x, y, verify="always", epochs=2)
+    d = cb.diagnosis
+    assert d.verification is not None and not d.verified, [(t.fix, t.verdict) for t in d.verification.trials]
+    assert d.status == "healthy"
+
+
+def _run_then_fit_again(verify):
+    keras = _keras()
+    import random
+
+    keras.utils.set_random_seed(3)
+    x, y = digits()
+    m = _mlp(out_activation="relu")
+    m.compile("adam", "sparse_categorical_crossentropy")
+    _fit(m, x, y, verify=verify, epochs=1, config={"verify_budget": 2})
+    state = (random.random(), float(np.random.rand()))
+    weights = [w.copy() for w in m.get_weights()]
+    opt = [v.numpy().copy() for v in m.optimizer.variables]
+    m.fit(x, y, epochs=1, batch_size=32, verbose=0)  # the user's own next fit
+    return state, weights, opt, m.get_weights()
+
+
+def test_user_model_state_and_next_fit_identical_with_and_without_verification():
+    with_v = _run_then_fit_again("auto")
+    without = _run_then_fit_again("never")
+    assert with_v[0] == without[0]  # python and numpy random streams
+    for a, b in zip(with_v[1] + with_v[2] + with_v[3], without[1] + without[2] + without[3]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_subclassed_model_degrades_to_a_note():
+    keras = _keras()
+    from deeplocalize.verify import verify_model
+    from deeplocalize.verify.sample import DataSample
+
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.d = keras.layers.Dense(10, activation="relu")
+
+        def call(self, x):
+            return self.d(x)
+
+    x, y = digits()
+    m = Net()
+    m.compile("adam", "sparse_categorical_crossentropy")
+    m.fit(x[:64], y[:64], verbose=0)
+    v = verify_model(m, DataSample.from_arrays(x[:256], y[:256]), config={"verify_steps": 10})
+    assert not v.verified
+    assert "subclassed" in v.note and v.trials[0].verdict == "not applicable"
+
+
+def test_sample_limits_structure_and_round_trip(tmp_path):
+    from deeplocalize.verify.sample import DataSample
+
+    x = {"a": np.ones((100, 3), "float32"), "b": np.zeros((100, 2), "int32")}
+    y = np.arange(100)
+    s = DataSample(max_examples=70)
+    for i in range(0, 100, 32):
+        s.add([x["a"][i:i + 32], x["b"][i:i + 32], y[i:i + 32]], structure=({"a": 0, "b": 0}, 0))
+    assert s.full and s.n == 70
+    xs, ys, ws = s.arrays()
+    assert xs["a"].shape == (70, 3) and ys.tolist() == list(range(70)) and ws is None
+    s2 = DataSample.load(s.save(tmp_path / "s.pkl"))
+    np.testing.assert_array_equal(s2.arrays()[1], ys)
+    small = DataSample(max_examples=1000, max_bytes=12 * 10)  # 12 bytes per example
+    small.add([x["a"], y.astype("int32") * 0 + 1][:1] + [np.zeros((100, 0))])
+    assert small.n == 10 and small.full
+
+
+def test_capture_from_generator_and_nothing_kept_when_never():
+    keras = _keras()
+    from deeplocalize import DeepLocalizeCallback
+
+    keras.utils.set_random_seed(0)
+    x, y = digits()
+
+    def batches():
+        while True:
+            for i in range(0, 640, 32):
+                yield x[i:i + 32], y[i:i + 32]
+
+    m = _mlp()
+    m.compile("adam", "sparse_categorical_crossentropy")
+    cb = DeepLocalizeCallback(verify="auto", verbose=0, config={"verify_sample_examples": 100})
+    m.fit(batches(), steps_per_epoch=10, epochs=1, callbacks=[cb], verbose=0)
+    s = cb._capture.sample
+    assert s.n == 100
+    np.testing.assert_array_equal(s.arrays()[0], x[:100])
+    cb2 = DeepLocalizeCallback(verify="never", verbose=0)
+    m.fit(batches(), steps_per_epoch=5, epochs=1, callbacks=[cb2], verbose=0)
+    assert cb2._capture is None and s.n == 100
+
+
+def test_bad_verify_argument_and_config():
+    from deeplocalize import DeepLocalizeCallback
+
+    with pytest.raises(ValueError, match="verify must be one of"):
+        DeepLocalizeCallback(verify="yes")
+    with pytest.raises(ValueError, match="verify_steps"):
+        DeepLocalizeCallback(config={"verify_steps": 0})
+
+
+def test_fix_applies_to_a_whole_program_and_diagnosis_round_trips(tmp_path):
+    keras = _keras()
+    from deeplocalize.findings import Diagnosis
+
+    keras.utils.set_random_seed(0)
+    x, y = digits()
+    m = _mlp(out_activation="relu")
+    m.compile("adam", "sparse_categorical_crossentropy")
+    cb = _fit(m, x, y)
+    fix = cb.verified_fix
+    assert fix is not None and fix.name == "output_activation"
+    before = [w.copy() for w in m.get_weights()]
+    new, x2, y2, kw = fix.apply(m, x, y, {"epochs": 5, "batch_size": 32}, seed=0)
+    hist = new.fit(x2, y2, verbose=0, **kw)
+    assert hist.history["loss"][-1] < 0.5 * hist.history["loss"][0]
+    assert new.layers[-1].get_config()["activation"] == "softmax"
+    for a, b in zip(before, m.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    d2 = Diagnosis.from_dict(cb.diagnosis.to_dict())
+    assert d2.verified and d2.verification.fix.fix == "output_activation" and d2.root_cause == "activation"
+    _check_report(d2, tmp_path)
+
+
+def _check_report(d, tmp_path):
+    from deeplocalize.report.console import format_summary
+
+    md = d.save(tmp_path / "r.md").read_text()
+    assert "## Verified fix" in md and "| output_activation | activation | out |" in md
+    assert (tmp_path / "r_files" / "verified_fix.png").stat().st_size > 1000
+    page = d.save(tmp_path / "r.html").read_text()
+    assert 'id="verified"' in page and "data:image/png;base64" in page
+    assert "check: verified" in format_summary(d)
+
+
+def test_halt_waits_for_enough_sample_then_stops():
+    keras = _keras()
+    from deeplocalize import DeepLocalizeCallback
+
+    keras.utils.set_random_seed(0)
+    x, y = digits()
+    m = _mlp(out_activation="relu")  # a pre-flight error: halt="error" stops at once without verification
+    m.compile("adam", "sparse_categorical_crossentropy")
+    cb = DeepLocalizeCallback(verbose=0, verify="auto", config={"verify_halt_examples": 128, "verify_budget": 1,
+                                                                "verify_steps": 20})
+    m.fit(x, y, epochs=3, batch_size=32, callbacks=[cb], verbose=0)
+    assert cb.diagnosis.stopped_training and cb._capture.sample.n >= 128
+    assert cb.trace.column("step")[-1] < 20  # stopped soon after, not at the end of training
+
+
+@pytest.mark.slow
+def test_cli_verifies_a_saved_model_and_sample(tmp_path, capsys):
+    keras = _keras()
+    from deeplocalize.__main__ import main
+    from deeplocalize.findings import Diagnosis
+    from deeplocalize.verify.saved import save_inputs
+
+    keras.utils.set_random_seed(0)
+    x, y = digits()
+    m = _mlp(out_activation="relu")
+    m.compile("adam", "sparse_categorical_crossentropy")
+    cb = _fit(m, x, y, config={"verify_budget": 1})
+    save_inputs(cb, tmp_path / "run")
+    assert main(["verify", str(tmp_path / "run"), "--budget", "60", "-q"]) == 0
+    d = Diagnosis.load(tmp_path / "run" / "verified.json")
+    assert d.verification is not None and d.verified and d.root_cause == "activation"
+    assert main(["verify", str(tmp_path / "nothing")]) == 2
+    assert "lacks model.keras" in capsys.readouterr().err
