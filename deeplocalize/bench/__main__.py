@@ -7,6 +7,7 @@ Commands:
                                  [--quick] [--healthy | --no-healthy] [--out DIR] [--timeout S]
                                  [--reports] [--traces] [--baselines shared|separate]
     python -m deeplocalize.bench overhead [...]   the callback's overhead study
+    python -m deeplocalize.bench overhead --fresh [...]   first fits, each arm in a fresh process
     python -m deeplocalize.bench neurons [...]    the neuron-localization evaluation
 
 Example:
@@ -165,8 +166,10 @@ def _run_with_progress(scheduler, chosen, seeds, args, reports_dir, traces_dir, 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "overhead":
-        from deeplocalize.bench import overhead
+        from deeplocalize.bench import first_fit, overhead
 
+        if "--fresh" in argv[1:]:  # each arm in a fresh process, tracing included
+            return first_fit.main([a for a in argv[1:] if a != "--fresh"]) or 0
         return overhead.main(argv[1:]) or 0
     if argv and argv[0] == "neurons":
         from deeplocalize.neurons import evaluate

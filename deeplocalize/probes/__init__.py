@@ -2,9 +2,10 @@
 
 The one part of deeplocalize that knows the backend. `step` installs the
 instrumented train step (the only code touching Keras internals, and where
-a second backend would plug in); `stats` holds the in-graph reductions and
-samplers; `ring` the buffer the step writes into and its read-back;
-`graph` the unlowered conditionals.
+a second backend would plug in); `stats` holds the in-graph reductions;
+`sampling` the strided samples of large tensors; `ring` the buffer the step
+writes into and its read-back; `graph` the unlowered conditionals and the
+per-graph constants.
 
 Example:
     >>> from deeplocalize.probes import Probes, RING_ROWS
@@ -13,8 +14,9 @@ Example:
 
 from deeplocalize.probes.graph import _branch, _switch
 from deeplocalize.probes.ring import MAX_COLUMNS, RING_ROWS, RingBuffer
-from deeplocalize.probes.stats import (FORWARD_SAMPLE, GRADIENT_FULL_MAX, GRADIENT_SAMPLE, RATIO_SAMPLE, UNIT_SAMPLE,
-                                       Statistics, _coprime_stride, _gradient_sample, _sample_stride)
+from deeplocalize.probes.sampling import (FORWARD_SAMPLE, GRADIENT_FULL_MAX, GRADIENT_SAMPLE, RATIO_SAMPLE,
+                                          UNIT_SAMPLE, _coprime_stride, _gradient_sample, _sample_stride)
+from deeplocalize.probes.stats import Statistics
 from deeplocalize.probes.step import _CACHE, Probes, activation_name, probed_layers
 
 __all__ = [

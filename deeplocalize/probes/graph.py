@@ -1,13 +1,19 @@
-"""Unlowered conditionals: branches of the compiled step that cost nothing when not taken.
+"""Graph-building helpers: unlowered conditionals (branches of the compiled step
+that cost nothing when not taken) and constants made once per graph.
 
-They reach into TensorFlow's internal ``cond_v2`` module (falling back to
-the public ops where it is missing).
+The conditionals reach into TensorFlow's internal ``cond_v2`` module
+(falling back to the public ops where it is missing).
 
 Example:
     >>> _branch(step < 0, keep_fault, lambda: tf.constant(0.0))
+    >>> tf.reduce_max(a, axis=const(tf, [0, 1, 2], tf.int32))
 """
 
 from __future__ import annotations
+
+import weakref
+
+_CONSTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # graph -> {(value, dtype): constant}
 
 
 def _branch(pred, true_fn, false_fn):
@@ -46,3 +52,19 @@ def _switch(index, branch_fns):
         return tf.switch_case(index, branch_fns)
     out = indexed_case(index, branch_fns, lower_using_switch_merge=False)
     return _single(out)
+
+
+def const(tf, value, dtype):
+    """``tf.constant(value, dtype)``, made once per graph being built.
+
+    Every Python number or axis list handed to an op becomes a constant op of
+    its own, and building ops is most of the cost of tracing the step: the
+    same value is shared instead (the graph is the one being traced, or a
+    branch of it; each keeps its own).
+    """
+    graph = tf.compat.v1.get_default_graph()
+    cache = _CONSTS.setdefault(graph, {})
+    key = (repr(value), dtype)
+    if key not in cache:
+        cache[key] = tf.constant(value, dtype)
+    return cache[key]

@@ -1,13 +1,17 @@
-"""In-graph statistics and samplers: the reductions the instrumented step records.
+"""In-graph statistics: the reductions the instrumented step records.
 
 Per layer: min, max, NaN/Inf counts, norms, fractions of zero, dead and
 saturated units, and mean |update| / |weight|, computed on samples where
-the full tensors would cost too much (see the constants below). 
+the full tensors would cost too much (see `sampling`).
+
+Built to be cheap to trace, since tracing is paid on every fresh ``fit``:
+one recording branch serves sampled and non-finite steps alike (what only a
+non-finite step needs, its NaN/Inf counts, sits in one nested branch), the
+reductions that compare units or sum weights are made once over all layers,
+and constants are shared (`graph.const`).
 
 Example:
-    >>> stride = _sample_stride([512, 300])   # a 153,600-value kernel
-    >>> stride, 512 * 300 // stride < 2 * RATIO_SAMPLE
-    (37, True)
+    >>> bad = probes._sentinel(loss, probes._weight_gradient_samples(w_grads))
 """
 
 from __future__ import annotations
@@ -16,15 +20,14 @@ import math
 
 import numpy as np
 
-from deeplocalize.probes.graph import _switch
+from deeplocalize.probes.graph import _branch, const
 from deeplocalize.probes.ring import _BASE_COLUMNS, MAX_COLUMNS
+from deeplocalize.probes.sampling import (FORWARD_SAMPLE, UNIT_SAMPLE, _dense_values, _sample_stride,
+                                          _samples)
 from deeplocalize.trace import LAYER_STATS, STAT_INDEX
 
-RATIO_SAMPLE = 4096  # weights and their gradients are sampled at a stride of size // this: under twice this many elements each
-FORWARD_SAMPLE = 16384  # forward statistics of larger outputs use the batch's first examples, about this many values
-UNIT_SAMPLE = 256  # ...and enough examples that every unit (channel) is judged dead or alive on at least this many values
-GRADIENT_SAMPLE = 128  # values kept per example of a large layer's output gradient (see _gradient_sample)
-GRADIENT_FULL_MAX = 16384  # ...large: more values per example than this; smaller gradients are kept whole
+_COUNTS = ("act_nan", "act_inf", "grad_nan", "grad_inf", "w_nan", "w_inf", "gw_nan", "gw_inf")
+
 
 class Statistics:
     """The step's reductions, written as methods of `Probes` (mixed into it).
@@ -42,8 +45,7 @@ class Statistics:
         The sentinel sums these every step, and recorded steps take their
         gradient norms and NaN/Inf counts from them too: so the recording
         branch holds a few thousand values per weight instead of every full
-        gradient until the end of the step (holding those cost the wide
-        timed model 3.5% of every step, the smaller ones about 1%).
+        gradient until the end of the step.
         """
         tf = self._tf
         out = []
@@ -61,51 +63,61 @@ class Statistics:
 
         A NaN or Inf in the input, the weights or any layer's output reaches
         the loss. One born in the backward pass fills whole columns of the
-        weight gradients below it (a kernel's gradient is its input times
-        the gradient arriving at its output), so a strided sample of each
-        gradient that meets every column (`_weight_gradient_samples`)
-        catches it on the step it appears; the full statistics of that step,
-        recorded because of it, then say where it started. A lone
-        non-finite element the sample misses reaches its weight, and the
-        loss, one step later.
+        weight gradients below it, so a strided sample of each gradient that
+        meets every column (`_weight_gradient_samples`) catches it on the
+        step it appears; the full statistics of that step, recorded because
+        of it, then say where it started. A lone non-finite element the
+        sample misses reaches its weight, and the loss, one step later.
         """
         tf = self._tf
-        parts = [tf.reshape(tf.cast(loss, tf.float32), [1])] + [v for v, _ in filter(None, g_samples)]
-        return tf.logical_not(tf.math.is_finite(tf.reduce_sum(tf.concat(parts, 0))))
+        parts = [tf.reshape(tf.cast(loss, tf.float32), const(tf, [1], tf.int32))]
+        parts += [v for v, _ in filter(None, g_samples)]
+        return tf.logical_not(tf.math.is_finite(_reduce(tf, tf.reduce_sum, tf.concat(parts, 0))))
 
     # ---- reductions ---------------------------------------------------------
-    def _write_stats(self, step, x, y, loss, order, acts, a_grads, weights, g_samples, before, exact=True):
+    def _write_stats(self, step, x, y, loss, order, acts, a_grads, weights, g_samples, before, exact):
+        """One buffer row. ``exact`` (a boolean tensor): the step is
+        non-finite, so every value of the layers' outputs counts and the
+        NaN/Inf counts are taken; otherwise they are zero."""
         tf = self._tf
         f32 = tf.float32
         n_layers, n_stats = len(self.layers), len(LAYER_STATS)
-        nan = math.nan
-        rows = [[nan] * n_stats for _ in range(n_layers)]  # a Python float: not computed on this step
-        for name in ("act_nan", "act_inf", "grad_nan", "grad_inf", "w_nan", "w_inf", "gw_nan", "gw_inf"):
+        rows = [[math.nan] * n_stats for _ in range(n_layers)]  # a Python float: not computed on this step
+        for name in _COUNTS:
             for r in rows:
                 r[STAT_INDEX[name]] = 0.0
-
-        for i, act, grad in zip(order, acts, a_grads):
-            self._forward_stats(rows[i], tf.cast(act, f32), self.activations[i], exact)
-            if grad is not None:  # a strided sample, and its stride
-                g, stride = grad
-                rows[i][STAT_INDEX["grad_norm"]] = tf.sqrt(2.0 * stride * tf.nn.l2_loss(g))
-                if exact:
-                    rows[i][STAT_INDEX["grad_nan"]] = _count(tf, tf.math.is_nan(g)) * stride
-                    rows[i][STAT_INDEX["grad_inf"]] = _count(tf, tf.math.is_inf(g)) * stride
-
-        vectors: dict = {}  # statistics computed for all layers at once
-        self._weight_stats(rows, vectors, weights, g_samples, before, exact)
+        acts = [tf.cast(a, f32) for a in acts]
+        grad_at = [i for i, g in zip(order, a_grads) if g is not None]
+        grads = [g for g in a_grads if g is not None]
+        vectors: dict = {}  # name -> (one value per layer of ``layers``, layers)
+        sizes = {"act_nan": len(acts), "act_inf": len(acts), "corr": len(acts), "grad_nan": len(grads),
+                 "grad_inf": len(grads), "gw_nan": n_layers, "gw_inf": n_layers}
+        flat = self._forward_block(rows, vectors, order, acts, exact,
+                                   lambda: self._nonfinite_counts(sizes, acts, grads, weights, g_samples),
+                                   lambda: tf.zeros([sum(sizes.values())], f32))
+        counts = dict(zip(sizes, tf.split(flat, list(sizes.values()))))
+        if order:
+            ones = const(tf, 1.0, f32)
+            vectors["act_zero_frac"] = ((ones - vectors.pop("act_sign")[0]) - counts["corr"], order)
+        if grads:
+            norms = tf.stack([tf.nn.l2_loss(g) for g, _ in grads])
+            vectors["grad_norm"] = (tf.sqrt(norms * const(tf, [2.0 * k for _, k in grads], f32)), grad_at)
+            vectors["grad_nan"], vectors["grad_inf"] = (counts["grad_nan"], grad_at), (counts["grad_inf"], grad_at)
+        if order:
+            vectors["act_nan"], vectors["act_inf"] = (counts["act_nan"], order), (counts["act_inf"], order)
+        self._weight_stats(vectors, weights, g_samples, before, counts)
 
         first = next((t for t in _flatten(x) if t is not None), None)
-        columns = [tf.cast(step, f32), 1.0 if exact else 0.0, tf.cast(loss, f32), self._current_lr(),
-                   tf.cast(tf.shape(first)[0], f32) if first is not None else nan]
+        columns = [tf.cast(step, f32), tf.cast(exact, f32), tf.cast(loss, f32), self._current_lr(),
+                   tf.cast(tf.shape(first)[0], f32) if first is not None else math.nan]
         names = list(_BASE_COLUMNS)
         for k, t in enumerate(_flatten(x)):
             if t is None or not t.dtype.is_floating and not t.dtype.is_integer:
                 continue
             t = tf.cast(t, f32)
             names += [f"x{k}_min", f"x{k}_max", f"x{k}_mean", f"x{k}_std"]
-            columns += [tf.reduce_min(t), tf.reduce_max(t), tf.reduce_mean(t), tf.math.reduce_std(t)]
+            columns += [_reduce(tf, tf.reduce_min, t), _reduce(tf, tf.reduce_max, t), _reduce(tf, tf.reduce_mean, t),
+                        tf.math.reduce_std(t)]
         for k, t in enumerate(_flatten(y) if y is not None else []):
             if t is None or not (t.dtype.is_floating or t.dtype.is_integer or t.dtype.is_bool):
                 continue
@@ -113,17 +125,45 @@ class Statistics:
             names += [f"y{k}_min", f"y{k}_max", f"y{k}_mean", f"y{k}_int_frac", f"y{k}_rowsum", f"y{k}_width"]
             wide = bool(t.shape.rank and t.shape.rank >= 2)
             columns += [
-                tf.reduce_min(t),
-                tf.reduce_max(t),
-                tf.reduce_mean(t),
-                tf.reduce_mean(tf.cast(tf.equal(t, tf.round(t)), f32)),
-                tf.reduce_mean(tf.reduce_sum(t, axis=-1)) if wide else nan,
+                _reduce(tf, tf.reduce_min, t),
+                _reduce(tf, tf.reduce_max, t),
+                _reduce(tf, tf.reduce_mean, t),
+                _reduce(tf, tf.reduce_mean, tf.cast(tf.equal(t, tf.round(t)), f32)),
+                tf.reduce_mean(tf.reduce_sum(t, axis=-1)) if wide else math.nan,
                 tf.cast(tf.shape(t)[-1], f32) if wide else 1.0,
             ]
         names, columns = names[:MAX_COLUMNS], columns[:MAX_COLUMNS]
         self.columns = names
         columns += [0.0] * (MAX_COLUMNS - len(columns))
         return self._assemble(rows, vectors, columns)
+
+    def _nonfinite_counts(self, sizes, acts, grads, weights, g_samples):
+        """NaN and Inf counts of every layer output (all of it), output
+        gradient and weight gradient (their samples, times the stride), as
+        one vector laid out as ``sizes``; built inside the branch taken only
+        on a non-finite step. ``corr``: the share of each output that is NaN
+        or Inf, which the zero fraction leaves out."""
+        tf = self._tf
+        f32 = tf.float32
+        n = len(self.layers)
+        owner = [self._var_owner.get(id(v), n) for v in weights]
+
+        def count(t, stride=1):
+            nan, inf = _count(tf, tf.math.is_nan(t)), _count(tf, tf.math.is_inf(t))
+            return (nan * stride, inf * stride) if stride != 1 else (nan, inf)
+
+        act = [count(a) for a in acts]
+        grad = [count(g, k) for g, k in grads]
+        out = {"act_nan": [c[0] for c in act], "act_inf": [c[1] for c in act],
+               "corr": [(na + ni) / tf.cast(tf.size(a), f32) for (na, ni), a in zip(act, acts)],
+               "grad_nan": [c[0] for c in grad], "grad_inf": [c[1] for c in grad]}
+        kept = [(g, i) for g, i in zip(g_samples, owner) if g is not None and i < n]
+        gw = [count(*g) for g, _ in kept]
+        ids = const(tf, [i for _, i in kept], tf.int32)
+        for j, name in enumerate(("gw_nan", "gw_inf")):
+            out[name] = tf.math.unsorted_segment_sum(tf.stack([c[j] for c in gw]), ids, n) if gw else tf.zeros([n], f32)
+        parts = [out[k] if k.startswith("gw_") else tf.stack(out[k]) for k in sizes if sizes[k]]
+        return tf.concat(parts, 0) if parts else tf.zeros([0], f32)
 
     def _assemble(self, rows, vectors, columns):
         """One buffer row: the layer block (layer-major), then the columns.
@@ -136,8 +176,9 @@ class Statistics:
         n_stats = len(LAYER_STATS)
         base = np.zeros(len(rows) * n_stats + len(columns), np.float32)
         scalars, at = [], []
+        placed = {(i, STAT_INDEX[name]) for name, (_, layers) in vectors.items() for i in layers}
         cells = [(i * n_stats + j, value) for i, r in enumerate(rows) for j, value in enumerate(r)
-                 if LAYER_STATS[j] not in vectors]
+                 if (i, j) not in placed]
         cells += [(len(rows) * n_stats + c, value) for c, value in enumerate(columns)]
         for position, value in cells:
             if isinstance(value, (int, float)):
@@ -146,65 +187,97 @@ class Statistics:
                 scalars.append(_scalar(tf, value))
                 at.append(position)
         parts = [tf.stack(scalars)] if scalars else []
-        for name, vector in vectors.items():
+        for name, (vector, layers) in vectors.items():
             parts.append(vector)
-            at += [i * n_stats + STAT_INDEX[name] for i in range(len(rows))]
+            at += [i * n_stats + STAT_INDEX[name] for i in layers]
         if not parts:
             return tf.constant(base)
         return tf.tensor_scatter_nd_update(tf.constant(base), tf.constant(np.array(at, np.int32)[:, None]),
                                            tf.concat(parts, 0) if len(parts) > 1 else parts[0])
 
-    def _forward_stats(self, row, a, activation, exact=True):
-        """Statistics of one layer's output ``a``.
+    def _forward_block(self, rows, vectors, order, acts, exact, counts, no_counts):
+        """Statistics of the layers' outputs; returns the NaN/Inf counts
+        (``counts()`` on a non-finite step, else ``no_counts()``).
 
         On a recorded step they use the batch's first examples: about
         `FORWARD_SAMPLE` values, and enough examples that each unit (the
         last axis: a Dense unit, a conv channel) has `UNIT_SAMPLE` values to
         be judged dead on. That is the whole batch for a Dense layer, and a
         few images for a conv layer, where each channel has a value at every
-        position. On a non-finite step (``exact``) every value counts.
+        position. On a non-finite step (``exact``) every value counts, and
+        NaN/Inf values are left out of the means: the two are one nested
+        branch (each with static shapes, which XLA needs), and what follows
+        from them (per-unit comparisons, all layers at once) is built once.
         """
         tf = self._tf
         f32 = tf.float32
-        rank = a.shape.rank or 0
-        per_example = math.prod(a.shape[1:]) if rank >= 2 and a.shape[1:].is_fully_defined() else None
-        if not exact and per_example:
-            units = int(a.shape[-1])
-            a = a[: max(2, -(-max(FORWARD_SAMPLE, UNIT_SAMPLE * units) // per_example))]
-        if rank >= 2:
-            axes = list(range(rank - 1))
-            unit_max, unit_min = tf.reduce_max(a, axis=axes), tf.reduce_min(a, axis=axes)
-            unit_dead = tf.logical_and(tf.equal(unit_max, 0.0), tf.equal(unit_min, 0.0))
-            row[STAT_INDEX["act_dead_frac"]] = tf.reduce_mean(tf.cast(unit_dead, f32))
-            row[STAT_INDEX["act_min"]] = tf.reduce_min(unit_min)
-            row[STAT_INDEX["act_max"]] = tf.reduce_max(unit_max)
-        else:
-            row[STAT_INDEX["act_min"]] = tf.reduce_min(a)
-            row[STAT_INDEX["act_max"]] = tf.reduce_max(a)
-        safe = tf.where(tf.math.is_finite(a), a, tf.zeros_like(a)) if exact else a
-        magnitude = tf.abs(safe)
-        row[STAT_INDEX["act_mean"]] = tf.reduce_mean(safe)
-        row[STAT_INDEX["act_mean_abs"]] = tf.reduce_mean(magnitude)
-        # sign(|a|) is 1 for every value but exact zeros: the same count as
-        # a == 0, without the boolean mask and its cast (two of the costliest
-        # passes over a conv layer's output).
-        zero_frac = 1.0 - tf.reduce_mean(tf.sign(magnitude))
-        if exact:
-            nonfinite = [_count(tf, tf.math.is_nan(a)), _count(tf, tf.math.is_inf(a))]
-            row[STAT_INDEX["act_nan"]], row[STAT_INDEX["act_inf"]] = nonfinite
-            zero_frac -= tf.add_n(nonfinite) / tf.cast(tf.size(a), f32)  # zeroed in ``safe``, but not zeros
-        row[STAT_INDEX["act_zero_frac"]] = zero_frac
+        by_unit = [i for i, a in zip(order, acts) if (a.shape.rank or 0) >= 2 and a.shape[-1] is not None]
+
+        def side(full):
+            means, mean_abs, signs, highs, lows, sats = [], [], [], [], [], []
+            for i, a in zip(order, acts):
+                rank = a.shape.rank or 0
+                per_example = math.prod(a.shape[1:]) if rank >= 2 and a.shape[1:].is_fully_defined() else None
+                if not full and per_example:
+                    a = a[: max(2, -(-max(FORWARD_SAMPLE, UNIT_SAMPLE * int(a.shape[-1])) // per_example))]
+                unit = i in by_unit
+                highs.append(_reduce(tf, tf.reduce_max, a, rank - 1 if unit else None))
+                lows.append(_reduce(tf, tf.reduce_min, a, rank - 1 if unit else None))
+                safe = tf.where(tf.math.is_finite(a), a, const(tf, 0.0, f32)) if full else a
+                magnitude = tf.abs(safe)
+                means.append(_reduce(tf, tf.reduce_mean, safe))
+                mean_abs.append(_reduce(tf, tf.reduce_mean, magnitude))
+                # sign(|a|) is 1 for every value but exact zeros: the same
+                # count as a == 0, without the boolean mask and its cast.
+                signs.append(_reduce(tf, tf.reduce_mean, tf.sign(magnitude)))
+                sat = self._saturated(a, self.activations[i], rank)
+                if sat is not None:
+                    sats.append(_reduce(tf, tf.reduce_mean, tf.cast(sat, f32)))
+            pieces = [tf.stack(means), tf.stack(mean_abs), tf.stack(signs)] if order else []
+            pieces += [tf.reshape(t, const(tf, [-1], tf.int32)) for t in highs + lows]
+            pieces += [tf.stack(sats)] if sats else []
+            return pieces + [counts() if full else no_counts()]
+
+        out = _branch(exact, lambda: side(True), lambda: side(False))
+        out = list(out) if isinstance(out, (list, tuple)) else [out]
+        if not order:
+            return out[-1]
+        means, mean_abs, signs = out[:3]
+        highs, lows = out[3:3 + len(order)], out[3 + len(order):3 + 2 * len(order)]
+        vectors["act_mean"], vectors["act_mean_abs"], vectors["act_sign"] = \
+            (means, order), (mean_abs, order), (signs, order)
+        saturating = [i for i, a in zip(order, acts) if self._saturated(None, self.activations[i],
+                                                                         a.shape.rank or 0, probe=True)]
+        if saturating:
+            vectors["act_sat_frac"] = (out[3 + 2 * len(order)], saturating)
+        for i, high, low in zip(order, highs, lows):
+            if i not in by_unit:
+                rows[i][STAT_INDEX["act_min"]], rows[i][STAT_INDEX["act_max"]] = low[0], high[0]
+        if by_unit:
+            pick = [k for k, i in enumerate(order) if i in by_unit]
+            widths = [int(acts[k].shape[-1]) for k in pick]
+            ids = const(tf, [j for j, w in enumerate(widths) for _ in range(w)], tf.int32)
+            highs, lows = tf.concat([highs[k] for k in pick], 0), tf.concat([lows[k] for k in pick], 0)
+            zero = const(tf, 0.0, f32)
+            dead = tf.cast(tf.logical_and(tf.equal(highs, zero), tf.equal(lows, zero)), f32)
+            vectors["act_dead_frac"] = (tf.math.unsorted_segment_sum(dead, ids, len(pick)) /
+                                        const(tf, [float(w) for w in widths], f32), by_unit)
+            vectors["act_min"] = (tf.math.unsorted_segment_min(lows, ids, len(pick)), by_unit)
+            vectors["act_max"] = (tf.math.unsorted_segment_max(highs, ids, len(pick)), by_unit)
+        return out[-1]
+
+    def _saturated(self, a, activation, rank, probe=False):
+        """Which values of ``a`` are saturated, for a squashing activation;
+        else None (``probe``: only whether there is such a test)."""
+        tf = self._tf
         eps = self.saturation_eps
         if activation in ("sigmoid", "hard_sigmoid"):
-            sat = tf.logical_or(a < eps, a > 1.0 - eps)
-        elif activation in ("tanh", "softsign", "hard_tanh"):
-            sat = tf.abs(a) > 1.0 - eps
-        elif activation == "softmax" and rank >= 2:
-            sat = tf.reduce_max(a, axis=-1) > 1.0 - eps
-        else:
-            sat = None
-        if sat is not None:
-            row[STAT_INDEX["act_sat_frac"]] = tf.reduce_mean(tf.cast(sat, f32))
+            return True if probe else tf.logical_or(a < eps, a > 1.0 - eps)
+        if activation in ("tanh", "softsign", "hard_tanh"):
+            return True if probe else tf.abs(a) > 1.0 - eps
+        if activation == "softmax" and rank >= 2:
+            return True if probe else tf.reduce_max(a, axis=-1) > 1.0 - eps
+        return None
 
     def _weights_before(self, weights, take, exact):
         """What the statistics need from the weights before the update, read
@@ -218,13 +291,14 @@ class Statistics:
         strides = [_sample_stride(v.shape) for v in weights]
         sizes = [len(range(0, max(1, math.prod(int(d) for d in v.shape)), k)) for v, k in zip(weights, strides)]
 
-        def read(counted):
+        def read():
             ws = [tf.cast(v, f32) for v in weights]
-            if counted:
-                nonfinite = tf.stack([tf.stack([_count(tf, tf.math.is_nan(w)), _count(tf, tf.math.is_inf(w))])
-                                      for w in ws])
-            else:
-                nonfinite = tf.zeros([len(ws), 2], f32)
+
+            def counted():
+                return tf.stack([tf.stack([_count(tf, tf.math.is_nan(w)), _count(tf, tf.math.is_inf(w))])
+                                 for w in ws])
+
+            nonfinite = _branch(exact, counted, lambda: tf.zeros([len(ws), 2], f32))
             return nonfinite, tf.constant(1.0), tf.concat(_samples(tf, ws, strides), 0)
 
         def skip():  # few outputs: this branch runs on most steps
@@ -232,11 +306,10 @@ class Statistics:
 
         if not weights:
             return None
-        kind = tf.where(exact, 2, tf.where(take, 1, 0))
-        nonfinite, taken, samples = _switch(kind, [skip, lambda: read(False), lambda: read(True)])
+        nonfinite, taken, samples = _branch(take, read, skip)
         return {"nonfinite": nonfinite, "samples": samples, "taken": taken, "strides": strides, "sizes": sizes}
 
-    def _weight_stats(self, rows, vectors, weights, g_samples, before, exact=True):
+    def _weight_stats(self, vectors, weights, g_samples, before, counts):
         """Norms and NaN counts of the weights the forward pass used, their
         gradients, and the size of this step's update relative to them.
 
@@ -244,8 +317,8 @@ class Statistics:
         `_weight_gradient_samples`), exact for weights of up to `RATIO_SAMPLE`
         elements: a full pass over every weight and gradient, or a copy of
         it, would cost more than the rest of the statistics. Norms are
-        summed per layer at once (``vectors``: one value per layer); NaN/Inf
-        counts are the sample's, times its stride.
+        summed per layer at once (one value per layer); NaN/Inf counts are
+        the sample's, times its stride.
         """
         tf = self._tf
         f32 = tf.float32
@@ -253,44 +326,39 @@ class Statistics:
         owner = [self._var_owner.get(id(v), n) for v in weights]  # n: a weight no probed layer owns
         if before is None or not weights:
             return
-        nan = tf.constant(math.nan, f32)
-        has_weights = tf.constant([i in owner for i in range(n)])
-        layer_of = tf.constant(owner, tf.int32)
-        strides = tf.constant(before["strides"], f32)
+        every = list(range(n))
+        nan = const(tf, math.nan, f32)
+        has_weights = const(tf, [i in owner for i in range(n)], tf.bool)
+        layer_of = const(tf, owner, tf.int32)
+        strides = const(tf, [float(k) for k in before["strides"]], f32)
 
-        def per_layer(per_weight):  # sum over each layer's weights; NaN for layers without any
-            total = tf.math.unsorted_segment_sum(per_weight, layer_of, n + 1)[:n]
-            return tf.where(has_weights, tf.sqrt(total), nan)
+        def layer_sum(per_weight):
+            return tf.math.unsorted_segment_sum(per_weight, layer_of, n + 1)[:n]
+
+        def per_layer(per_weight):  # root of the sum over each layer's weights; NaN for layers without any
+            return tf.where(has_weights, tf.sqrt(layer_sum(per_weight)), nan)
 
         def squares(tensors):  # sum of squares of each tensor, one fused op each
-            return 2.0 * tf.stack([tf.nn.l2_loss(t) for t in tensors])
+            return const(tf, 2.0, f32) * tf.stack([tf.nn.l2_loss(t) for t in tensors])
 
         old = tf.split(before["samples"], before["sizes"])
         w_norm = tf.where(before["taken"] > 0.5, per_layer(squares(old) * strides), nan)
-        vectors["w_norm"] = w_norm
+        vectors["w_norm"] = (w_norm, every)
         g_sq = squares([g[0] if g is not None else tf.zeros([]) for g in g_samples])
-        g_sq *= tf.constant([float(g[1]) if g is not None else 1.0 for g in g_samples])
+        g_sq *= const(tf, [float(g[1]) if g is not None else 1.0 for g in g_samples], f32)
         has_grad = [False] * n
         for k, i in enumerate(owner):
             if i < n and g_samples[k] is not None:
                 has_grad[i] = True
-        vectors["gw_norm"] = tf.where(tf.constant(has_grad), per_layer(g_sq), nan)
+        vectors["gw_norm"] = (tf.where(const(tf, has_grad, tf.bool), per_layer(g_sq), nan), every)
         if self.update_ratio:
             new = _samples(tf, [tf.cast(v, f32) for v in weights], before["strides"])
             moved = squares([b - a for a, b in zip(old, new)]) * strides
-            vectors["update_ratio"] = per_layer(moved) / (w_norm + 1e-12)
-        if exact:
-            per_layer_ks: dict[int, list] = {}
-            for k, i in enumerate(owner):
-                if i < n:
-                    per_layer_ks.setdefault(i, []).append(k)
-            for i, ks in per_layer_ks.items():
-                rows[i][STAT_INDEX["w_nan"]] = tf.add_n([before["nonfinite"][k, 0] for k in ks])
-                rows[i][STAT_INDEX["w_inf"]] = tf.add_n([before["nonfinite"][k, 1] for k in ks])
-                gs = [g_samples[k] for k in ks if g_samples[k] is not None]
-                if gs:
-                    rows[i][STAT_INDEX["gw_nan"]] = tf.add_n([_count(tf, tf.math.is_nan(g)) * k for g, k in gs])
-                    rows[i][STAT_INDEX["gw_inf"]] = tf.add_n([_count(tf, tf.math.is_inf(g)) * k for g, k in gs])
+            vectors["update_ratio"] = (per_layer(moved) / (w_norm + 1e-12), every)
+        vectors["w_nan"] = (layer_sum(before["nonfinite"][:, 0]), every)
+        vectors["w_inf"] = (layer_sum(before["nonfinite"][:, 1]), every)
+        if counts["gw_nan"] is not None:
+            vectors["gw_nan"], vectors["gw_inf"] = (counts["gw_nan"], every), (counts["gw_inf"], every)
 
     def _current_lr(self):
         tf = self._tf
@@ -307,62 +375,17 @@ def _flatten(structure):
     return keras.tree.flatten(structure) if structure is not None else []
 
 
+def _reduce(tf, op, t, leading=None):
+    """``op`` over all axes of ``t`` (or its first ``leading`` ones), with the
+    axis list a shared constant."""
+    rank = t.shape.rank
+    if rank is None:
+        return op(t)
+    return op(t, axis=const(tf, list(range(rank if leading is None else leading)), tf.int32))
+
+
 def _count(tf, mask):
-    return tf.reduce_sum(tf.cast(mask, tf.float32))
-
-
-def _dense_values(tf, grad):
-    """A gradient's values as float32 (an Embedding's sparse gradient: its rows)."""
-    if isinstance(grad, tf.IndexedSlices):
-        grad = grad.values
-    return tf.cast(grad, tf.float32)
-
-
-def _sample_stride(shape) -> int:
-    """Stride of the weight sample: under twice `RATIO_SAMPLE` elements, and
-    coprime with the last dimension so the sample spans every unit's column."""
-    dims = [int(d) for d in shape]
-    size = max(1, math.prod(dims))
-    return _coprime_stride(max(1, size // RATIO_SAMPLE), dims[-1] if dims else 1)
-
-
-def _coprime_stride(stride: int, last: int) -> int:
-    """The smallest stride >= ``stride`` that is coprime with ``last`` (the
-    last dimension), so a strided sample of the flattened tensor meets every
-    index of that dimension; 1 stays 1."""
-    while stride > 1 and math.gcd(stride, last) != 1:
-        stride += 1
-    return stride
-
-
-def _gradient_sample(tf, grad):
-    """``(values, stride)``: a layer's output gradient as float32, whole
-    (stride 1) unless one example of it has more than `GRADIENT_FULL_MAX`
-    values; then every ``stride``-th value, with the stride chosen so that
-    the sample meets every example (about `GRADIENT_SAMPLE` values each)
-    and, over the examples, every unit.
-
-    Why a sample: the recording branch takes every value it uses as an input,
-    which keeps it in memory until the end of the step, recorded or not.
-    The full output gradients of a 64x64 conv net kept that long cost about
-    4% of every step; a strided copy does not (small gradients are cheaper
-    kept than copied). A NaN or Inf born in the backward pass fills the
-    whole example it belongs to in the gradients below its layer, so the
-    sample finds it; counts are the sample's, times the stride.
-    """
-    if isinstance(grad, tf.IndexedSlices):
-        grad = grad.values
-    per_example = grad.shape[1:]
-    if not (grad.shape.rank and grad.shape.rank >= 2 and per_example.is_fully_defined()
-            and math.prod(per_example) > GRADIENT_FULL_MAX):
-        return tf.cast(grad, tf.float32), 1
-    stride = _coprime_stride(math.prod(per_example) // GRADIENT_SAMPLE, int(per_example[-1]))
-    return tf.cast(tf.reshape(grad, [-1])[::stride], tf.float32), stride
-
-
-def _samples(tf, tensors, strides):
-    """A strided sample of each tensor, flattened (see `_sample_stride`)."""
-    return [tf.reshape(t, [-1])[::k] for t, k in zip(tensors, strides)]
+    return _reduce(tf, tf.reduce_sum, tf.cast(mask, tf.float32))
 
 
 def _scalar(tf, value):

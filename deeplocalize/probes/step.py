@@ -35,9 +35,11 @@ import weakref
 import numpy as np
 
 from deeplocalize.probes.ring import _BASE_COLUMNS, RING_ROWS, RingBuffer
-from deeplocalize.probes.graph import _branch, _switch
+from deeplocalize.probes.graph import _branch
 from deeplocalize.probes.layer_infos import layer_infos
-from deeplocalize.probes.stats import Statistics, _flatten, _gradient_sample
+from deeplocalize.probes.prebuild import build_state
+from deeplocalize.probes.sampling import _gradient_sample
+from deeplocalize.probes.stats import Statistics, _flatten
 from deeplocalize.trace import LAYER_STATS, LayerInfo
 from deeplocalize.vocab import UNPROBED_CLASSES, keras_activation_name
 
@@ -89,6 +91,7 @@ class Probes(RingBuffer, Statistics):
         self._orig_train_function = None
         self.trace_error: BaseException | None = None
         self.fell_back = False
+        self._built = False  # model, metric and optimizer variables made before the first trace
         self.capture = None  # a deeplocalize.verify SampleCapture when verification is on
         self.fault_waiting = False
         self.exec_order: list[int] | None = None
@@ -170,6 +173,8 @@ class Probes(RingBuffer, Statistics):
         def train_function(iterator):
             if probes.fell_back:
                 return probes._orig_train_function(iterator)
+            if not probes._built:
+                probes._built = build_state(probes.model, iterator)
             try:
                 return instrumented(iterator)
             except Exception as exc:
@@ -282,27 +287,26 @@ class Probes(RingBuffer, Statistics):
         g_samples = self._weight_gradient_samples(w_grads)
         bad = self._sentinel(unscaled_loss, g_samples)
 
-        def record_step(exact):
-            # NaN/Inf counts and masking cost several passes over every tensor;
-            # they are only needed on a step whose sentinel is non-finite.
+        def record_step():
+            # One branch for sampled and non-finite steps: NaN/Inf counts and
+            # masking, needed only on a step whose sentinel is non-finite,
+            # sit in a branch of their own inside it (see `_write_stats`).
             values = self._write_stats(step, x, y, unscaled_loss, order, acts, a_grads, weights, g_samples, before,
-                                       exact=exact)
+                                       exact=bad)
             rows = self._rows.read_value()
             written = self.buffer.scatter_nd_update([[rows % RING_ROWS]], values[None])  # XLA-compatible
+
+            def keep_fault():  # the first non-finite step's statistics, kept until read
+                kept = [self.fault_buffer.assign(values), self._fault_step.assign(tf.cast(step, tf.float32))]
+                with tf.control_dependencies(kept):
+                    return self._notify_fault()
+
             with tf.control_dependencies([written]):
                 self._rows.assign(rows + 1)
-            if exact:
-                def keep_fault():  # the first non-finite step's statistics, kept until read
-                    kept = [self.fault_buffer.assign(values), self._fault_step.assign(tf.cast(step, tf.float32))]
-                    with tf.control_dependencies(kept):
-                        return self._notify_fault()
-
-                _branch(self._fault_step < 0, keep_fault, lambda: tf.constant(0.0))
+                _branch(tf.logical_and(bad, self._fault_step < 0), keep_fault, lambda: tf.constant(0.0))
             return tf.constant(1.0)
 
-        # One function call whether the step is skipped, sampled or exact.
-        kind = tf.where(bad, 2, tf.where(sampled, 1, 0))
-        _switch(kind, [lambda: tf.constant(0.0), lambda: record_step(False), lambda: record_step(True)])
+        _branch(tf.logical_or(bad, sampled), record_step, lambda: tf.constant(0.0))
         self._counter.assign_add(1)
         return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
