@@ -185,7 +185,7 @@ def _verification(rows) -> list[str]:
         rec = ((r.get("runs") or {}).get("buggy") or {}).get(scoring.OURS)
         fix = (rec.verified_fix or {}) if rec is not None else {}
         gt = r.get("ground_truth") or {}
-        lines.append(f"| {r['id']} | {r['seed']} | {gt.get('root_cause')}{'' if gt.get('valid', True) else ' (not valid)'} | "
+        lines.append(f"| {r['id']} | {r['seed']} | {gt.get('root_cause')}{' (not valid)' if gt.get('valid') is False else ''} | "
                      f"{_cell(ru.get('faulty_layer') or '')}; {ru.get('root_cause') or ''} | "
                      f"{_cell(fix.get('change', ''))} | {_yn(ru.get('root_cause_strict'))} → "
                      f"{_yn(au.get('root_cause_strict'))} | {_yn(ru.get('localized'))} → {_yn(au.get('localized'))} | "
