@@ -1,4 +1,4 @@
-"""One small buggy program per root cause: the diagnosis names the cause and
+"""One small buggy program per root cause: the rules' diagnosis (verify="never") names the cause and
 where it is (a layer, or the component outside the layers)."""
 
 import keras
@@ -59,7 +59,7 @@ def test_root_cause_and_location(cause):
     keras.utils.set_random_seed(0)
     model, x, y, kwargs = build()
     kwargs = {"epochs": 5, "batch_size": 32, **kwargs}
-    cb = DeepLocalizeCallback(verbose=0)
+    cb = DeepLocalizeCallback(verbose=0, verify="never")  # the rules alone; tests/test_verify.py tries fixes
     model.fit(x, y, callbacks=[cb], verbose=0, **kwargs)
     d = cb.diagnosis
     summary = [(f.kind, f.layer, f.root_cause, f.severity) for f in d.findings]
