@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from deeplocalize.bench.machine import load_average
+
 SUBCOMMANDS = ("run", "overhead", "neurons")
 
 
@@ -62,15 +64,6 @@ def _git_commit(root: Path) -> str | None:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
                               text=True, timeout=10).stdout.strip() or None
     except Exception:
-        return None
-
-
-def _load() -> str | None:
-    try:
-        import os
-
-        return " ".join(f"{x:.1f}" for x in os.getloadavg())
-    except (OSError, AttributeError):
         return None
 
 
@@ -126,7 +119,7 @@ def run(argv=None) -> int:
         "date": _dt.datetime.now().isoformat(timespec="seconds"), "commit": _git_commit(root),
         "published_source": str(cases_mod.published_path(root)),
         "published_deepfd_source": str(published.deepfd_path(root)),
-        "load_end": _load(),
+        "load_end": load_average(),
     })
     filtered = bool(args.cases) or args.quick
     missing = [] if filtered else sorted(set(published_dl) - {c.id for c in found})

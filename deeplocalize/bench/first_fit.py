@@ -32,6 +32,8 @@ import subprocess
 import sys
 import time
 
+from deeplocalize.bench.machine import load_average, print_table
+
 ARMS = ("plain", "deeplocalize", "tensorboard", "check_numerics")
 STEPS_PER_EPOCH = 250  # longer runs are several epochs of this many batches (the data stays small)
 
@@ -195,13 +197,6 @@ def format_table(rows: list[dict], load: str = "") -> str:
     return "\n".join(lines)
 
 
-def _load() -> str:
-    try:
-        return " ".join(f"{v:.1f}" for v in os.getloadavg())
-    except OSError:
-        return "unknown"
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deeplocalize.bench overhead --fresh",
                                      description=__doc__.split("\n")[0])
@@ -220,16 +215,13 @@ def main(argv=None) -> int:
         tools = [t.strip() for t in args.tools.split(",") if t.strip()]
         if args.rounds < 1:
             raise ValueError("--rounds must be at least 1.")
-        load_start = _load()
+        load_start = load_average("unknown")
         rows = measure(models=models, steps=steps, rounds=args.rounds, batch_size=args.batch_size, tools=tools,
                        progress=lambda line: print(line, file=sys.stderr, flush=True))
     except ValueError as exc:
         parser.error(str(exc))
-    table = format_table(rows, load=f"{load_start} at the start, {_load()} at the end")
-    print(table)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(table + "\n")
+    load = f"{load_start} at the start, {load_average('unknown')} at the end"
+    print_table(format_table(rows, load=load), args.out)
     return 0
 
 

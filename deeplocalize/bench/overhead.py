@@ -24,6 +24,8 @@ import time
 
 import numpy as np
 
+from deeplocalize.bench.machine import print_table
+
 
 def _data(kind: str, n: int, rng):
     if kind == "image":
@@ -186,11 +188,7 @@ def main(argv=None) -> int:
     rows = measure(models=[m.strip() for m in args.models.split(",") if m.strip()],
                    repeats=args.repeats, n=args.samples, batch_size=args.batch_size, epochs=args.epochs,
                    tools=tools)
-    table = format_table(rows)
-    print(table)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(table + "\n")
+    print_table(format_table(rows), args.out)
     return 0
 
 
