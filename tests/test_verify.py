@@ -342,3 +342,57 @@ def test_cli_verifies_a_saved_model_and_sample(tmp_path, capsys):
     assert d.verification is not None and d.verified and d.root_cause == "activation"
     assert main(["verify", str(tmp_path / "nothing")]) == 2
     assert "lacks model.keras" in capsys.readouterr().err
+
+
+def test_beats_compares_end_losses_only_for_the_same_objective():
+    from deeplocalize.verify.verdict import beats
+
+    margins = {"score": 0.05, "loss": 0.5, "tolerance": 0.02}
+    # as-is: the loss blew up at the start and fell back (relative loss tiny), and ends high
+    as_is = {"score": 0.5, "start_loss": 1e6, "end_loss": 4.0, "rel_loss": 4e-6}
+    fix = {"score": 0.5, "start_loss": 5.0, "end_loss": 0.5, "rel_loss": 0.1}
+    ok, gain, ratio = beats(fix, as_is, "same", margins)
+    assert ok and gain == 0.0 and ratio == 0.125
+    assert not beats(fix, as_is, "rescaled", margins)[0]  # relative to their starts the as-is copy "won"
+    assert not beats(fix, as_is, "other", margins)[0]  # another loss: only the score counts
+    assert beats({**fix, "score": 0.6}, as_is, "other", margins)[0]
+    assert not beats({**fix, "score": 0.45}, as_is, "same", margins)[0]  # lower score beyond the tolerance
+    assert not beats({**fix, "end_loss": float("nan")}, as_is, "same", margins)[0]
+
+
+def test_softmax_on_one_unit_gets_an_output_activation_candidate_and_lambda_layers_clone():
+    keras = _keras()
+    from deeplocalize.verify.clone import clone_compiled
+    from deeplocalize.verify.fixes import candidates
+
+    m = keras.Sequential([keras.Input((3,)), keras.layers.Lambda(lambda t: t * 2.0, name="double"),
+                          keras.layers.Dense(4, activation="relu", name="h"),
+                          keras.layers.Dense(1, activation="softmax", name="out")])
+    m.compile("sgd", "mse")
+    x, y = np.random.rand(64, 3).astype("float32"), (np.random.rand(64, 1) > 0.5).astype("float32")
+    fixes, skipped = candidates(m, x, y)
+    fix = next(f for f in fixes if f.name == "output_activation")
+    assert fix.change == "activation='sigmoid' on 'out'" and fix.objective == "same"
+    copy = fix.build(m, seed=0)
+    assert copy.get_layer("out").activation.__name__ == "sigmoid"
+    np.testing.assert_allclose(clone_compiled(m).get_layer("double")(x), x * 2.0, rtol=1e-6)
+
+
+def test_auto_tries_the_noted_cause_on_a_run_the_checks_call_healthy():
+    """Every fourth input column x300: no symptom, only a note about the inputs; standardizing them
+    trains far better, so auto verification reports the run buggy with a verified data fix."""
+    keras = _keras()
+    keras.utils.set_random_seed(0)
+    x, y = digits()
+    x = x * np.where(np.arange(64) % 4 == 0, 300.0, 1.0).astype("float32")
+    m = _mlp()
+    m.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    cb = _fit(m, x, y)
+    d, v = _verified(cb)
+    assert [f.kind for f in d.findings if f.severity != "info"] == ["fix_verified"]
+    assert (d.status, d.root_cause, d.faulty_layer) == ("buggy", "data_preprocessing", "data")
+    assert {t.root_cause for t in v.trials if t.fix != "as_is"} == {"data_preprocessing"}  # only the noted cause
+    keras.utils.set_random_seed(0)
+    m = _mlp()
+    m.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    assert _fit(m, x, y, config={"verify_on_notes": False}).diagnosis.verification is None

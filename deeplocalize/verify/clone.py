@@ -157,7 +157,12 @@ def clone_compiled(model, edit_layer=None, optimizer=None, loss=None, seed: int 
         change = edit_layer.get(layer.name)
         if callable(change):
             return change(layer)
-        return type(layer).from_config({**layer.get_config(), **(change or {})})
+        config = {**layer.get_config(), **(change or {})}
+        if type(layer).__name__ == "Lambda":  # the function object itself, not its (unsafe) serialized form
+            return keras.layers.Lambda(layer.function, output_shape=getattr(layer, "_output_shape", None),
+                                       mask=getattr(layer, "mask", None), arguments=layer.arguments,
+                                       name=config["name"], dtype=config.get("dtype"))
+        return type(layer).from_config(config)
 
     if not isinstance(model, keras.Sequential) and not _is_functional(model):
         raise NotApplicable(f"'{model.name}' is a subclassed model ({type(model).__name__}); it cannot be "

@@ -41,13 +41,13 @@ def ranked_causes(diagnosis) -> list[str]:
 
 
 def verify_model(model, sample, diagnosis=None, mode: str = "auto", config=None, fit_seconds=None,
-                 progress: bool | None = None, fit_steps: int | None = None) -> Verification:
+                 progress: bool | None = None, fit_steps: int | None = None, causes=None) -> Verification:
     """Try the candidate fixes on copies of ``model`` with ``sample`` and, when
     ``diagnosis`` is given, let a proven fix set its verdict.
 
     ``mode="always"`` on a run the rules call healthy holds the fixes to the
     wide margins (``verify_wide_*``) and reports the run buggy only when one
-    of them passes.
+    of them passes. ``causes`` limits the candidates to those root causes.
     """
     if mode not in MODES:
         raise ValueError(f"verify must be one of {MODES}, got {mode!r}.")
@@ -71,6 +71,8 @@ def verify_model(model, sample, diagnosis=None, mode: str = "auto", config=None,
         v.score_name = runner.score_name
         x, y, _ = runner.train
         fixes, skipped = candidates(model, x, y)
+        if causes is not None:
+            fixes = [f for f in fixes if f.root_cause in causes]
         fixes = order(fixes, ranked_causes(diagnosis), getattr(diagnosis, "faulty_layer", None))
         as_is = runner.run(None)
         v.trials.append(as_is)

@@ -54,10 +54,19 @@ class Fix:
     change: str
     suggestion: str
     steps_factor: float = 1.0
+    changes_targets: bool = False  # the labels or regression targets are transformed
     edit_layer: dict = field(default_factory=dict, repr=False)
     optimizer: object = field(default=None, repr=False)  # function old optimizer -> new
     loss: object = field(default=None, repr=False)
     data: object = field(default=None, repr=False)  # function (x, y, fit_kwargs) -> (x, y, fit_kwargs)
+
+    @property
+    def objective(self) -> str:
+        """``"same"``: same loss on the same targets (losses compare as they are);
+        ``"rescaled"``: same loss on transformed targets; ``"other"``: another loss."""
+        if self.loss is not None:
+            return "other"
+        return "rescaled" if self.changes_targets else "same"
 
     def build(self, model, seed: int | None = None):
         """A fresh compiled copy of ``model`` with this fix's model change."""
@@ -79,8 +88,8 @@ def candidates(model, x, y) -> tuple[list[Fix], list[tuple[str, str]]]:
     ``(name, reason)`` for those that cannot be tried."""
     setting = model_setting(model, y)
     fixes, skipped = [], []
-    for make in (_output_activation, _loss_fits, _from_logits, _labels, _learning_rates, _adam, _hidden_relu,
-                 _initializers, _standardize_inputs, _scale_targets, _dropout, _training_config):
+    for make in (_output_activation, _output_head, _loss_fits, _from_logits, _labels, _learning_rates, _adam,
+                 _hidden_relu, _initializers, _standardize_inputs, _scale_targets, _dropout, _training_config):
         try:
             made = make(model, setting, x, y)
         except NotApplicable as exc:
@@ -104,6 +113,8 @@ def order(fixes: list[Fix], causes: list[str], layer: str | None = None) -> list
 # ---- the catalogue ---------------------------------------------------------------
 def _fitting_output(s: Setting) -> str | None:
     units, labels = s.output_units or 0, s.labels
+    if units == 1 and s.output_activation == "softmax":  # a softmax over one unit is always 1
+        return "sigmoid" if labels == "binary" and not s.logits else "linear"
     if s.loss_name in _CE and s.logits:
         return "linear"
     if s.loss_name in ("categorical_crossentropy", "sparse_categorical_crossentropy"):
@@ -157,6 +168,30 @@ def _loss_fits(model, s, x, y):
                loss=loss or want)
 
 
+def _output_head(model, s, x, y):
+    """Class labels trained with a regression loss (MSE, MAE, ...): the output
+    activation and the cross-entropy that fit the labels, changed together."""
+    import keras
+
+    units = s.output_units or 0
+    if not s.single_output or s.output_layer is None or s.loss_name in _CE or s.loss_name is None:
+        return None
+    if s.labels in ("binary", "multilabel") and (units == 1 or s.labels == "multilabel"):
+        act, loss = "sigmoid", "binary_crossentropy"
+    elif s.labels in ("onehot", "sparse") and units > 1:
+        act = "softmax"
+        loss = "categorical_crossentropy" if s.labels == "onehot" else "sparse_categorical_crossentropy"
+    else:
+        return None
+    if (s.output_activation or "linear") == act:  # only the loss differs: `_loss_fits` tries that
+        return None
+    return Fix("output_head", "activation", s.output_layer,
+               f"activation='{act}' on '{s.output_layer}' with loss='{loss}'",
+               f"The labels are classes: use activation='{act}' on the output layer '{s.output_layer}' and "
+               f"loss='{loss}' instead of {s.loss_name}.",
+               edit_layer={s.output_layer: lambda layer: _activation_layer(layer, act)}, loss=loss)
+
+
 def _from_logits(model, s, x, y):
     import keras
 
@@ -187,19 +222,19 @@ def _labels(model, s, x, y):
             return x, np.eye(units, dtype="float32")[y], kw
         return Fix("labels_one_hot", "labels", "labels", "labels one-hot encoded",
                    "One-hot encode the labels (keras.utils.to_categorical) for categorical_crossentropy.",
-                   data=one_hot)
+                   data=one_hot, changes_targets=True)
     if s.labels == "onehot" and s.loss_name == "sparse_categorical_crossentropy":
         return Fix("labels_integer", "labels", "labels", "labels as class indices",
                    "Pass class indices (y.argmax(-1)) to sparse_categorical_crossentropy.",
-                   data=lambda x, y, kw: (x, np.asarray(y).argmax(-1), kw))
+                   data=lambda x, y, kw: (x, np.asarray(y).argmax(-1), kw), changes_targets=True)
     if s.labels == "plusminus" and s.loss_name == "binary_crossentropy":
         return Fix("labels_zero_one", "labels", "labels", "labels -1/1 mapped to 0/1",
                    "Binary cross-entropy needs labels 0 and 1, not -1 and 1.",
-                   data=lambda x, y, kw: (x, (np.asarray(y) > 0).astype("float32"), kw))
+                   data=lambda x, y, kw: (x, (np.asarray(y) > 0).astype("float32"), kw), changes_targets=True)
     if s.labels == "sparse" and s.loss_name == "sparse_categorical_crossentropy" and s.n_classes == units + 1:
         return Fix("labels_from_zero", "labels", "labels", "labels shifted to start at 0",
                    "Class indices must run from 0 to n_classes - 1; subtract 1 from the labels.",
-                   data=lambda x, y, kw: (x, np.asarray(y) - 1, kw))
+                   data=lambda x, y, kw: (x, np.asarray(y) - 1, kw), changes_targets=True)
     return None
 
 
@@ -328,7 +363,8 @@ def _scale_targets(model, s, x, y):
     std = np.where(std > 1e-8, std, 1.0)
     return Fix("scale_targets", "data_preprocessing", "data", "regression targets standardized",
                "Scale the regression targets (e.g. StandardScaler on y) and undo it on the predictions.",
-               data=lambda x, y, kw: (x, ((np.asarray(y, dtype="float64") - mean) / std).astype("float32"), kw))
+               data=lambda x, y, kw: (x, ((np.asarray(y, dtype="float64") - mean) / std).astype("float32"), kw),
+               changes_targets=True)
 
 
 def _dropout(model, s, x, y):

@@ -38,8 +38,11 @@ def verify_at_end(cb):
         return
     try:
         d = cb.diagnosis
+        causes = None
         if cb.verify == "auto" and d.status != "buggy":
-            return
+            causes = noted_causes(d) if cb.config["verify_on_notes"] else []
+            if not causes:
+                return
         capture = cb._capture
         if capture is None or capture.sample.n == 0:
             from deeplocalize.verify.verdict import Verification
@@ -53,10 +56,15 @@ def verify_at_end(cb):
         params = cb.params or {}
         planned = (params.get("steps") or 0) * (params.get("epochs") or 0) or None
         cb._verification = verify_model(cb.model, capture.sample, diagnosis=d, mode=cb.verify, config=cb.config,
-                                        fit_seconds=cb._fit_seconds, fit_steps=planned)
+                                        fit_seconds=cb._fit_seconds, fit_steps=planned, causes=causes)
     except Exception as exc:  # verification must never break the user's program
         warnings.warn(f"deeplocalize could not verify the diagnosis ({type(exc).__name__}: {exc}); the rules' verdict "
                       "stands, unverified.", RuntimeWarning, stacklevel=2)
+
+
+def noted_causes(d) -> list[str]:
+    """Root causes that the notes (info findings) of a healthy run name, most likely first."""
+    return list(dict.fromkeys(f.root_cause for f in d.findings if f.severity == "info" and f.root_cause))
 
 
 def attach(cb, d):

@@ -111,7 +111,7 @@ class TrialRunner:
             trial.seeds.append(result)
             if fix is None:
                 continue
-            ok, gain, ratio = beats(result, self.as_is.seeds[k], fix.loss is None, margins)
+            ok, gain, ratio = beats(result, self.as_is.seeds[k], fix.objective, margins)
             gains.append(gain)
             ratios.append(ratio)
             if not ok:  # one seed that does not beat the copy settles it
@@ -119,7 +119,7 @@ class TrialRunner:
         if fix is not None:
             trial.improvement = {"score_gain": round(min(gains), 4), "loss_ratio": round(max(ratios), 4)}
             trial.verdict = "proven" if len(gains) == len(self.seeds) and all(
-                beats(s, a, fix.loss is None, margins)[0] for s, a in zip(trial.seeds, self.as_is.seeds)) \
+                beats(s, a, fix.objective, margins)[0] for s, a in zip(trial.seeds, self.as_is.seeds)) \
                 else "not better"
 
 

@@ -110,23 +110,28 @@ class Verification:
         return cls(trials=trials, **rest)
 
 
-def beats(fix_seed: dict, as_is_seed: dict, same_loss: bool, margins: dict) -> tuple[bool, float, float]:
+def beats(fix_seed: dict, as_is_seed: dict, objective: str, margins: dict) -> tuple[bool, float, float]:
     """Does one seed of a fix beat the as-is copy by a clear margin?
 
     Returns ``(beats, score_gain, loss_ratio)``. A fix beats the copy when
-    its held-back score is higher by ``margins["score"]``, or, when it
-    trains with the same loss, when its loss relative to its own start is at
-    most ``margins["loss"]`` times the copy's and its score is not lower by
-    more than ``margins["tolerance"]``. A non-finite loss never beats.
+    its held-back score is higher by ``margins["score"]``, or when its loss
+    is at most ``margins["loss"]`` times the copy's and its score is not
+    lower by more than ``margins["tolerance"]``. How the losses compare
+    depends on ``objective`` (see `Fix.objective`): ``"same"`` (same loss,
+    same targets) compares the losses at the end of the trial; ``"rescaled"``
+    (same loss, transformed targets) compares each loss relative to its own
+    start; ``"other"`` (another loss function) lets the score alone decide.
+    A non-finite loss never beats.
     """
     gain = fix_seed["score"] - as_is_seed["score"]
     gain = gain if math.isfinite(gain) else 0.0  # no score: the loss decides
-    fix_rel, base_rel = fix_seed["rel_loss"], as_is_seed["rel_loss"]
-    if not math.isfinite(fix_rel):
+    key = "end_loss" if objective == "same" else "rel_loss"
+    fix_loss, base_loss = fix_seed[key], as_is_seed[key]
+    if not (math.isfinite(fix_loss) and math.isfinite(fix_seed["rel_loss"])):
         return False, gain, math.inf
-    ratio = 0.0 if not math.isfinite(base_rel) else fix_rel / max(base_rel, 1e-12)
+    ratio = 0.0 if not math.isfinite(base_loss) else fix_loss / max(base_loss, 1e-12)
     by_score = gain >= margins["score"]
-    by_loss = same_loss and ratio <= margins["loss"] and gain >= -margins["tolerance"]
+    by_loss = objective != "other" and ratio <= margins["loss"] and gain >= -margins["tolerance"]
     return bool(by_score or by_loss), float(gain), float(ratio)
 
 
