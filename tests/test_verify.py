@@ -396,3 +396,22 @@ def test_auto_tries_the_noted_cause_on_a_run_the_checks_call_healthy():
     m = _mlp()
     m.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     assert _fit(m, x, y, config={"verify_on_notes": False}).diagnosis.verification is None
+
+
+def test_restricted_verification_chooses_among_the_given_causes_only():
+    from deeplocalize.verify.verdict import Trial, Verification
+
+    seed = {"score": 0.5, "start_loss": 2.0, "end_loss": 1.0, "rel_loss": 0.5, "loss": []}
+    trials = [Trial(fix="as_is", verdict="baseline", seeds=[seed]),
+              Trial(fix="output_activation", root_cause="activation", verdict="proven", seeds=[seed],
+                    improvement={"score_gain": 0.4, "loss_ratio": 0.2}),
+              Trial(fix="standardize_inputs", root_cause="data_preprocessing", verdict="proven", seeds=[seed],
+                    improvement={"score_gain": 0.25, "loss_ratio": 0.3}),
+              Trial(fix="learning_rate_x10", root_cause="learning_rate", verdict="not better", seeds=[seed],
+                    improvement={"score_gain": 0.0, "loss_ratio": 1.0})]
+    v = Verification(trials=trials, chosen="output_activation")
+    sub = v.restricted(["data_preprocessing", "learning_rate"], tie=0.02)
+    assert sub.chosen == "standardize_inputs" and [t.fix for t in sub.trials][0] == "as_is"
+    assert len(sub.trials) == 3 and v.chosen == "output_activation"  # the original is untouched
+    assert v.restricted(["learning_rate"], tie=0.02).chosen is None
+    assert "fixes" not in sub.to_dict()

@@ -4,9 +4,12 @@ One fit serves three rows of the table (`tools`): the callback runs with
 ``verify="always"``, and its verdict is read three ways:
 
 - ``deeplocalize`` (the defaults, ``verify="auto"``): the verified verdict when
-  the rules call the run buggy, else the rules' verdict (with ``auto`` the
-  trials run only on a buggy run, and there they are the same trials as with
-  ``always``: the stricter margins apply only to a run the rules call healthy);
+  the rules call the run buggy (there ``auto`` runs the same trials as
+  ``always``: the stricter margins apply only to a run the rules call
+  healthy); on a run the rules call healthy whose notes name likely causes,
+  the ``always`` trials of those causes alone (what ``auto`` tries there, with
+  the same wide margins; a noted candidate that the budget left untried under
+  ``always`` counts as unproven); else the rules' verdict;
 - ``deeplocalize_always``: the verified verdict, whatever the rules said;
 - ``deeplocalize_rules``: the rules alone (``verify="never"``), re-diagnosed from
   the same trace and findings. With verification on, a halting error waits
@@ -138,10 +141,9 @@ def read(ctx, cbs, rec, counter=None) -> None:
     cb = cbs[0]
     d = cb.diagnosis
     rules = _rules_view(cb)
-    auto = d if rules.status == "buggy" else rules
+    auto, v = (d, d.verification) if rules.status == "buggy" else _auto_on_notes(cb, rules, d.verification)
     _fill(rec, auto)
-    if rules.status == "buggy":
-        _fill_verification(ctx, cb, rec, d.verification)
+    _fill_verification(ctx, cb, rec, v)
     if ctx.variant != "buggy":
         return
     rec.diagnoser_modes = rediagnose(cb)
@@ -159,6 +161,19 @@ def read(ctx, cbs, rec, counter=None) -> None:
             rec.report = ctx.report_path
         except Exception as exc:
             rec.report_error = f"{type(exc).__name__}: {exc}"
+
+
+def _auto_on_notes(cb, rules, v):
+    """What ``verify="auto"`` makes of a run the rules call healthy (see the module docstring)."""
+    from deeplocalize.verify.hook import noted_causes
+    from deeplocalize.verify.verdict import apply_to
+
+    causes = noted_causes(rules)
+    if v is None or not causes or not cb.config["verify_on_notes"]:
+        return rules, None
+    sub = v.restricted(causes, cb.config["verify_tie"])
+    apply_to(rules, sub)
+    return rules, sub
 
 
 def read_always(ctx, cbs, rec, counter=None) -> None:

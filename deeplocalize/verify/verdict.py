@@ -70,6 +70,7 @@ class Verification:
     note: str = ""
     evidence: str = ""
     fix_object: object = field(default=None, repr=False, compare=False)  # the proven `Fix`; not saved
+    fixes: dict = field(default_factory=dict, repr=False, compare=False)  # name -> `Fix` tried; not saved
 
     @property
     def verified(self) -> bool:
@@ -93,20 +94,40 @@ class Verification:
         why = f" {self.note}" if self.note else ""
         return f"Unverified: none of {tried} candidate fixes beat the model as it is by a clear margin.{why}"
 
+    def restricted(self, causes, tie: float) -> "Verification":
+        """The same trials limited to fixes of ``causes`` (and the as-is copy),
+        with the fix the same rule chooses among them.
+
+        Example:
+            >>> v.restricted(["data_preprocessing"], tie=0.02).chosen
+            'standardize_inputs'
+        """
+        trials = [t for t in self.trials if t.fix == "as_is" or t.root_cause in causes]
+        sub = Verification(mode=self.mode, trials=trials, score_name=self.score_name, budget=self.budget,
+                           steps=self.steps, sample_size=self.sample_size, note=self.note,
+                           seconds=round(sum(t.seconds for t in trials), 2),
+                           fixes={k: f for k, f in self.fixes.items() if f.root_cause in causes})
+        chosen = choose(trials, tie)
+        if chosen is not None and sub.as_is is not None:
+            sub.chosen, sub.evidence = chosen.fix, evidence(chosen, sub.as_is, self.score_name)
+            sub.fix_object = sub.fixes.get(chosen.fix)
+        return sub
+
     def to_dict(self) -> dict:
-        fix, self.fix_object = self.fix_object, None
+        fix, fixes, self.fix_object, self.fixes = self.fix_object, self.fixes, None, {}
         try:
             data = asdict(self)
         finally:
-            self.fix_object = fix
+            self.fix_object, self.fixes = fix, fixes
         data.pop("fix_object", None)
+        data.pop("fixes", None)
         data["verified"] = self.verified
         return data
 
     @classmethod
     def from_dict(cls, data: dict) -> "Verification":
         trials = [Trial(**{k: t[k] for k in Trial.__dataclass_fields__ if k in t}) for t in data.get("trials", [])]
-        rest = {k: data[k] for k in cls.__dataclass_fields__ if k in data and k not in ("trials", "fix_object")}
+        rest = {k: data[k] for k in cls.__dataclass_fields__ if k in data and k not in ("trials", "fix_object", "fixes")}
         return cls(trials=trials, **rest)
 
 
