@@ -6,6 +6,7 @@ Commands:
     python -m deeplocalize.bench [run] [--cases IDS_OR_GLOBS] [--jobs N] [--seeds 0,1,2]
                                  [--quick] [--healthy | --no-healthy] [--out DIR] [--timeout S]
                                  [--reports] [--traces] [--baselines shared|separate]
+                                 [--backend tensorflow|jax|torch]
     python -m deeplocalize.bench overhead [...]   the callback's overhead study
     python -m deeplocalize.bench overhead --fresh [...]   first fits, each arm in a fresh process
     python -m deeplocalize.bench neurons [...]    the neuron-localization evaluation
@@ -13,6 +14,7 @@ Commands:
 Example:
     python -m deeplocalize.bench --quick --jobs 2
     python -m deeplocalize.bench --cases 'so_5*,gol_nn' --seeds 0,1 --reports
+    python -m deeplocalize.bench --quick --backend jax --no-healthy
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 from deeplocalize.bench.machine import load_average
 
 SUBCOMMANDS = ("run", "overhead", "neurons")
+BACKENDS = ("tensorflow", "jax", "torch")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -53,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="shared (default): the EarlyStopping baselines watch the plain run through a proxy and "
                         "TerminateOnNaN gets its own run only when the loss went NaN/Inf (2-3 fits per variant); "
                         "separate: one fit per Keras baseline (5 fits per variant)")
+    p.add_argument("--backend", choices=BACKENDS, default="tensorflow",
+                   help="the Keras backend every case runs on (KERAS_BACKEND of each case process; default "
+                        "tensorflow); a tool that cannot run on it is recorded n/a with the reason")
     p.add_argument("--cases-dir", default=None, help=argparse.SUPPRESS)
     p.add_argument("--ground-truth-dir", default=None, help=argparse.SUPPRESS)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -115,7 +121,7 @@ def run(argv=None) -> int:
     totals = scoring.totals(rows)
     meta = results.meta_info({
         "argv": list(argv) if argv is not None else sys.argv[1:], "seeds": seeds, "jobs": args.jobs,
-        "quick": args.quick, "baselines": args.baselines, "timeout_s": args.timeout, "cases_dir": str(cdir), "duration_s": duration,
+        "quick": args.quick, "baselines": args.baselines, "backend": args.backend, "timeout_s": args.timeout, "cases_dir": str(cdir), "duration_s": duration,
         "date": _dt.datetime.now().isoformat(timespec="seconds"), "commit": _git_commit(root),
         "published_source": str(cases_mod.published_path(root)),
         "published_deepfd_source": str(published.deepfd_path(root)),
@@ -130,7 +136,7 @@ def run(argv=None) -> int:
     pub_same = scoring.published_totals(published_dl, sorted({r["id"] for r in rows}))
     print(markdown.totals_text(totals, pub_same))
     cpu = sum(r.get("cpu_s") or 0.0 for r in raw)
-    print(f"{len(chosen)} cases in {duration:.0f} s (case processes used {cpu:.0f} s of CPU); "
+    print(f"{len(chosen)} cases on the {args.backend} backend in {duration:.0f} s (case processes used {cpu:.0f} s of CPU); "
           f"results in {out}/results.{{md,csv,json}}")
     return 0
 
@@ -138,7 +144,7 @@ def run(argv=None) -> int:
 def _run_with_progress(scheduler, chosen, seeds, args, reports_dir, traces_dir, out):
     workdir = out / "logs"
     kwargs = dict(seeds=seeds, jobs=args.jobs, timeout=args.timeout, reports_dir=reports_dir,
-                  traces_dir=traces_dir, workdir=workdir, baselines=args.baselines)
+                  traces_dir=traces_dir, workdir=workdir, baselines=args.baselines, backend=args.backend)
     if args.no_progress:
         return scheduler.run_cases(chosen, **kwargs)
     try:

@@ -50,7 +50,10 @@ def _header(rows, totals, meta) -> list[str]:
                  f", seeds {meta.get('seeds')}, {totals['rows']} program×seed rows "
                  f"({totals['status']['ok']} ok, {totals['status']['crashed']} crashed, "
                  f"{totals['status']['timeout']} timed out); jobs {meta.get('jobs')}, "
-                 f"{_fmt(meta.get('duration_s'), '.0f')} s in all; {meta.get('date', '')}.")
+                 f"{_fmt(meta.get('duration_s'), '.0f')} s in all; {meta.get('date', '')}; "
+                 f"Keras backend {meta.get('backend') or 'tensorflow'}.")
+    for tool, why in _not_run(rows).items():
+        lines += ["", f"{tool.label} did not run: {why}."]
     cpu = [r["case_cpu_s"] for r in rows if r.get("case_cpu_s")]
     if cpu:
         n_cpu = len({r["id"] for r in rows if r.get("case_cpu_s")})
@@ -64,6 +67,16 @@ def _header(rows, totals, meta) -> list[str]:
                "version is flagged; *all seeds agree* counts the programs whose buggy verdict is the "
                "same in every seed." if len(meta.get("seeds") or [0]) > 1 else "")]
     return lines
+
+
+def _not_run(rows) -> dict:
+    """``{tool: reason}`` for each tool that was n/a in every run (e.g. not on this backend)."""
+    out = {}
+    for tool in scored_tools():
+        recs = [v[tool.name] for r in rows for v in (r.get("runs") or {}).values() if tool.name in v]
+        if recs and all(rec.status == "n/a" for rec in recs):
+            out[tool] = "; ".join(sorted({str(rec.error) for rec in recs}))
+    return out
 
 
 def _totals_table(rows, totals, published) -> list[str]:

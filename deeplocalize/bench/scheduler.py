@@ -29,8 +29,9 @@ from deeplocalize.bench.tools import TOOLS
 from deeplocalize.bench.worker import safe_name
 
 
-def worker_env(jobs: int) -> dict:
-    """Environment of a worker: a share of the cores each, quiet TensorFlow."""
+def worker_env(jobs: int, backend: str = "tensorflow") -> dict:
+    """Environment of a worker: the Keras ``backend``, a share of the cores
+    each, quiet TensorFlow."""
     cores = os.cpu_count() or 1
     threads = str(max(1, cores // max(1, jobs)))
     env = dict(os.environ)
@@ -40,6 +41,7 @@ def worker_env(jobs: int) -> dict:
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
     env["PYTHONWARNINGS"] = "ignore"
     env["PYTHONHASHSEED"] = "0"
+    env["KERAS_BACKEND"] = backend
     root = str(repo_root())
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
@@ -47,14 +49,14 @@ def worker_env(jobs: int) -> dict:
 
 class _Job:
     def __init__(self, case: CaseInfo, seeds, workdir: Path, jobs: int, reports_dir, traces_dir,
-                 baselines: str = "shared"):
+                 baselines: str = "shared", backend: str = "tensorflow"):
         self.case = case
         self.out = workdir / f"{safe_name(case.module)}.jsonl"
         self.log = workdir / f"{safe_name(case.module)}.stderr"
         self.out.unlink(missing_ok=True)  # the worker appends; start from nothing
         cmd = [sys.executable, "-m", "deeplocalize.bench.worker", "--case", case.path,
                "--case-id", case.id, "--seeds", ",".join(str(s) for s in seeds), "--out", str(self.out),
-               "--baselines", baselines, "--variants", ",".join(case.variants)]
+               "--baselines", baselines, "--variants", ",".join(case.variants), "--backend", backend]
         if reports_dir:
             cmd += ["--reports", str(reports_dir)]
         if traces_dir:
@@ -62,7 +64,7 @@ class _Job:
         self._log_file = open(self.log, "wb")
         self.start = time.perf_counter()
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self._log_file,
-                                     env=worker_env(jobs), start_new_session=True, cwd=str(repo_root()))
+                                     env=worker_env(jobs, backend), start_new_session=True, cwd=str(repo_root()))
         self.timed_out = False
 
     def kill(self):
@@ -125,9 +127,10 @@ def collect(case: CaseInfo, lines: list[dict], returncode, timed_out: bool, wall
 
 def run_cases(cases: list[CaseInfo], seeds=(0,), jobs: int = 1, timeout: float = 600.0,
               reports_dir=None, traces_dir=None, progress=None, workdir=None,
-              baselines: str = "shared") -> list[dict]:
-    """Run every case in its own process, ``jobs`` at a time. ``progress(result)``
-    is called as each case finishes. Returns the raw results in case order."""
+              baselines: str = "shared", backend: str = "tensorflow") -> list[dict]:
+    """Run every case in its own process, ``jobs`` at a time, on the Keras
+    ``backend``. ``progress(result)`` is called as each case finishes. Returns
+    the raw results in case order."""
     jobs = max(1, int(jobs))
     tmp = None
     if workdir is None:
@@ -141,7 +144,8 @@ def run_cases(cases: list[CaseInfo], seeds=(0,), jobs: int = 1, timeout: float =
     try:
         while pending or running:
             while pending and len(running) < jobs:
-                running.append(_Job(pending.pop(0), seeds, workdir, jobs, reports_dir, traces_dir, baselines))
+                running.append(_Job(pending.pop(0), seeds, workdir, jobs, reports_dir, traces_dir, baselines,
+                                    backend))
             time.sleep(0.2)
             for job in list(running):
                 if job.proc.poll() is None and time.perf_counter() - job.start > timeout:

@@ -66,6 +66,7 @@ class Tool:
     any_of: tuple = ()  # a derived tool: flagged when one of these is
     same_fit_as: str | None = None  # read from that tool's fit (its callbacks), no fit of its own
     verifies: bool = False  # tries fixes: verification time and a repair rate are scored
+    backends: tuple = ("tensorflow", "jax", "torch")  # the Keras backends it can run on
     notes: str = ""
 
 
@@ -117,9 +118,11 @@ _ROWS = [
     Tool("umlaut", "UMLAUT (re-implemented)", "umlaut", "peer", make=umlaut.make_callbacks, read=umlaut.read,
          watch="proxy", reads_when_watching=True, names_layer=True, names_cause=True),
     Tool("autotrainer", "AUTOTRAINER (re-implemented)", "autotrainer", "peer", make=autotrainer.make_callbacks,
-         read=autotrainer.read, watch="proxy", reads_when_watching=True, names_cause=True),
+         read=autotrainer.read, watch="proxy", reads_when_watching=True, names_cause=True,
+         backends=("tensorflow",), notes="its gradient read uses tf.GradientTape"),
     Tool("deepdiagnosis", "DeepDiagnosis (re-implemented)", "dd", "peer", make=deepdiagnosis.make_callbacks,
-         read=deepdiagnosis.read, watch="proxy", reads_when_watching=True, names_layer=True, names_cause=True),
+         read=deepdiagnosis.read, watch="proxy", reads_when_watching=True, names_layer=True, names_cause=True,
+         backends=("tensorflow",), notes="its gradient read uses tf.GradientTape"),
 ]
 TOOLS: dict[str, Tool] = {t.name: t for t in _ROWS}
 
@@ -138,6 +141,14 @@ def fitted_tools() -> list[Tool]:
 def followers(name: str) -> list[Tool]:
     """The tools read from ``name``'s fit."""
     return [t for t in _ROWS if t.same_fit_as == name]
+
+
+def unavailable(tool: Tool, backend: str) -> str | None:
+    """Why ``tool`` cannot run on the Keras ``backend`` (None when it can)."""
+    if backend in tool.backends:
+        return None
+    return f"runs on the {'/'.join(tool.backends)} backend only, not {backend}" + (
+        f" ({tool.notes})" if tool.notes else "")
 
 
 def labels() -> dict[str, str]:

@@ -1,13 +1,17 @@
 """The worker: one benchmark case, every tool, every seed, in this process.
 
-``python -m deeplocalize.bench.worker --case PATH --case-id ID --out FILE``
-imports the case module and, per seed and variant, fits the program:
+``python -m deeplocalize.bench.worker --case PATH --case-id ID --out FILE [--backend B]``
+sets ``KERAS_BACKEND`` (before anything imports Keras), imports the case
+module and, per seed and variant, fits the program:
 
 - ``shared`` (default): one plain fit watched by every tool whose table row
   allows it (`tools.Tool.watch`), then one fit per tool that needs its own
   (DeepLocalize), plus an exact fit for a watched verdict that asks for one
   (TerminateOnNaN when it fired);
 - ``separate``: one fit per tool.
+
+A tool that cannot run on the backend (`tools.unavailable`) gets an ``n/a``
+record with the reason instead of a fit.
 
 Each finished run is one JSON line (`record.RunRecord.to_dict`). A crash is
 recorded with its error and never stops the other runs. The worker never
@@ -36,6 +40,7 @@ from deeplocalize.findings import jsonable as _jsonable
 from deeplocalize.vocab.metrics import accuracy_key
 
 VARIANTS = ("buggy", "fixed")
+BACKENDS = ("tensorflow", "jax", "torch")
 
 
 def _last_metrics(history) -> dict:
@@ -203,7 +208,7 @@ def run_variant(module, ctx, mode: str = "shared") -> list[RunRecord]:
         except Exception:
             pass
 
-    fitted = [t for t in tools_mod.fitted_tools() if t.name != "plain"]
+    fitted, skipped = _runnable([t for t in tools_mod.fitted_tools() if t.name != "plain"], ctx)
     if mode == "shared":
         watched = [t for t in fitted if t.watch]
         recs = run_shared(module, ctx, watched)
@@ -216,7 +221,7 @@ def run_variant(module, ctx, mode: str = "shared") -> list[RunRecord]:
             if rec.needs_exact_run and tool.rerun_when_fired:
                 recs[i] = run_own(module, ctx, tool)[0]
                 clear()
-        return recs
+        return recs + skipped
     plain = run_own(module, ctx, tools_mod.TOOLS["plain"])[0]
     clear()
     ctx.acc_key = accuracy_key(plain.history_keys) if plain.status == "ok" else "accuracy"
@@ -224,7 +229,22 @@ def run_variant(module, ctx, mode: str = "shared") -> list[RunRecord]:
     for tool in fitted:
         recs += run_own(module, ctx, tool)
         clear()
-    return recs
+    return recs + skipped
+
+
+def _runnable(tools, ctx) -> tuple[list, list[RunRecord]]:
+    """The tools that run on this process's Keras backend, and an ``n/a``
+    record (with the reason) for each one that cannot, and for its followers."""
+    backend = ctx.keras.backend.backend()
+    runnable, skipped = [], []
+    for tool in tools:
+        why = tools_mod.unavailable(tool, backend)
+        if why is None:
+            runnable.append(tool)
+            continue
+        for t in [tool] + tools_mod.followers(tool.name):
+            skipped.append(RunRecord(ctx.case_id, ctx.seed, ctx.variant, t.name, status="n/a", error=why))
+    return runnable, skipped
 
 
 def _setup_keras():
@@ -232,6 +252,8 @@ def _setup_keras():
     import keras
 
     try:
+        if keras.backend.backend() != "tensorflow":
+            raise ImportError  # leave TensorFlow unimported on the other backends
         import tensorflow as tf
 
         threads = int(os.environ.get("TF_NUM_INTRAOP_THREADS", "0") or 0)
@@ -276,6 +298,10 @@ def work(args) -> int:
     case = getattr(module, "CASE", {}) or {}
     emit({"type": "case", "case": {k: case.get(k) for k in ("id", "source", "title")}})
     keras = _setup_keras()
+    if args.backend and keras.backend.backend() != args.backend:
+        emit({"type": "module_error", "error": f"Keras runs on {keras.backend.backend()}, not the requested "
+              f"{args.backend}: something imported keras before KERAS_BACKEND was set"})
+        return 0
     variants = [v for v in args.variants.split(",") if v]
     for seed in [int(s) for s in args.seeds.split(",") if s.strip()]:
         for variant in variants:
@@ -287,7 +313,7 @@ def work(args) -> int:
                     ctx.trace_path = str(Path(args.traces) / f"{safe_name(args.case_id)}_seed{seed}_buggy.npz")
             for rec in run_variant(module, ctx, args.baselines):
                 emit({"type": "run", **rec.to_dict()})
-    emit({"type": "done", "cpu_s": time.process_time()})
+    emit({"type": "done", "cpu_s": time.process_time(), "backend": keras.backend.backend()})
     out.close()
     return 0
 
@@ -303,7 +329,13 @@ def main(argv=None) -> int:
     parser.add_argument("--reports", default=None, help="folder for HTML reports of the buggy runs")
     parser.add_argument("--traces", default=None, help="folder for the traces of the buggy runs")
     parser.add_argument("--baselines", choices=("shared", "separate"), default="shared")
-    return work(parser.parse_args(argv))
+    parser.add_argument("--backend", choices=BACKENDS, default=None,
+                        help="the Keras backend (set as KERAS_BACKEND before keras is imported; default: "
+                             "KERAS_BACKEND as it is)")
+    args = parser.parse_args(argv)
+    if args.backend:
+        os.environ["KERAS_BACKEND"] = args.backend
+    return work(args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,88 @@
+"""The benchmark on another Keras backend (`python -m deeplocalize.bench --backend jax`):
+each case process runs on the backend asked for, a tool that cannot run there
+is recorded n/a with its reason (never a crash), and results.md says which
+backend it was.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import textwrap
+
+import pytest
+
+from deeplocalize.bench import scheduler, tools
+from deeplocalize.bench.__main__ import main as bench_main
+
+TINY_CASE = '''
+    import numpy as np
+    import keras
+
+    CASE = {"id": "tiny", "source": "test:tiny", "title": "tiny regression, SGD overflows"}
+
+
+    def build(variant, seed=0):
+        keras.utils.set_random_seed(seed)
+        rng = np.random.default_rng(seed)
+        x = rng.normal(size=(64, 4)).astype("float32")
+        y = (x @ np.array([1.0, -2.0, 0.5, 3.0], dtype="float32"))[:, None]
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu", name="dense_1"),
+                                  keras.layers.Dense(1, name="dense_out")])
+        lr = 50.0 if variant == "buggy" else 0.01
+        model.compile(optimizer=keras.optimizers.SGD(learning_rate=lr), loss="mse")
+        return {"model": model, "x": x, "y": y, "fit": {"epochs": 3, "batch_size": 16, "shuffle": False}}
+'''
+
+
+def test_tools_that_need_tensorflow_say_why_elsewhere():
+    for tool in tools.fitted_tools():
+        assert tools.unavailable(tool, "tensorflow") is None, tool.name
+    assert tools.unavailable(tools.TOOLS["deeplocalize"], "jax") is None
+    assert tools.unavailable(tools.TOOLS["es_loss"], "torch") is None
+    why = tools.unavailable(tools.TOOLS["autotrainer"], "jax")
+    assert why and "tensorflow" in why and "jax" in why
+
+
+def test_each_case_process_gets_the_backend():
+    assert scheduler.worker_env(1)["KERAS_BACKEND"] == "tensorflow"
+    assert scheduler.worker_env(2, "jax")["KERAS_BACKEND"] == "jax"
+
+
+def test_backend_option_rejects_an_unknown_backend(capsys):
+    with pytest.raises(SystemExit):
+        bench_main(["--backend", "mxnet"])
+    assert "tensorflow" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_case_runs_under_jax_with_tensorflow_only_peers_marked_na(tmp_path):
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("JAX is not installed here (pip install -e '.[jax]')")
+    cases = tmp_path / "cases"
+    cases.mkdir()
+    (cases / "so_tiny.py").write_text(textwrap.dedent(TINY_CASE))
+    gt = tmp_path / "gt"
+    gt.mkdir()
+    (gt / "tiny.yaml").write_text("id: tiny\nfaulty_layer: [optimizer]\nroot_cause: learning_rate\n"
+                                  "secondary_causes: []\n")
+    out = tmp_path / "out"
+    rc = bench_main(["--cases-dir", str(cases), "--ground-truth-dir", str(gt), "--out", str(out),
+                     "--backend", "jax", "--timeout", "400", "--no-progress"])
+    assert rc == 0
+    done = [json.loads(ln) for ln in (out / "logs" / "so_tiny.jsonl").read_text().splitlines()]
+    assert [d["backend"] for d in done if d["type"] == "done"] == ["jax"]
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["meta"]["backend"] == "jax"
+    (row,) = doc["cases"]
+    assert row["status"] == "ok", row["error"]
+    for name in ("autotrainer", "deepdiagnosis"):
+        for variant in ("buggy", "fixed"):
+            rec = row["runs"][variant][name]
+            assert rec["status"] == "n/a" and "tensorflow" in rec["error"], rec
+    assert row["runs"]["buggy"]["deeplocalize"]["status"] == "ok"
+    assert row["scores"]["deeplocalize"]["detected"] is True
+    assert row["scores"]["terminate_on_nan"]["detected"] is True
+    md = (out / "results.md").read_text()
+    assert "Keras backend jax" in md.splitlines()[2]
+    assert "AUTOTRAINER (re-implemented) did not run" in md
