@@ -3,9 +3,10 @@ on localhost: two worker processes (TF_CONFIG with two free ports), each
 training small seeded models inside ``strategy.scope()`` with and without
 the callback. Asserts: no crash on either worker, the same final weights and
 history with the callback as without, a status that is never a false
-"healthy" (it watched steps, or it says "unchecked" with the reason), and on
+"healthy" (it watched steps, or it says "unchecked" with the reason), on
 the chief a regression whose loss overflows to NaN found buggy, with the
-NaN/Inf finding.
+NaN/Inf finding, and with the callback's defaults (halt on an error) both
+workers stopping at the same step (no worker left waiting for the other).
 
 Skipped, with the reason, where TensorFlow, free localhost ports or
 subprocesses are not available. Run alone as a worker:
@@ -125,6 +126,16 @@ def worker(index: int, ports: list[int]) -> None:
             "loss": [float(v) for v in history["loss"]],
             "problems": [(f.kind, f.severity, f.layer, f.step) for f in problems],
         }), flush=True)
+    # The defaults (halt on an error, verify="auto"): every worker decides alike and stops
+    # at the same step; a worker left training alone would wait for the other forever.
+    cb = DeepLocalizeCallback(verbose=0)
+    _, history = _fit(keras, strategy, "nan", [cb])
+    d = cb.diagnosis
+    print("MULTIWORKER " + json.dumps({
+        "index": index, "kind": "halted", "status": d.status, "unchecked_reason": d.unchecked_reason,
+        "steps_seen": d.steps_seen, "stopped_training": d.stopped_training, "epochs": len(history["loss"]),
+        "first_detection_step": d.first_detection_step,
+    }), flush=True)
 
 
 # ---- the test ------------------------------------------------------------------------------------
@@ -161,7 +172,11 @@ def test_two_worker_multiworker_mirrored_strategy_on_localhost():
             if line.startswith("MULTIWORKER "):
                 r = json.loads(line[len("MULTIWORKER "):])
                 results[(r["index"], r["kind"])] = r
-    assert set(results) == {(i, k) for i in (0, 1) for k in ("healthy", "nan")}, outs[0][1][-3000:]
+    assert set(results) == {(i, k) for i in (0, 1) for k in ("healthy", "nan", "halted")}, outs[0][1][-3000:]
+    halted = [results.pop((i, "halted")) for i in (0, 1)]
+    assert halted[0]["status"] == "buggy" and halted[0]["stopped_training"], halted[0]
+    assert [(h["steps_seen"], h["epochs"], h["first_detection_step"]) for h in halted].count(
+        (halted[0]["steps_seen"], halted[0]["epochs"], halted[0]["first_detection_step"])) == 2, halted
     for (index, kind), r in results.items():
         name = f"worker {index}, {kind}"
         assert r["same_weights"], f"{name}: the callback changed the weights"
