@@ -23,7 +23,7 @@ from typing import Callable
 
 import numpy as np
 
-from deeplocalize.checks import numerical, preflight, trends
+from deeplocalize.checks import numerical, preflight, progress, trends
 from deeplocalize.findings import Finding
 from deeplocalize.trace import Trace, TraceRecorder
 from deeplocalize.vocab import TREND_KINDS
@@ -175,7 +175,8 @@ class Monitor:
             else:
                 latest = final.pop(key)
                 f.severity, f.message, f.evidence = latest.severity, latest.message, latest.evidence
-        for finding in final.values():
+        ended = [] if self.stopped else progress.run_final(self.trace, self.config)
+        for finding in list(final.values()) + ended:
             self.add(finding)
         self.dirty = True
 

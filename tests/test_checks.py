@@ -258,3 +258,19 @@ def test_layer_symptoms_are_info_while_the_loss_falls_well():
     f_flat = [f for f in trends.run_all(flat, CFG) if f.kind == "dying_relu"]
     assert f_fall[0].severity == "info" and "fell by" in f_fall[0].message
     assert f_flat[0].severity == "warning"
+
+
+# ---- end of run ------------------------------------------------------------------------------
+def test_still_learning_notes_a_loss_still_falling_fast_at_the_end_only():
+    from deeplocalize.checks import progress
+
+    steps = np.arange(200)
+    falling = make_trace(n_steps=200, loss=2.3 - 0.008 * steps)  # straight down to the last step
+    (f,) = progress.run_final(falling, CFG)
+    assert (f.kind, f.severity, f.root_cause, f.layer) == ("still_learning", "info", "training_config",
+                                                           "training_config")
+    assert f.step == 150 and f.evidence["drop"] > CFG["still_learning_drop"]
+    converged = make_trace(n_steps=200, loss=0.3 + 2.0 * np.exp(-steps / 20))  # flat for the last half
+    assert progress.run_final(converged, CFG) == []
+    assert progress.run_final(make_trace(n_steps=6, loss=np.linspace(2, 1, 6)), CFG) == []  # too short to judge
+    assert progress.run_final(falling, {**CFG, "still_learning_drop": 0.5}) == []

@@ -373,6 +373,9 @@ def test_softmax_on_one_unit_gets_an_output_activation_candidate_and_lambda_laye
     fixes, skipped = candidates(m, x, y)
     fix = next(f for f in fixes if f.name == "output_activation")
     assert fix.change == "activation='sigmoid' on 'out'" and fix.objective == "same"
+    by_name = {f.name: f for f in fixes}
+    assert by_name["train_longer"].objective == "other"  # more steps lower the training loss anyway
+    assert by_name["output_head"].objective == "other" and by_name["output_head"].layer == "out"
     copy = fix.build(m, seed=0)
     assert copy.get_layer("out").activation.__name__ == "sigmoid"
     np.testing.assert_allclose(clone_compiled(m).get_layer("double")(x), x * 2.0, rtol=1e-6)

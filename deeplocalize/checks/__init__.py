@@ -4,4 +4,5 @@
 - `trends`: symptoms that need a window of steps (exploding, vanishing, dead,
   saturated, not learning, oscillating, overfitting ...).
 - `preflight`: what can be told from the compiled model and the first batch.
+- `progress`: how the run ended, judged once at its end (still learning ...).
 """

@@ -79,8 +79,9 @@ def verify_model(model, sample, diagnosis=None, mode: str = "auto", config=None,
         if as_is.verdict != "baseline":
             v.note = f"The model as it is could not be trained on the sample: {as_is.note}"
             fixes = []
-        # the first candidate always gets as long as the as-is copy took (twice, for slack)
-        runner.deadline = max(start + budget, time.perf_counter() + 2 * as_is.seconds)
+        # the first candidate always gets four times one seed of the as-is copy (its two
+        # seeds, the copy's second seed, and slack for tracing)
+        runner.deadline = max(start + budget, time.perf_counter() + 4 * as_is.seconds)
         bar = _progress(len(fixes), progress)
         for i, fix in enumerate(fixes):
             spent = time.perf_counter() - start

@@ -63,8 +63,9 @@ class Fix:
     @property
     def objective(self) -> str:
         """``"same"``: same loss on the same targets (losses compare as they are);
-        ``"rescaled"``: same loss on transformed targets; ``"other"``: another loss."""
-        if self.loss is not None:
+        ``"rescaled"``: same loss on transformed targets; ``"other"``: another
+        loss, or more steps (a longer run's training loss is lower anyway)."""
+        if self.loss is not None or self.steps_factor != 1.0:
             return "other"
         return "rescaled" if self.changes_targets else "same"
 

@@ -63,8 +63,12 @@ def verify_at_end(cb):
 
 
 def noted_causes(d) -> list[str]:
-    """Root causes that the notes (info findings) of a healthy run name, most likely first."""
-    return list(dict.fromkeys(f.root_cause for f in d.findings if f.severity == "info" and f.root_cause))
+    """Root causes named by the notes of a healthy run that are worth verifying
+    (`deeplocalize.vocab.VERIFIABLE_NOTES`), most likely first."""
+    from deeplocalize.vocab import VERIFIABLE_NOTES
+
+    return list(dict.fromkeys(f.root_cause for f in d.findings
+                              if f.severity == "info" and f.kind in VERIFIABLE_NOTES and f.root_cause))
 
 
 def attach(cb, d):

@@ -2,8 +2,11 @@
 
 Each candidate is built once and traced once: the second seed reuses the
 compiled copy with fresh weights from a seeded clone and the optimizer's
-state reset. Everything runs inside `deeplocalize.probes.random_state.preserved_random_state` (see engine), so the user's
-Python, NumPy, TensorFlow and Keras random streams are as they were.
+state reset. The unchanged copy trains its second seed only when a candidate
+beat it in the first (most candidates do not, and stop after one seed).
+Everything runs inside `deeplocalize.probes.random_state.preserved_random_state`
+(see engine), so the user's Python, NumPy, TensorFlow and Keras random
+streams are as they were.
 
 Example:
     >>> runner = TrialRunner(model, sample, steps=300, seeds=(0, 1), margins=margins)
@@ -58,20 +61,27 @@ class TrialRunner:
         self.score_name = "accuracy" if self.setting.labels in ("sparse", "onehot", "binary", "plusminus",
                                                                "multilabel") else "r2"
         self.as_is: Trial | None = None
+        self._as_is_state: dict = {}
         self.deadline: float | None = None  # time.perf_counter() value after which trials stop
 
     def run(self, fix, wide: bool = False) -> Trial:
-        """Train ``fix`` (None: the unchanged copy) with every seed and judge it."""
+        """Train ``fix`` and judge it; ``fix=None`` trains the unchanged copy with
+        the first seed (its other seeds are trained when a candidate needs them)."""
         start = time.perf_counter()
+        as_is_before = self.as_is.seconds if fix is not None and self.as_is is not None else 0.0
         if fix is None:
             trial = Trial(fix="as_is", change="the model as it is", verdict="baseline")
+            self.as_is, self._as_is_state = trial, {}
         else:
             trial = Trial(fix=fix.name, root_cause=fix.root_cause, layer=fix.layer, change=fix.change,
                           suggestion=fix.suggestion)
         steps = int(self.steps * (fix.steps_factor if fix else 1.0))
         trial.steps = steps
         try:
-            self._run_seeds(fix, trial, steps, wide)
+            if fix is None:
+                self._train_seed(None, trial, 0, self._as_is_state)
+            else:
+                self._run_seeds(fix, trial, wide)
         except NotApplicable as exc:
             trial.verdict, trial.note = "not applicable", str(exc)
         except OutOfTime:
@@ -79,48 +89,60 @@ class TrialRunner:
         except Exception as exc:  # a candidate that cannot train is a result, not a crash
             trial.verdict = "failed"
             trial.note = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
-        trial.seconds = round(time.perf_counter() - start, 3)
-        if fix is None:
-            self.as_is = trial
+        as_is_during = self.as_is.seconds - as_is_before if fix is not None else 0.0  # its lazy seeds
+        trial.seconds = round(trial.seconds + time.perf_counter() - start - as_is_during, 3)
         return trial
 
-    def _run_seeds(self, fix, trial, steps, wide):
-        margins = self.margins["wide" if wide else "clear"]
-        model, snapshot = None, None
-        gains, ratios = [], []
-        for k, seed in enumerate(self.seeds):
-            if model is None:
-                model = fix.build(self.model, seed) if fix else clone_compiled(self.model, seed=seed)
-                model.optimizer.build(model.trainable_variables)
-                snapshot = [v.numpy() for v in model.optimizer.variables]
-            else:  # reuse the traced copy: fresh seeded weights, optimizer state as new
-                fresh = fix.build(self.model, seed) if fix else clone_compiled(self.model, seed=seed)
-                model.set_weights(fresh.get_weights())
-                for v, value in zip(model.optimizer.variables, snapshot):
-                    v.assign(value)
-            x, y, sw = self.train
-            hx, hy, _ = self.hold
-            if fix is not None:
-                x, y, _ = fix.transform(x, y, self.fit_kwargs)
-                hx, hy, _ = fix.transform(hx, hy, self.fit_kwargs)
-            result = {"seed": seed, **_fit(model, x, y, sw, steps, self.batch_size, seed, self.deadline)}
+    def as_is_seed(self, k: int) -> dict:
+        """The unchanged copy's result with seed number ``k``, trained the first time it is needed."""
+        while len(self.as_is.seeds) <= k:
+            start = time.perf_counter()
             try:
-                result["score"] = _score(model, hx, hy, model_setting(model, hy), self.score_name)
-            except Exception:  # outputs this scoring does not understand: the loss alone decides
-                result["score"] = math.nan
-            trial.seeds.append(result)
-            if fix is None:
-                continue
-            ok, gain, ratio = beats(result, self.as_is.seeds[k], fix.objective, margins)
+                self._train_seed(None, self.as_is, len(self.as_is.seeds), self._as_is_state)
+            finally:
+                self.as_is.seconds = round(self.as_is.seconds + time.perf_counter() - start, 3)
+        return self.as_is.seeds[k]
+
+    def _train_seed(self, fix, trial, k, state) -> dict:
+        """Train one seed of ``fix`` (None: the copy as it is) and append its result to ``trial``.
+        ``state`` keeps the traced copy for the next seed (fresh seeded weights, optimizer state as new)."""
+        seed = self.seeds[k]
+        fresh = fix.build(self.model, seed) if fix else clone_compiled(self.model, seed=seed)
+        if "model" not in state:
+            fresh.optimizer.build(fresh.trainable_variables)
+            state["model"], state["snapshot"] = fresh, [v.numpy() for v in fresh.optimizer.variables]
+        else:
+            state["model"].set_weights(fresh.get_weights())
+            for v, value in zip(state["model"].optimizer.variables, state["snapshot"]):
+                v.assign(value)
+        model = state["model"]
+        x, y, sw = self.train
+        hx, hy, _ = self.hold
+        if fix is not None:
+            x, y, _ = fix.transform(x, y, self.fit_kwargs)
+            hx, hy, _ = fix.transform(hx, hy, self.fit_kwargs)
+        result = {"seed": seed, **_fit(model, x, y, sw, trial.steps, self.batch_size, seed, self.deadline)}
+        try:
+            result["score"] = _score(model, hx, hy, model_setting(model, hy), self.score_name)
+        except Exception:  # outputs this scoring does not understand: the loss alone decides
+            result["score"] = math.nan
+        trial.seeds.append(result)
+        return result
+
+    def _run_seeds(self, fix, trial, wide):
+        margins = self.margins["wide" if wide else "clear"]
+        state, gains, ratios = {}, [], []
+        for k in range(len(self.seeds)):
+            result = self._train_seed(fix, trial, k, state)
+            ok, gain, ratio = beats(result, self.as_is_seed(k), fix.objective, margins)
             gains.append(gain)
             ratios.append(ratio)
             if not ok:  # one seed that does not beat the copy settles it
                 break
-        if fix is not None:
-            trial.improvement = {"score_gain": round(min(gains), 4), "loss_ratio": round(max(ratios), 4)}
-            trial.verdict = "proven" if len(gains) == len(self.seeds) and all(
-                beats(s, a, fix.objective, margins)[0] for s, a in zip(trial.seeds, self.as_is.seeds)) \
-                else "not better"
+        trial.improvement = {"score_gain": round(min(gains), 4), "loss_ratio": round(max(ratios), 4)}
+        trial.verdict = "proven" if len(gains) == len(self.seeds) and all(
+            beats(s, a, fix.objective, margins)[0] for s, a in zip(trial.seeds, self.as_is.seeds)) \
+            else "not better"
 
 
 def _length(x) -> int:

@@ -21,7 +21,9 @@ class FindingKind:
     ``None`` for kinds that never carry the verdict. ``trend``: found over a
     window of steps, so provisional mid-run (the final re-check decides).
     ``harmless_while_learning``: a waste of capacity, not a bug, while the
-    loss keeps falling well. ``activation_fix``: the fix when the root cause
+    loss keeps falling well. ``worth_verifying``: as a note (info) on a run
+    with no symptom, it names a cause that ``verify="auto"`` still tests
+    (rare on healthy runs, so their cost stays in the budget). ``activation_fix``: the fix when the root cause
     is the activation of the named layer (``{layer}`` is filled in).
 
     Example:
@@ -34,6 +36,7 @@ class FindingKind:
     priority: int | None = None
     trend: bool = False
     harmless_while_learning: bool = False
+    worth_verifying: bool = False
     activation_fix: str = ""
 
 
@@ -52,11 +55,12 @@ _ROWS = (
     FindingKind("oscillating_loss", "Oscillating loss", priority=13, trend=True),
     FindingKind("weights_unchanged", "Weights unchanged", priority=11, trend=True, harmless_while_learning=True),
     FindingKind("loss_activation_mismatch", "Loss and output activation do not match", priority=3),
-    FindingKind("unnormalized_input", "Unnormalized input", priority=12),
+    FindingKind("unnormalized_input", "Unnormalized input", priority=12, worth_verifying=True),
     FindingKind("invalid_labels", "Invalid labels", priority=2),
     FindingKind("overfitting", "Overfitting", priority=16, trend=True),
-    FindingKind("learning_rate_out_of_range", "Learning rate out of range", priority=5),
+    FindingKind("learning_rate_out_of_range", "Learning rate out of range", priority=5, worth_verifying=True),
     FindingKind("untrainable_layer", "Untrainable layer", priority=4),
+    FindingKind("still_learning", "Still learning at the end", priority=17),
     FindingKind("internal_error", "Internal error"),
     FindingKind("fix_verified", "A candidate fix trains far better", priority=17),
 )
@@ -65,6 +69,7 @@ FINDING_KIND_ROWS: dict[str, FindingKind] = {row.name: row for row in _ROWS}
 FINDING_KINDS = tuple(FINDING_KIND_ROWS)
 NUMERICAL_KINDS = ("nan", "inf")
 TREND_KINDS = tuple(k.name for k in _ROWS if k.trend)
+VERIFIABLE_NOTES = tuple(k.name for k in _ROWS if k.worth_verifying)
 HARMLESS_WHEN_LEARNING = tuple(k.name for k in _ROWS if k.harmless_while_learning)
 PRIORITY = tuple(k.name for k in sorted((k for k in _ROWS if k.priority is not None), key=lambda k: k.priority))
 
