@@ -411,10 +411,26 @@ def test_overhead_measure_pairs_rounds_and_tabulates():
     (row,) = rows
     assert row["model"] == "mlp" and row["steps"] == 4
     assert row["ratio_q1"] <= row["ratio"] <= row["ratio_q3"] and row["cpu_ratio"] > 0
+    ran, fits = (int(v) for v in row["verified_runs"].split("/"))
+    assert fits == 5 and 0 <= ran <= fits  # one untimed warm-up and two per round
     table = overhead.format_table(rows + [dict(row, model="wide", ratio=2.0, cpu_ratio=3.0)])
     assert "| mlp | 4 |" in table and "worst 2.000" in table and "CPU time: median" in table
     with pytest.raises(ValueError, match="choose from mlp, cnn, lstm, wide"):
         overhead.build("resnet")
+
+
+def test_overhead_data_has_learnable_labels():
+    from deeplocalize.bench import overhead
+
+    rng = np.random.default_rng(0)
+    x, y = overhead._data("image", 500, rng)
+    squares = [(r, c) for r in (2, 11, 19) for c in (2, 11, 19)] + [(7, 15)]
+    brightest = np.argmax([x[:, r:r + 7, c:c + 7, 0].mean(axis=(1, 2)) for r, c in squares], axis=0)
+    assert (brightest == y).mean() > 0.95 and len(set(y.tolist())) == 10
+    for kind in ("dense", "sequence"):
+        x, y = overhead._data(kind, 2000, rng)
+        assert x.shape[0] == y.shape[0] == 2000 and len(set(y.tolist())) >= 8
+        assert np.bincount(y).max() < 0.3 * len(y)  # no class swamps the rest
 
 
 def test_overhead_times_the_other_instruments_beside_ours():

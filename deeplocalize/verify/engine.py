@@ -45,7 +45,7 @@ def verify_model(model, sample, diagnosis=None, mode: str = "auto", config=None,
     """Try the candidate fixes on copies of ``model`` with ``sample`` and, when
     ``diagnosis`` is given, let a proven fix set its verdict.
 
-    ``mode="always"`` on a run the rules call healthy holds the fixes to the
+    A run the rules do not call buggy (healthy, or unchecked) holds the fixes to the
     wide margins (``verify_wide_*``) and reports the run buggy only when one
     of them passes. ``causes`` limits the candidates to those root causes.
     """
@@ -53,8 +53,7 @@ def verify_model(model, sample, diagnosis=None, mode: str = "auto", config=None,
         raise ValueError(f"verify must be one of {MODES}, got {mode!r}.")
     cfg = config if isinstance(config, dict) and set(defaults()) <= set(config) else load_config(config)
     budget = budget_seconds(cfg, fit_seconds)
-    healthy = diagnosis is not None and diagnosis.status == "healthy"
-    wide = healthy
+    wide = diagnosis is not None and diagnosis.status != "buggy"
     # A trial never trains longer than the user's own run did (what the fixed program gets too).
     steps = max(20, min(cfg["verify_steps"], fit_steps)) if fit_steps else cfg["verify_steps"]
     v = Verification(mode=mode, budget=round(budget, 1), steps=steps, sample_size=sample.n)

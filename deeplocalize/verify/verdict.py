@@ -199,7 +199,7 @@ def apply_to(diagnosis, verification: Verification) -> None:
     fix = verification.fix
     if fix is None:
         return
-    if diagnosis.status == "healthy":  # only wide margins get here (verify="always")
+    if diagnosis.status != "buggy":  # only wide margins get here (always, or auto on a note worth verifying)
         diagnosis.findings.append(Finding(
             kind="fix_verified", layer=fix.layer, root_cause=fix.root_cause, severity="warning",
             message=f"The checks found no symptom, but a candidate fix trains far better: {verification.evidence}",
