@@ -178,6 +178,7 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
         self._monitor.clear_fault = self._probes.clear_fault
         self._monitor.begin(self._probes.layer_infos(), meta)
         self._probes.install()
+        self._start_capture(installed=True)  # watched from outside: after the observer swapped its step in
         self._monitor.check_model()
 
     def _sampling(self) -> tuple[int, int]:
@@ -314,10 +315,9 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
         self._monitor.finish()
 
     # ---- verification: deeplocalize.verify.hook does the work ------------------------
-    def _start_capture(self):
-        if not is_outside(self._probes):  # the sample is kept by the in-step probes only
-            from deeplocalize.verify import hook
-            hook.start_capture(self)
+    def _start_capture(self, installed=False):
+        from deeplocalize.verify import hook
+        hook.start_capture(self, installed)
 
     def _verify_at_end(self):
         from deeplocalize.verify import hook

@@ -323,12 +323,12 @@ def _initializers(model, s, x, y):
 
 
 def _standardize_inputs(model, s, x, y):
-    import tensorflow as tf
+    import keras
 
     if any(cls == "Embedding" for _, cls, _, _ in s.layers):
         return None
-    leaves = [np.asarray(a, dtype="float64") for a in tf.nest.flatten(x)]
-    if not leaves or any(np.asarray(a).dtype.kind not in "fiub" for a in tf.nest.flatten(x)):
+    leaves = [np.asarray(a, dtype="float64") for a in keras.tree.flatten(x)]
+    if not leaves or any(np.asarray(a).dtype.kind not in "fiub" for a in keras.tree.flatten(x)):
         return None
     stats = []
     for a in leaves:
@@ -346,8 +346,8 @@ def _standardize_inputs(model, s, x, y):
 
     def standardize(x, y, kw):
         flat = [((np.asarray(a, dtype="float64") - m) / sd).astype("float32")
-                for a, (m, sd) in zip(tf.nest.flatten(x), stats)]
-        return tf.nest.pack_sequence_as(x, flat), y, kw
+                for a, (m, sd) in zip(keras.tree.flatten(x), stats)]
+        return keras.tree.pack_sequence_as(x, flat), y, kw
 
     return Fix("standardize_inputs", "data_preprocessing", "data", "inputs standardized (mean 0, std 1)",
                "Standardize the inputs (e.g. sklearn StandardScaler, or a keras.layers.Normalization "

@@ -4,8 +4,9 @@ Kept here rather than in callback.py so the callback stays small; each function
 takes the `DeepLocalizeCallback`.
 
 Example:
-    >>> start_capture(cb)   # in on_train_begin, after the probes exist
-    >>> verify_at_end(cb)   # in on_train_end, after the probes are removed
+    >>> start_capture(cb)           # in on_train_begin, after the in-step probes exist
+    >>> start_outside_capture(cb)   # or, watched from outside, after the observer is installed
+    >>> verify_at_end(cb)           # in on_train_end, after the probes are removed
 """
 
 from __future__ import annotations
@@ -13,9 +14,18 @@ from __future__ import annotations
 import warnings
 
 
-def start_capture(cb):
-    """Keep a copy of the first batches for the trials (nothing when verify="never")."""
+def start_capture(cb, installed: bool = False):
+    """Keep a copy of the first batches for the trials (nothing when verify="never"): the
+    in-step probes' capture before they are installed, the outside one after."""
+    from deeplocalize.probes.choose import is_outside
+
     probes = cb._probes
+    if is_outside(probes):
+        if installed:
+            start_outside_capture(cb)
+        return
+    if installed:
+        return
     if cb.verify == "never":
         if probes.capture is not None:
             probes.capture.switch_off()
@@ -32,8 +42,35 @@ def start_capture(cb):
     cb._capture = probes.capture
 
 
+def start_outside_capture(cb, sample=None):
+    """Where the run is watched from outside its step: keep the first batches as
+    the train function receives them (`deeplocalize.verify.outside_capture`);
+    nothing when verify="never". ``sample``: one to go on filling (the in-step
+    probes' own, when they failed and the outside observer took over)."""
+    if cb.verify == "never":
+        return
+    from deeplocalize.verify.outside_capture import OutsideCapture
+    from deeplocalize.verify.sample import DataSample
+
+    if sample is None:
+        sample = DataSample(cb.config["verify_sample_examples"], cb.config["verify_sample_mb"] * 2**20)
+    cb._capture = OutsideCapture(sample, cb.model)
+    cb._capture.switch_on()
+
+
+def stop_capture(cb):
+    """Stop keeping batches (the outside capture takes its wrapper off the model); never raises."""
+    capture = cb._capture
+    if capture is not None and capture._on:
+        try:
+            capture.switch_off()
+        except Exception:  # the model must train on whatever happens here
+            capture._on = False
+
+
 def verify_at_end(cb):
     """At the end of training: try the candidate fixes when the run is buggy (or always); never raises."""
+    stop_capture(cb)
     if cb.verify == "never" or cb._disabled or cb._monitor.recorder is None or cb._monitor.recorder.n_steps == 0:
         return
     try:

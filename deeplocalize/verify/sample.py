@@ -47,14 +47,14 @@ class DataSample:
     @classmethod
     def from_arrays(cls, x, y=None, sample_weight=None, max_examples: int = 2048, max_bytes: int = 64 * 2**20):
         """A sample from arrays (or dicts/lists of arrays) already in memory: the first examples."""
-        import tensorflow as tf
+        import keras
 
         data = (x,) if y is None else ((x, y) if sample_weight is None else (x, y, sample_weight))
-        flat = [np.asarray(a) for a in tf.nest.flatten(data)]
+        flat = [np.asarray(a) for a in keras.tree.flatten(data)]
         if not flat or any(a.ndim == 0 for a in flat):
             raise ValueError("verification needs arrays with one example per row, e.g. x of shape (n, features).")
         sample = cls(max_examples, max_bytes)
-        sample.structure = tf.nest.map_structure(lambda _: 0, data)
+        sample.structure = keras.tree.map_structure(lambda _: 0, data)
         sample.add(flat)
         return sample
 
@@ -74,7 +74,7 @@ class DataSample:
         room = min(self.max_examples - self.n, (self.max_bytes - self.nbytes) // per_example)
         take = max(0, min(n, room))
         if take:
-            kept = [np.array(a[:take]) for a in flat]  # a copy: the batch's memory belongs to TensorFlow
+            kept = [np.array(a[:take]) for a in flat]  # a copy: the batch's memory belongs to the backend
             self._batches.append(kept)
             self.n += take
             self.nbytes += sum(a.nbytes for a in kept)
@@ -84,12 +84,12 @@ class DataSample:
 
     def arrays(self):
         """``(x, y, sample_weight)`` with the batches joined; y and sample_weight may be None."""
-        import tensorflow as tf
+        import keras
 
         if not self._batches:
             raise ValueError("the data sample is empty: no batch was captured.")
         joined = [np.concatenate(parts) for parts in zip(*self._batches)]
-        data = tf.nest.pack_sequence_as(self.structure, joined)
+        data = keras.tree.pack_sequence_as(self.structure, joined)
         if not isinstance(data, tuple):
             return data, None, None
         data = data + (None,) * (3 - len(data))

@@ -110,7 +110,7 @@ class TrialRunner:
         fresh = fix.build(self.model, seed) if fix else clone_compiled(self.model, seed=seed)
         if "model" not in state:
             fresh.optimizer.build(fresh.trainable_variables)
-            state["model"], state["snapshot"] = fresh, [v.numpy() for v in fresh.optimizer.variables]
+            state["model"], state["snapshot"] = fresh, [_numpy(v) for v in fresh.optimizer.variables]
         else:
             state["model"].set_weights(fresh.get_weights())
             for v, value in zip(state["model"].optimizer.variables, state["snapshot"]):
@@ -145,16 +145,22 @@ class TrialRunner:
             else "not better"
 
 
-def _length(x) -> int:
-    import tensorflow as tf
+def _numpy(variable) -> np.ndarray:
+    import keras
 
-    return int(np.asarray(tf.nest.flatten(x)[0]).shape[0])
+    return np.asarray(keras.ops.convert_to_numpy(variable.value))
+
+
+def _length(x) -> int:
+    import keras
+
+    return int(np.asarray(keras.tree.flatten(x)[0]).shape[0])
 
 
 def _take(data, index):
-    import tensorflow as tf
+    import keras
 
-    return tuple(None if part is None else tf.nest.map_structure(lambda a: np.asarray(a)[index], part)
+    return tuple(None if part is None else keras.tree.map_structure(lambda a: np.asarray(a)[index], part)
                  for part in data)
 
 
@@ -171,14 +177,33 @@ class _LossCurve:
         self._prev = mean
 
 
+def _batches(parts, n: int, batch_size: int, seed: int):
+    """The trial's batches: the examples shuffled with ``seed``, reshuffled every
+    pass, full batches only, forever (``tf.data`` on TensorFlow, numpy elsewhere)."""
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.data.Dataset.from_tensor_slices(parts).shuffle(n, seed=seed).repeat().batch(batch_size,
+                                                                                             drop_remainder=True)
+
+    def numpy_batches():
+        rng = np.random.RandomState(seed)  # its own generator: the global one is the user's
+        while True:
+            order = rng.permutation(n)
+            for i in range(0, n - batch_size + 1, batch_size):
+                index = order[i:i + batch_size]
+                yield keras.tree.map_structure(lambda a: np.asarray(a)[index], parts)
+
+    return numpy_batches()
+
+
 def _fit(model, x, y, sw, steps, batch_size, seed, deadline=None) -> dict:
     import keras
-    import tensorflow as tf
 
     parts = (x,) if y is None else ((x, y) if sw is None else (x, y, sw))
-    n = _length(x)
-    ds = tf.data.Dataset.from_tensor_slices(parts).shuffle(n, seed=seed).repeat().batch(batch_size,
-                                                                                       drop_remainder=True)
+    ds = _batches(parts, _length(x), batch_size, seed)
     curve = _LossCurve()
 
     def on_batch(batch, logs):
@@ -201,14 +226,14 @@ def _fit(model, x, y, sw, steps, batch_size, seed, deadline=None) -> dict:
 
 
 def _predict(model, x, batch: int = 256) -> np.ndarray:
-    import tensorflow as tf
+    import keras
 
     n = _length(x)
     outs = []
     for i in range(0, n, batch):
-        part = tf.nest.map_structure(lambda a: a[i:i + batch], x)
+        part = keras.tree.map_structure(lambda a: a[i:i + batch], x)
         out = model(part, training=False)
-        outs.append(np.asarray(tf.nest.flatten(out)[0]))
+        outs.append(np.asarray(keras.ops.convert_to_numpy(keras.tree.flatten(out)[0])))
     return np.concatenate(outs).astype("float64")
 
 
