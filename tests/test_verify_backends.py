@@ -1,0 +1,86 @@
+"""Verification where the run is watched from outside its step: JAX, PyTorch, eager TensorFlow.
+
+Each backend runs in its own subprocess (`tests/verify_backend_worker.py`,
+Keras picks its backend at import). On JAX and PyTorch a digits MLP with a
+ReLU output under sparse_categorical_crossentropy gets a verified fix naming
+``activation`` at ``out`` from the batches kept off the train function; a
+healthy twin under verify="always" gets none; the weights, history and the
+next plain fit are identical with verification and without. A backend that
+is not installed is skipped, with the reason. One JAX run is in the default
+suite; the rest are ``slow`` (each verification trains about ten copies).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cases(backend: str, cases: list[str], timeout: int = 900) -> dict:
+    """``{case: result}`` from one subprocess on ``backend``."""
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"the {backend} backend is not installed here (pip install -e '.[{backend[:5]}]')")
+    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "verify_backend_worker.py"), *cases], env=env,
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    results = {}
+    for line in proc.stdout.splitlines():
+        if line.startswith("VERIFY "):
+            out = json.loads(line[len("VERIFY "):])
+            results[out["case"]] = out
+    assert proc.returncode == 0 and len(results) == len(cases), proc.stderr[-3000:]
+    for out in results.values():
+        assert out["backend"] == backend
+    return results
+
+
+def check_buggy(out: dict) -> None:
+    assert out["sample"] and out["sample"] > 0 and out["unavailable"] is None, out
+    assert out["ran"] and out["verified"], out
+    assert (out["root_cause"], out["layer"]) == ("activation", "out"), out
+    assert ["output_activation", "proven"] in out["trials"], out
+    assert not out["wrapped"], "the capture's wrapper was left on the model"
+
+
+def check_healthy(out: dict) -> None:
+    assert out["ran"] and out["sample"] > 0, out
+    assert not out["verified"] and out["status"] == "healthy", out
+
+
+def check_same(out: dict) -> None:
+    assert out["kept"] > 0 and out["ran"], out  # verification did run on the kept batches
+    assert out["kept_never"] is None, "a batch was kept with verify='never'"
+    assert out["equal"], f"weights or history differ with verification: {out['history']}"
+
+
+def test_jax_verified_fix_from_outside_the_step():
+    check_buggy(run_cases("jax", ["buggy"])["buggy"])
+
+
+@pytest.mark.slow
+def test_jax_healthy_and_identical_runs():
+    out = run_cases("jax", ["healthy", "same"])
+    check_healthy(out["healthy"])
+    check_same(out["same"])
+
+
+@pytest.mark.slow
+def test_torch_verified_fix_healthy_and_identical_runs():
+    out = run_cases("torch", ["buggy", "healthy", "same"])
+    check_buggy(out["buggy"])
+    check_healthy(out["healthy"])
+    check_same(out["same"])
+
+
+@pytest.mark.slow
+def test_tensorflow_eager_verified_fix():
+    out = run_cases("tensorflow", ["eager"])["eager"]
+    check_buggy(out)
