@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import importlib.util
 import logging
 import random
 
@@ -32,8 +31,7 @@ def preserved_random_state():
     gen_state = np.asarray(keras.ops.convert_to_numpy(keras_gen.state.value)) if keras_gen is not None else None
     torch = sys.modules.get("torch")  # keras.utils.set_random_seed seeds torch when it is imported
     torch_state = torch.get_rng_state() if torch is not None else None
-    # keras.utils.set_random_seed seeds TensorFlow wherever it is installed (importing it)
-    tf_restore = _tensorflow_state() if importlib.util.find_spec("tensorflow") is not None else None
+    tf_restore = _tensorflow_state()  # keras.utils.set_random_seed seeds it wherever it can be imported
     try:
         yield
     finally:
@@ -50,10 +48,13 @@ def preserved_random_state():
 
 
 def _tensorflow_state():
-    """Quiet TensorFlow's logger and note its global seed; returns the function that puts both back."""
-    import tensorflow as tf
-    from tensorflow.python.eager import context
-
+    """Quiet TensorFlow's logger and note its global seed; returns the function that puts both back
+    (None where TensorFlow cannot be imported)."""
+    try:
+        import tensorflow as tf
+        from tensorflow.python.eager import context
+    except ImportError:  # installed but unusable here: Keras cannot seed it either
+        return None
     ctx = context.context()
     tf_seed, tf_rng = ctx._seed, copy.deepcopy(getattr(ctx, "_rng", None))
     tf_logger = tf.get_logger()
