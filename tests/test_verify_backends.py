@@ -7,7 +7,9 @@ ReLU output under sparse_categorical_crossentropy gets a verified fix naming
 healthy twin under verify="always" gets none; the weights, history and the
 next plain fit are identical with verification and without. A backend that
 is not installed is skipped, with the reason. One JAX run is in the default
-suite; the rest are ``slow`` (each verification trains about ten copies).
+suite (one epoch, the shortest trials, TensorFlow blocked: the sample is kept,
+the trials run, nothing of the user's run changes); the rest are ``slow``
+(each verification trains about ten copies).
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_cases(backend: str, cases: list[str], timeout: int = 900) -> dict:
-    """``{case: result}`` from one subprocess on ``backend``."""
+def run_cases(backend: str, cases: list[str], timeout: int = 900, block_tf: bool = False) -> dict:
+    """``{case: result}`` from one subprocess on ``backend`` (``block_tf``: as if TensorFlow were not installed)."""
     if importlib.util.find_spec(backend) is None:
         pytest.skip(f"the {backend} backend is not installed here (pip install -e '.[{backend[:5]}]')")
-    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3",
+           "DL_BLOCK_TF": "1" if block_tf else "0"}
     proc = subprocess.run([sys.executable, str(ROOT / "tests" / "verify_backend_worker.py"), *cases], env=env,
                           capture_output=True, text=True, timeout=timeout, cwd=ROOT)
     results = {}
@@ -61,8 +64,13 @@ def check_same(out: dict) -> None:
     assert out["equal"], f"weights or history differ with verification: {out['history']}"
 
 
-def test_jax_verified_fix_from_outside_the_step():
-    check_buggy(run_cases("jax", ["buggy"])["buggy"])
+def test_jax_without_tensorflow_keeps_batches_and_changes_nothing():
+    check_same(run_cases("jax", ["quick_same"], block_tf=True)["quick_same"])
+
+
+@pytest.mark.slow
+def test_jax_verified_fix_from_outside_the_step_without_tensorflow():
+    check_buggy(run_cases("jax", ["buggy"], block_tf=True)["buggy"])
 
 
 @pytest.mark.slow
@@ -81,6 +89,9 @@ def test_torch_verified_fix_healthy_and_identical_runs():
 
 
 @pytest.mark.slow
-def test_tensorflow_eager_verified_fix():
-    out = run_cases("tensorflow", ["eager"])["eager"]
-    check_buggy(out)
+def test_tensorflow_eager_and_own_step_verified_fix_and_own_step_unchanged():
+    out = run_cases("tensorflow", ["eager", "own_step", "own_step_same"])
+    check_buggy(out["eager"])
+    check_buggy(out["own_step"])
+    assert out["own_step"]["steps_run"] == 3 * 57, "the user's own train_step did not run on every batch"
+    check_same(out["own_step_same"])

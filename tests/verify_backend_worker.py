@@ -5,7 +5,10 @@ Cases: ``buggy`` (relu output with sparse_categorical_crossentropy on digits:
 a verified fix naming ``activation`` at ``out``), ``healthy`` (softmax output,
 verify="always": no verified fix), ``same`` (the weights, history and the
 following fit are identical with verification and with verify="never"),
-``eager`` (TensorFlow only: run_eagerly=True is watched from outside).
+``eager`` and ``own_step`` (TensorFlow: run_eagerly=True, and a model's own
+``train_step``, both watched from outside), ``quick_same`` (``same`` in one epoch with the shortest trials), ``own_step_same`` (that step's
+weights and history unchanged by the capture). With ``DL_BLOCK_TF=1`` TensorFlow
+cannot be imported, as where it is not installed.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ import json
 import os
 import sys
 from pathlib import Path
+
+if os.environ.get("DL_BLOCK_TF") == "1":
+    sys.modules["tensorflow"] = None  # import tensorflow raises ImportError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -29,21 +35,31 @@ def digits():
     return (d.data / 16.0).astype("float32"), d.target.astype("int32")
 
 
-def mlp(out_activation):
+def mlp(out_activation, own_step=False):
     import keras
 
+    class OwnStep(keras.Sequential):
+        def train_step(self, data):  # the user's step: Keras's, plus a step counter
+            self.steps_run.assign_add(1)
+            return super().train_step(data)
+
+    if own_step:
+        model = OwnStep([keras.Input((64,)), keras.layers.Dense(32, activation="relu", name="hidden"),
+                         keras.layers.Dense(10, activation=out_activation, name="out")], name="net")
+        model.steps_run = keras.Variable(0, dtype="int64", trainable=False, name="steps_run")
+        return model
     return keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu", name="hidden"),
                              keras.layers.Dense(10, activation=out_activation, name="out")], name="net")
 
 
-def fit(out_activation, verify, epochs=3, seed=0, eager=False, config=None):
+def fit(out_activation, verify, epochs=3, seed=0, eager=False, config=None, own_step=False):
     import keras
 
     from deeplocalize import DeepLocalizeCallback
 
     keras.utils.set_random_seed(seed)
     x, y = digits()
-    model = mlp(out_activation)
+    model = mlp(out_activation, own_step)
     model.compile("adam", "sparse_categorical_crossentropy", run_eagerly=eager)
     cb = DeepLocalizeCallback(verify=verify, verbose=0, halt="never", config={**FAST, **(config or {})})
     history = model.fit(x, y, epochs=epochs, batch_size=32, callbacks=[cb], verbose=0)
@@ -63,11 +79,12 @@ def summary(cb) -> dict:
             "trials": [(t.fix, t.verdict) for t in v.trials] if v is not None else []}
 
 
-def same() -> dict:
+def same(own_step=False, epochs=2, config=None) -> dict:
     """Weights and history with verification (always) and without (never); then one more plain fit each."""
     runs = []
     for verify in ("always", "never"):
-        model, cb, history = fit("relu", verify, epochs=2, seed=3, config={"verify_budget": 3})
+        model, cb, history = fit("relu", verify, epochs=epochs, seed=3, config=config or {"verify_budget": 3},
+                                 own_step=own_step)
         x, y = digits()
         after = [np.asarray(w).copy() for w in model.get_weights()]
         model.fit(x, y, epochs=1, batch_size=32, verbose=0)
@@ -88,8 +105,15 @@ def main(cases):
             out = summary(fit("softmax", "always", epochs=2)[1])
         elif case == "eager":
             out = summary(fit("relu", "auto", eager=True)[1])
+        elif case == "own_step":
+            model, cb, _ = fit("relu", "auto", own_step=True)
+            out = {**summary(cb), "steps_run": int(keras.ops.convert_to_numpy(model.steps_run))}
         elif case == "same":
             out = same()
+        elif case == "quick_same":  # one epoch, the shortest trials: the capture and the trials' plumbing
+            out = same(epochs=1, config={"verify_budget": 1, "verify_steps": 20, "verify_seeds": 1})
+        elif case == "own_step_same":
+            out = same(own_step=True)
         else:
             raise SystemExit(f"unknown case {case!r}")
         out.update(case=case, backend=keras.backend.backend())

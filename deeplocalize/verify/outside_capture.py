@@ -120,7 +120,7 @@ class OutsideCapture:
         if not self._on or self.sample.full:
             return
         try:
-            data = canonical(data)
+            data = _canonical(data)
             flat = [_to_numpy(a) for a in _flatten(data)]
             if not flat or any(a.ndim == 0 or a.dtype == object for a in flat):
                 raise ValueError("a batch part is not an array with one example per row")
@@ -145,7 +145,7 @@ class _Tap:
         return item
 
 
-def canonical(data):
+def _canonical(data):
     """``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)`` of one batch as Keras hands it to the step."""
     import keras
 
