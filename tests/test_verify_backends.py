@@ -90,8 +90,9 @@ def test_torch_verified_fix_healthy_and_identical_runs():
 
 @pytest.mark.slow
 def test_tensorflow_eager_and_own_step_verified_fix_and_own_step_unchanged():
-    out = run_cases("tensorflow", ["eager", "own_step", "own_step_same"])
+    out = run_cases("tensorflow", ["eager", "own_step", "own_step_same", "own_step_spe4_same"])
     check_buggy(out["eager"])
     check_buggy(out["own_step"])
     assert out["own_step"]["steps_run"] == 3 * 57, "the user's own train_step did not run on every batch"
     check_same(out["own_step_same"])
+    check_same(out["own_step_spe4_same"])

@@ -5,9 +5,11 @@ Cases: ``buggy`` (relu output with sparse_categorical_crossentropy on digits:
 a verified fix naming ``activation`` at ``out``), ``healthy`` (softmax output,
 verify="always": no verified fix), ``same`` (the weights, history and the
 following fit are identical with verification and with verify="never"),
-``eager`` and ``own_step`` (TensorFlow: run_eagerly=True, and a model's own
-``train_step``, both watched from outside), ``quick_same`` (``same`` in one epoch with the shortest trials), ``own_step_same`` (that step's
-weights and history unchanged by the capture). With ``DL_BLOCK_TF=1`` TensorFlow
+``quick_same`` (``same`` in one epoch with the shortest trials), ``eager``
+and ``own_step`` (TensorFlow: run_eagerly=True, and a model's own
+``train_step``, both watched from outside), ``own_step_same`` and
+``own_step_spe4_same`` (that step, also with steps_per_execution=4: weights
+and history unchanged by the capture). With ``DL_BLOCK_TF=1`` TensorFlow
 cannot be imported, as where it is not installed.
 """
 
@@ -52,7 +54,7 @@ def mlp(out_activation, own_step=False):
                              keras.layers.Dense(10, activation=out_activation, name="out")], name="net")
 
 
-def fit(out_activation, verify, epochs=3, seed=0, eager=False, config=None, own_step=False):
+def fit(out_activation, verify, epochs=3, seed=0, eager=False, config=None, own_step=False, per_call=1):
     import keras
 
     from deeplocalize import DeepLocalizeCallback
@@ -60,7 +62,7 @@ def fit(out_activation, verify, epochs=3, seed=0, eager=False, config=None, own_
     keras.utils.set_random_seed(seed)
     x, y = digits()
     model = mlp(out_activation, own_step)
-    model.compile("adam", "sparse_categorical_crossentropy", run_eagerly=eager)
+    model.compile("adam", "sparse_categorical_crossentropy", run_eagerly=eager, steps_per_execution=per_call)
     cb = DeepLocalizeCallback(verify=verify, verbose=0, halt="never", config={**FAST, **(config or {})})
     history = model.fit(x, y, epochs=epochs, batch_size=32, callbacks=[cb], verbose=0)
     return model, cb, history.history
@@ -79,12 +81,12 @@ def summary(cb) -> dict:
             "trials": [(t.fix, t.verdict) for t in v.trials] if v is not None else []}
 
 
-def same(own_step=False, epochs=2, config=None) -> dict:
+def same(own_step=False, epochs=2, config=None, per_call=1) -> dict:
     """Weights and history with verification (always) and without (never); then one more plain fit each."""
     runs = []
     for verify in ("always", "never"):
         model, cb, history = fit("relu", verify, epochs=epochs, seed=3, config=config or {"verify_budget": 3},
-                                 own_step=own_step)
+                                 own_step=own_step, per_call=per_call)
         x, y = digits()
         after = [np.asarray(w).copy() for w in model.get_weights()]
         model.fit(x, y, epochs=1, batch_size=32, verbose=0)
@@ -114,6 +116,8 @@ def main(cases):
             out = same(epochs=1, config={"verify_budget": 1, "verify_steps": 20, "verify_seeds": 1})
         elif case == "own_step_same":
             out = same(own_step=True)
+        elif case == "own_step_spe4_same":  # four batches per call of the train function
+            out = same(own_step=True, per_call=4)
         else:
             raise SystemExit(f"unknown case {case!r}")
         out.update(case=case, backend=keras.backend.backend())

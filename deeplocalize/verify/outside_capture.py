@@ -10,9 +10,10 @@ JAX calls ``train_function(state, iterator)``, PyTorch
 ``train_function`` that copies each batch to the host on its way in and
 passes the very same batch on, so the user's step runs unchanged; the
 wrapper takes itself off once the sample is full, and at the end of
-training. On TensorFlow the iterator is read one batch ahead and the batch
-passed as a one-element list, which Keras's train function runs through
-the same compiled step (traced once more for it).
+training. On TensorFlow the iterator is read one call ahead (the batches
+of ``steps_per_execution`` steps) and the batches passed as a list, which
+Keras's train function runs one by one through the same compiled step
+(traced once more for it).
 
 Example:
     >>> capture = OutsideCapture(DataSample(), model)
@@ -24,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import itertools
 
 import numpy as np
 
@@ -82,9 +84,6 @@ class OutsideCapture:
         model = self.model
         if getattr(model, "train_function", None) is None:
             return "the model had no train function when training began"
-        if self._backend == "tensorflow" and int(getattr(model, "steps_per_execution", 1) or 1) > 1:
-            return ("steps_per_execution > 1 on TensorFlow runs several batches in one graph call, which "
-                    "the sample cannot copy from outside; pass data to diagnosis.verify(x=..., y=...)")
         return None
 
     def _wrap(self) -> None:
@@ -105,12 +104,17 @@ class OutsideCapture:
                     capture._keep(data[0])
                 return inner(data)
         else:
+            per_call = max(1, int(getattr(model, "steps_per_execution", 1) or 1))
+
             def train_function(iterator):
                 if not capture._on:
                     return inner(iterator)
-                data = next(iterator)  # the end of the data raises StopIteration, as Keras's own call would
-                capture._keep(data)
-                return inner([data])
+                batches = list(itertools.islice(iterator, per_call))
+                if not batches:  # the end of the data, as Keras's own call would say it
+                    raise StopIteration
+                for data in batches:
+                    capture._keep(data)
+                return inner(batches)
 
         self._inner, self._wrapper = inner, functools.wraps(inner)(train_function)
         model.train_function = self._wrapper
