@@ -96,3 +96,38 @@ def test_tensorflow_eager_and_own_step_verified_fix_and_own_step_unchanged():
     assert out["own_step"]["steps_run"] == 3 * 57, "the user's own train_step did not run on every batch"
     check_same(out["own_step_same"])
     check_same(out["own_step_spe4_same"])
+
+
+def test_a_batch_that_cannot_be_copied_is_a_plain_reason_and_training_goes_on(monkeypatch):
+    """In this process (TensorFlow, run_eagerly=True: watched from outside): the copy fails,
+    the run trains to the end unchanged and the verification says why nothing was verified."""
+    import keras
+    import numpy as np
+
+    from deeplocalize import DeepLocalizeCallback
+    from deeplocalize.verify import outside_capture
+
+    def broken(value):
+        raise TypeError("no host copy")
+
+    x = np.random.RandomState(0).rand(96, 4).astype("float32")
+    y = (x.sum(1) > 2).astype("int32")
+    runs = []
+    for verify, patch in (("always", True), ("never", False)):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
+                                  keras.layers.Dense(2, activation="softmax", name="out")])
+        model.compile("adam", "sparse_categorical_crossentropy", run_eagerly=True)
+        if patch:
+            monkeypatch.setattr(outside_capture, "_to_numpy", broken)
+        cb = DeepLocalizeCallback(verify=verify, verbose=0, halt="never")
+        history = model.fit(x, y, epochs=2, batch_size=32, callbacks=[cb], verbose=0)
+        monkeypatch.undo()
+        runs.append((model.get_weights(), history.history["loss"], cb))
+    (w1, h1, cb), (w2, h2, _) = runs
+    assert "could not be copied" in cb._capture.unavailable and "no host copy" in cb._capture.unavailable
+    assert cb._capture.sample.n == 0 and cb._capture._wrapper is None  # the wrapper came off the model
+    assert getattr(cb.model.train_function, "__wrapped__", None) is None
+    note = cb.diagnosis.verification.note
+    assert note.startswith("Nothing verified") and "could not be copied" in note, note
+    assert h1 == h2 and all(np.array_equal(a, b) for a, b in zip(w1, w2))

@@ -61,7 +61,7 @@ def start_outside_capture(cb, sample=None):
 def stop_capture(cb):
     """Stop keeping batches (the outside capture takes its wrapper off the model); never raises."""
     capture = cb._capture
-    if capture is not None and capture._on:
+    if capture is not None and (capture._on or getattr(capture, "_wrapper", None) is not None):
         try:
             capture.switch_off()
         except Exception:  # the model must train on whatever happens here

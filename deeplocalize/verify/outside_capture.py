@@ -131,7 +131,7 @@ class OutsideCapture:
             self.sample.add(flat, structure=_structure(data))
         except Exception as exc:
             self.unavailable = f"the batches could not be copied ({type(exc).__name__}: {str(exc)[:200]})"
-            self._on = False
+            self.switch_off()
 
 
 class _Tap:
