@@ -236,8 +236,8 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
         """Go on from outside the step after the instrumented one failed (one warning)."""
         warnings.warn(f"deeplocalize: {reason}. Training continues unaffected, watched from outside the step "
                       "from here on; please report it at the deeplocalize issue tracker.", RuntimeWarning, stacklevel=3)
-        self._warned = True
-        self._probes = take_over(self._probes, reason, self._sampling(), first_step=self._seen + 1)
+        self._warned, self._probes = True, take_over(self._probes, reason, self._sampling(), first_step=self._seen + 1)
+        self._start_capture(installed=True, keep=True)  # the batches kept so far, filled on from outside
         self._monitor.clear_fault = self._probes.clear_fault
         if self._monitor.recorder is not None:
             self._monitor.recorder.meta["coverage"] = coverage_of(self._probes)
@@ -315,9 +315,9 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
         self._monitor.finish()
 
     # ---- verification: deeplocalize.verify.hook does the work ------------------------
-    def _start_capture(self, installed=False):
+    def _start_capture(self, installed=False, keep=False):
         from deeplocalize.verify import hook
-        hook.start_capture(self, installed)
+        hook.start_capture(self, installed, keep)
 
     def _verify_at_end(self):
         from deeplocalize.verify import hook

@@ -418,3 +418,32 @@ def test_restricted_verification_chooses_among_the_given_causes_only():
     assert len(sub.trials) == 3 and v.chosen == "output_activation"  # the original is untouched
     assert v.restricted(["learning_rate"], tie=0.02).chosen is None
     assert "fixes" not in sub.to_dict()
+
+
+def test_outside_take_over_mid_run_goes_on_filling_the_same_sample():
+    """When the instrumented step fails mid-run and the outside observer takes over, the batches
+    kept so far stay and the outside capture fills the same sample on."""
+    keras = _keras()
+    from deeplocalize import DeepLocalizeCallback
+    from deeplocalize.verify.outside_capture import OutsideCapture
+
+    keras.utils.set_random_seed(0)
+    x, y = digits()
+    m = _mlp()
+    m.compile("adam", "sparse_categorical_crossentropy")
+    cb = DeepLocalizeCallback(verify="always", verbose=0, halt="never",
+                              config={**FAST, "verify_budget": 1, "verify_steps": 10})
+    seen = {}
+
+    class TakeOver(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 3:
+                seen["before"] = cb._capture.sample
+                seen["n"] = cb._capture.sample.n
+                with pytest.warns(RuntimeWarning, match="watched from outside"):
+                    cb._watch_from_outside("a test take-over")
+
+    m.fit(x, y, epochs=1, batch_size=32, callbacks=[cb, TakeOver()], verbose=0)
+    assert 0 < seen["n"] < 1024
+    assert isinstance(cb._capture, OutsideCapture) and cb._capture.sample is seen["before"]
+    assert cb._capture.sample.n > seen["n"]

@@ -14,15 +14,16 @@ from __future__ import annotations
 import warnings
 
 
-def start_capture(cb, installed: bool = False):
+def start_capture(cb, installed: bool = False, keep: bool = False):
     """Keep a copy of the first batches for the trials (nothing when verify="never"): the
-    in-step probes' capture before they are installed, the outside one after."""
+    in-step probes' capture before they are installed, the outside one after; ``keep``
+    (the outside observer took over mid-run): go on filling the sample kept so far."""
     from deeplocalize.probes.choose import is_outside
 
     probes = cb._probes
     if is_outside(probes):
         if installed:
-            start_outside_capture(cb)
+            start_outside_capture(cb, sample=cb._capture.sample if keep and cb._capture is not None else None)
         return
     if installed:
         return
