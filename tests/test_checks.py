@@ -274,3 +274,28 @@ def test_still_learning_notes_a_loss_still_falling_fast_at_the_end_only():
     assert progress.run_final(converged, CFG) == []
     assert progress.run_final(make_trace(n_steps=6, loss=np.linspace(2, 1, 6)), CFG) == []  # too short to judge
     assert progress.run_final(falling, {**CFG, "still_learning_drop": 0.5}) == []
+
+
+def test_a_model_trained_before_the_run_is_not_flagged_for_its_plateau():
+    rng = np.random.default_rng(1)
+    meta = {"loss": [{"name": "sparse_categorical_crossentropy"}], "output_shapes": [[None, 10]]}
+    acc = {"accuracy": np.full(200, 0.93) + 0.01 * rng.random(200)}
+    plateau = 0.2 + 0.0005 * rng.random(200)  # far below ln(10) = 2.30 from the first step
+    trained = make_trace(n_steps=200, loss=plateau, steps=acc, meta=meta)
+    assert not {"loss_not_decreasing", "accuracy_not_increasing"} & set(kinds(trends.run_all(trained, CFG, final=True)))
+    stuck = make_trace(n_steps=200, loss=2.3 + 0.01 * rng.random(200), steps={"accuracy": np.full(200, 0.1)},
+                       meta=meta)  # a fresh model that learns nothing stays at the guess
+    assert {"loss_not_decreasing", "accuracy_not_increasing"} <= set(kinds(trends.run_all(stuck, CFG, final=True)))
+    flat = 0.2 + 0.0005 * rng.random(200)
+    unknown = make_trace(n_steps=200, loss=flat, meta={"loss": [{"name": "mean_squared_error"}]})
+    assert "loss_not_decreasing" in kinds(trends.run_all(unknown, CFG, final=True))  # no chance level to compare
+
+
+def test_chance_loss_of_a_uniform_guess():
+    from deeplocalize.checks.chance import chance_loss
+
+    assert chance_loss({"loss": [{"name": "categorical_crossentropy"}], "output_shapes": [[None, 4]]}) == \
+        pytest.approx(np.log(4))
+    assert chance_loss({"loss": [{"name": "binary_crossentropy"}]}) == pytest.approx(np.log(2))
+    assert chance_loss({"loss": [{"name": "mean_squared_error"}], "output_shapes": [[None, 1]]}) is None
+    assert chance_loss({"loss": [{"name": "sparse_categorical_crossentropy"}] * 2}) is None

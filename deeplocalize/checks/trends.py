@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from deeplocalize.checks.chance import is_regression, started_trained
 from deeplocalize.findings import Finding
 from deeplocalize.trace import Trace
 from deeplocalize.vocab import HARMLESS_WHEN_LEARNING, SQUASHING, ZERO_OUTPUT, accuracy_key
@@ -114,7 +115,7 @@ def check_loss_not_decreasing(trace: Trace, config: dict) -> list[Finding]:
             message=f"The loss is exactly {tail[-1]:.6g} on every one of the last {w} recorded steps: the "
             "model's output does not change, so nothing is being learned.",
             evidence=_ev(loss=tail[-1], window=w))]
-    if not _enough(trace, config):
+    if not _enough(trace, config) or started_trained(trace, config):
         return []
     first = np.median(finite[:w])
     rolling = _rolling_medians(finite, w)
@@ -145,7 +146,7 @@ def check_accuracy_not_increasing(trace: Trace, config: dict) -> list[Finding]:
     (per epoch when there are enough epochs, else per window of steps) and
     is below ``accuracy_good``."""
     key = _accuracy_key(trace)
-    if key is None or _is_regression(trace):
+    if key is None or is_regression(trace) or started_trained(trace, config):
         return []
     per_epoch = _finite(trace.epoch_column(key)) if trace.epochs else np.array([])
     if per_epoch.size >= config["min_epochs"]:
@@ -167,16 +168,6 @@ def check_accuracy_not_increasing(trace: Trace, config: dict) -> list[Finding]:
         message=f"Accuracy is not increasing: {first:.3f} at the start, at best {best:.3f}, now {last:.3f}.",
         evidence=_ev(metric=key, first=first, best=best, last=last, per_epoch=bool(per_epoch.size >= config["min_epochs"]),
                      threshold=config["accuracy_min_gain"]))]
-
-
-def _is_regression(trace: Trace) -> bool:
-    """Accuracy means nothing for a regression output (a common copy-paste metric)."""
-    from deeplocalize.checks.preflight import REGRESSION
-
-    losses = [l.get("name") for l in trace.meta.get("loss") or []]
-    acts = trace.meta.get("output_activations") or []
-    return bool(losses) and all(l in REGRESSION for l in losses) and all(
-        a in (None, "linear", "relu", "softplus", "elu", "leaky_relu") for a in acts)
 
 
 def check_oscillating_loss(trace: Trace, config: dict) -> list[Finding]:
