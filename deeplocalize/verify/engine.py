@@ -101,7 +101,6 @@ def verify_model(model, sample, diagnosis=None, mode: str = "auto", config=None,
     chosen = choose(v.trials, cfg["verify_tie"])
     if chosen is not None:
         v.chosen, v.evidence = chosen.fix, evidence(chosen, as_is, v.score_name)
-        v.fix_object = next(f for f in fixes if f.name == chosen.fix)
     v.fixes = {f.name: f for f in fixes}
     v.seconds = round(time.perf_counter() - start, 2)
     if diagnosis is not None:

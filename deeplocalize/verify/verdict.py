@@ -69,7 +69,6 @@ class Verification:
     sample_size: int = 0
     note: str = ""
     evidence: str = ""
-    fix_object: object = field(default=None, repr=False, compare=False)  # the proven `Fix`; not saved
     fixes: dict = field(default_factory=dict, repr=False, compare=False)  # name -> `Fix` tried; not saved
 
     @property
@@ -81,6 +80,11 @@ class Verification:
     def fix(self) -> Trial | None:
         """The proven fix's trial, or None."""
         return next((t for t in self.trials if t.fix == self.chosen), None)
+
+    @property
+    def fix_object(self):
+        """The proven `Fix` itself (to apply to a whole program), or None; not saved."""
+        return self.fixes.get(self.chosen) if self.chosen else None
 
     @property
     def as_is(self) -> Trial | None:
@@ -110,16 +114,14 @@ class Verification:
         chosen = choose(trials, tie)
         if chosen is not None and sub.as_is is not None:
             sub.chosen, sub.evidence = chosen.fix, evidence(chosen, sub.as_is, self.score_name)
-            sub.fix_object = sub.fixes.get(chosen.fix)
         return sub
 
     def to_dict(self) -> dict:
-        fix, fixes, self.fix_object, self.fixes = self.fix_object, self.fixes, None, {}
+        fixes, self.fixes = self.fixes, {}
         try:
             data = asdict(self)
         finally:
-            self.fix_object, self.fixes = fix, fixes
-        data.pop("fix_object", None)
+            self.fixes = fixes
         data.pop("fixes", None)
         data["verified"] = self.verified
         return data
@@ -127,7 +129,7 @@ class Verification:
     @classmethod
     def from_dict(cls, data: dict) -> "Verification":
         trials = [Trial(**{k: t[k] for k in Trial.__dataclass_fields__ if k in t}) for t in data.get("trials", [])]
-        rest = {k: data[k] for k in cls.__dataclass_fields__ if k in data and k not in ("trials", "fix_object", "fixes")}
+        rest = {k: data[k] for k in cls.__dataclass_fields__ if k in data and k not in ("trials", "fixes")}
         return cls(trials=trials, **rest)
 
 
