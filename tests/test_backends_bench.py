@@ -14,25 +14,7 @@ import pytest
 
 from deeplocalize.bench import scheduler, tools
 from deeplocalize.bench.__main__ import main as bench_main
-
-TINY_CASE = '''
-    import numpy as np
-    import keras
-
-    CASE = {"id": "tiny", "source": "test:tiny", "title": "tiny regression, SGD overflows"}
-
-
-    def build(variant, seed=0):
-        keras.utils.set_random_seed(seed)
-        rng = np.random.default_rng(seed)
-        x = rng.normal(size=(64, 4)).astype("float32")
-        y = (x @ np.array([1.0, -2.0, 0.5, 3.0], dtype="float32"))[:, None]
-        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu", name="dense_1"),
-                                  keras.layers.Dense(1, name="dense_out")])
-        lr = 50.0 if variant == "buggy" else 0.01
-        model.compile(optimizer=keras.optimizers.SGD(learning_rate=lr), loss="mse")
-        return {"model": model, "x": x, "y": y, "fit": {"epochs": 3, "batch_size": 16, "shuffle": False}}
-'''
+from test_bench import GOOD_CASE  # a tiny regression whose buggy SGD rate overflows
 
 
 def test_tools_that_need_tensorflow_say_why_elsewhere():
@@ -79,16 +61,16 @@ def test_a_case_runs_under_jax_with_tensorflow_only_peers_marked_na(tmp_path):
         pytest.skip("JAX is not installed here (pip install -e '.[jax]')")
     cases = tmp_path / "cases"
     cases.mkdir()
-    (cases / "so_tiny.py").write_text(textwrap.dedent(TINY_CASE))
+    (cases / "so_good.py").write_text(textwrap.dedent(GOOD_CASE))
     gt = tmp_path / "gt"
     gt.mkdir()
-    (gt / "tiny.yaml").write_text("id: tiny\nfaulty_layer: [optimizer]\nroot_cause: learning_rate\n"
+    (gt / "good.yaml").write_text("id: good\nfaulty_layer: [optimizer]\nroot_cause: learning_rate\n"
                                   "secondary_causes: []\n")
     out = tmp_path / "out"
     rc = bench_main(["--cases-dir", str(cases), "--ground-truth-dir", str(gt), "--out", str(out),
                      "--backend", "jax", "--timeout", "400", "--no-progress"])
     assert rc == 0
-    done = [json.loads(ln) for ln in (out / "logs" / "so_tiny.jsonl").read_text().splitlines()]
+    done = [json.loads(ln) for ln in (out / "logs" / "so_good.jsonl").read_text().splitlines()]
     assert [d["backend"] for d in done if d["type"] == "done"] == ["jax"]
     doc = json.loads((out / "results.json").read_text())
     assert doc["meta"]["backend"] == "jax"
