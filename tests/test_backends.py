@@ -15,19 +15,10 @@ the whole matrix.
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from tests.backend_matrix import POISON_STEP
-
-ROOT = Path(__file__).resolve().parents[1]
-MODULES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+from tests.backend_subprocess import run_on_backend
 
 QUICK = ["sequential_nan", "own_step", "subclassed"]
 FULL = ["sequential"] + QUICK + [
@@ -41,19 +32,7 @@ NOT_ON = {"torch": {"spe4", "spe4_nan", "jit"}}
 
 def run_matrix(backend: str, configs: list[str], extra_env: dict | None = None, timeout: int = 900) -> dict:
     """``{config: result}`` from one subprocess on ``backend``; skips when it is not installed."""
-    if importlib.util.find_spec(MODULES[backend]) is None:
-        pytest.skip(f"the {backend} backend is not installed here (pip install -e '.[{backend[:5]}]')")
-    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3",
-           **(extra_env or {})}
-    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "backend_matrix.py"), *configs], env=env,
-                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
-    results = {}
-    for line in proc.stdout.splitlines():
-        if line.startswith("MATRIX "):
-            out = json.loads(line[len("MATRIX "):])
-            results[out["config"]] = out
-    assert proc.returncode == 0 and len(results) == len(configs), proc.stderr[-3000:]
-    return results
+    return run_on_backend(backend, "backend_matrix.py", configs, "MATRIX ", "config", extra_env, timeout)
 
 
 def check(result: dict) -> None:

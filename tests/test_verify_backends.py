@@ -14,32 +14,15 @@ the trials run, nothing of the user's run changes); the rest are ``slow``
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.backend_subprocess import run_on_backend
 
 
 def run_cases(backend: str, cases: list[str], timeout: int = 900, block_tf: bool = False) -> dict:
     """``{case: result}`` from one subprocess on ``backend`` (``block_tf``: as if TensorFlow were not installed)."""
-    if importlib.util.find_spec(backend) is None:
-        pytest.skip(f"the {backend} backend is not installed here (pip install -e '.[{backend[:5]}]')")
-    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3",
-           "DL_BLOCK_TF": "1" if block_tf else "0"}
-    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "verify_backend_worker.py"), *cases], env=env,
-                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
-    results = {}
-    for line in proc.stdout.splitlines():
-        if line.startswith("VERIFY "):
-            out = json.loads(line[len("VERIFY "):])
-            results[out["case"]] = out
-    assert proc.returncode == 0 and len(results) == len(cases), proc.stderr[-3000:]
+    results = run_on_backend(backend, "verify_backend_worker.py", cases, "VERIFY ", "case",
+                             {"DL_BLOCK_TF": "1" if block_tf else "0"}, timeout)
     for out in results.values():
         assert out["backend"] == backend
     return results
