@@ -447,3 +447,42 @@ def test_outside_take_over_mid_run_goes_on_filling_the_same_sample():
     assert 0 < seen["n"] < 1024
     assert isinstance(cb._capture, OutsideCapture) and cb._capture.sample is seen["before"]
     assert cb._capture.sample.n > seen["n"]
+
+
+def test_candidates_that_keep_the_model_reuse_the_traced_copy_with_the_same_result(monkeypatch):
+    """A learning-rate candidate trains the compiled as-is copy (no build of its
+    own), reset to a fresh seeded clone's variables (dropout seeds included),
+    and ends where a copy built for it ends."""
+    import dataclasses
+
+    from deeplocalize.verify import fixes as fixes_mod
+    from deeplocalize.verify.sample import DataSample
+    from deeplocalize.verify.trials import TrialRunner
+
+    keras = _keras()
+    x, y = digits()
+    model = _mlp(dropout=0.3)
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="sparse_categorical_crossentropy")
+    sample = DataSample(max_examples=512)
+    for i in range(0, 512, 32):
+        sample.add([x[i:i + 32], y[i:i + 32]], structure=(0, 0))
+    margins = {m: {"score": 0.05, "loss": 0.5, "tolerance": 0.02} for m in ("clear", "wide")}
+    fix = next(f for f in fixes_mod.candidates(model, x[:512], y[:512])[0] if f.name == "learning_rate_x10")
+    assert fix.keeps_model
+    built = []
+    monkeypatch.setattr(fixes_mod.Fix, "build", lambda self, *a, **k: built.append(self.name) or
+                        fixes_mod.clone_compiled(a[0], optimizer=self.optimizer(a[0].optimizer), seed=a[1]))
+
+    def run(f):
+        runner = TrialRunner(model, sample, steps=60, seeds=(0, 1), margins=margins)
+        runner.run(None)
+        return runner, runner.run(f)
+
+    shared_runner, shared = run(fix)
+    assert built == [] and shared_runner.steps_per_execution == 2
+    _, own = run(dataclasses.replace(fix, lr_factor=None))  # not marked: built and traced on its own
+    assert built and set(built) == {"learning_rate_x10"}
+    assert shared.verdict == own.verdict and len(shared.seeds) == len(own.seeds) == 2
+    for a, b in zip(shared.seeds, own.seeds):
+        np.testing.assert_allclose(a["end_loss"], b["end_loss"], rtol=1e-4)
+        assert a["score"] == pytest.approx(b["score"], abs=1e-6)

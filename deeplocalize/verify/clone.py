@@ -144,7 +144,8 @@ def scaled_lr_optimizer(optimizer, factor: float):
     raise NotApplicable("the learning rate is a schedule this fix cannot scale")
 
 
-def clone_compiled(model, edit_layer=None, optimizer=None, loss=None, seed: int | None = None):
+def clone_compiled(model, edit_layer=None, optimizer=None, loss=None, seed: int | None = None,
+                   steps_per_execution: int = 1):
     """A fresh, compiled copy of ``model``; ``edit_layer`` maps layer names to
     config changes (a dict) or to a function ``layer -> new layer``."""
     import keras
@@ -176,7 +177,8 @@ def clone_compiled(model, edit_layer=None, optimizer=None, loss=None, seed: int 
     cfg = model._compile_config.config if hasattr(model, "_compile_config") else {}
     loss = cfg.get("loss", model.loss) if loss is None else loss
     optimizer = optimizer or fresh_optimizer(model.optimizer)
-    new.compile(optimizer=optimizer, loss=loss, loss_weights=cfg.get("loss_weights"), jit_compile=False)
+    new.compile(optimizer=optimizer, loss=loss, loss_weights=cfg.get("loss_weights"), jit_compile=False,
+                steps_per_execution=steps_per_execution)
     return new
 
 

@@ -59,6 +59,13 @@ class Fix:
     optimizer: object = field(default=None, repr=False)  # function old optimizer -> new
     loss: object = field(default=None, repr=False)
     data: object = field(default=None, repr=False)  # function (x, y, fit_kwargs) -> (x, y, fit_kwargs)
+    lr_factor: float | None = None  # the optimizer change is only its learning rate times this
+
+    @property
+    def keeps_model(self) -> bool:
+        """True when the model's layers, loss and optimizer stay as they are (but
+        for the learning rate): a trial reuses the compiled as-is copy."""
+        return not self.edit_layer and self.loss is None and (self.optimizer is None or self.lr_factor is not None)
 
     @property
     def objective(self) -> str:
@@ -69,10 +76,11 @@ class Fix:
             return "other"
         return "rescaled" if self.changes_targets else "same"
 
-    def build(self, model, seed: int | None = None):
+    def build(self, model, seed: int | None = None, steps_per_execution: int = 1):
         """A fresh compiled copy of ``model`` with this fix's model change."""
         optimizer = self.optimizer(model.optimizer) if self.optimizer else None
-        return clone_compiled(model, edit_layer=self.edit_layer, optimizer=optimizer, loss=self.loss, seed=seed)
+        return clone_compiled(model, edit_layer=self.edit_layer, optimizer=optimizer, loss=self.loss, seed=seed,
+                              steps_per_execution=steps_per_execution)
 
     def transform(self, x, y, fit_kwargs=None):
         """The data and ``fit`` arguments this fix trains with (copies, not the originals)."""
@@ -248,13 +256,14 @@ def _learning_rates(model, s, x, y):
         fixes.append(Fix(f"learning_rate_x{factor:g}", "learning_rate", "optimizer",
                          f"learning rate {s.lr:.3g} -> {new}" if s.lr else f"learning rate x{factor:g}",
                          f"Set the learning rate to {new} ({factor:g}x the current one).",
-                         optimizer=lambda opt, f=factor: scaled_lr_optimizer(opt, f)))
+                         optimizer=lambda opt, f=factor: scaled_lr_optimizer(opt, f), lr_factor=factor))
     default = type(model.optimizer)().get_config().get("learning_rate")
     if s.lr and isinstance(default, (int, float)) and not 0.01 <= s.lr / default <= 100:  # far off: x0.01 is not enough
         fixes.append(Fix("learning_rate_default", "learning_rate", "optimizer",
                          f"learning rate {s.lr:.3g} -> {default:.3g} ({s.optimizer}'s default)",
                          f"Set the learning rate to {default:.3g}, {s.optimizer}'s default.",
-                         optimizer=lambda opt, d=default: fresh_optimizer(opt, learning_rate=d)))
+                         optimizer=lambda opt, d=default: fresh_optimizer(opt, learning_rate=d),
+                         lr_factor=default / s.lr))
     return fixes
 
 

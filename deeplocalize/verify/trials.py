@@ -1,9 +1,13 @@
 """Training the unchanged copy and each candidate on the sample, same seeds, and judging them.
 
-Each candidate is built once and traced once: the second seed reuses the
-compiled copy with fresh weights from a seeded clone and the optimizer's
-state reset. The unchanged copy trains its second seed only when a candidate
-beat it in the first (most candidates do not, and stop after one seed).
+Each model structure is built and traced once: a candidate that keeps the
+model's layers, loss and optimizer (a learning rate, the data, the number
+of steps) trains the compiled as-is copy, and every later seed reuses its
+compiled copy; each run starts from the variables of a fresh seeded clone
+(weights and random-seed states) with the optimizer's state as new. Steps
+run ``steps_per_execution`` at a time where the backend allows it. The
+unchanged copy trains its second seed only when a candidate beat it in the
+first (most candidates do not, and stop after one seed).
 Everything runs inside `deeplocalize.probes.random_state.preserved_random_state`
 (see engine), so the user's Python, NumPy, TensorFlow and Keras random
 streams are as they were.
@@ -63,6 +67,7 @@ class TrialRunner:
         self.as_is: Trial | None = None
         self._as_is_state: dict = {}
         self.deadline: float | None = None  # time.perf_counter() value after which trials stop
+        self.steps_per_execution = steps_per_execution(self.steps)
 
     def run(self, fix, wide: bool = False) -> Trial:
         """Train ``fix`` and judge it; ``fix=None`` trains the unchanged copy with
@@ -107,27 +112,52 @@ class TrialRunner:
         """Train one seed of ``fix`` (None: the copy as it is) and append its result to ``trial``.
         ``state`` keeps the traced copy for the next seed (fresh seeded weights, optimizer state as new)."""
         seed = self.seeds[k]
-        fresh = fix.build(self.model, seed) if fix else clone_compiled(self.model, seed=seed)
-        if "model" not in state:
-            fresh.optimizer.build(fresh.trainable_variables)
-            state["model"], state["snapshot"] = fresh, [_numpy(v) for v in fresh.optimizer.variables]
-        else:
-            state["model"].set_weights(fresh.get_weights())
-            for v, value in zip(state["model"].optimizer.variables, state["snapshot"]):
-                v.assign(value)
-        model = state["model"]
+        shared = fix is None or self._keeps_model(fix)
+        model = self._prepared(None if shared else fix, seed, self._as_is_state if shared else state)
+        if shared and fix is not None and fix.lr_factor is not None:
+            model.optimizer.learning_rate = self._as_is_state["lr"] * fix.lr_factor
         x, y, sw = self.train
         hx, hy, _ = self.hold
         if fix is not None:
             x, y, _ = fix.transform(x, y, self.fit_kwargs)
             hx, hy, _ = fix.transform(hx, hy, self.fit_kwargs)
-        result = {"seed": seed, **_fit(model, x, y, sw, trial.steps, self.batch_size, seed, self.deadline)}
+        result = {"seed": seed, **_fit(model, x, y, sw, trial.steps, self.batch_size, seed, self.deadline,
+                                       model.steps_per_execution)}
         try:
             result["score"] = _score(model, hx, hy, model_setting(model, hy), self.score_name)
         except Exception:  # outputs this scoring does not understand: the loss alone decides
             result["score"] = math.nan
         trial.seeds.append(result)
         return result
+
+    def _keeps_model(self, fix) -> bool:
+        if not fix.keeps_model:
+            return False
+        if fix.lr_factor is None:
+            return True
+        if "lr" not in self._as_is_state:  # the as-is copy is built first; this is only a guard
+            return False
+        return self._as_is_state["lr"] is not None
+
+    def _prepared(self, fix, seed, state):
+        """The compiled copy of ``fix`` (None: the model as it is) in ``state``,
+        set to a fresh seeded clone's variables and a new optimizer's state."""
+        spe = self.steps_per_execution
+        if "model" not in state:
+            fresh = fix.build(self.model, seed, spe) if fix else clone_compiled(self.model, seed=seed,
+                                                                                steps_per_execution=spe)
+            fresh.optimizer.build(fresh.trainable_variables)
+            state.update(model=fresh, optimizer=[_numpy(v) for v in fresh.optimizer.variables],
+                         init={seed: [_numpy(v) for v in fresh.variables]}, lr=_plain_lr(fresh.optimizer))
+        elif seed not in state["init"]:
+            fresh = fix.build(self.model, seed) if fix else clone_compiled(self.model, seed=seed)
+            state["init"][seed] = [_numpy(v) for v in fresh.variables]
+        model = state["model"]
+        for v, value in zip(model.variables, state["init"][seed]):
+            v.assign(value)
+        for v, value in zip(model.optimizer.variables, state["optimizer"]):
+            v.assign(value)
+        return model
 
     def _run_seeds(self, fix, trial, wide):
         margins = self.margins["wide" if wide else "clear"]
@@ -142,6 +172,23 @@ class TrialRunner:
         trial.improvement = {"score_gain": round(min(gains), 4), "loss_ratio": round(max(ratios), 4)}
         # the loop stops at the first seed that does not beat the copy: proven when the last one did too
         trial.verdict = "proven" if ok and len(gains) == len(self.seeds) else "not better"
+
+
+def steps_per_execution(steps: int) -> int:
+    """Steps per call of the compiled train function in a trial: a divisor of
+    ``steps`` that leaves at least 30 points on the loss curve (1 on PyTorch,
+    which runs one step per call)."""
+    import keras
+
+    if keras.backend.backend() == "torch":
+        return 1
+    return next((d for d in (10, 5, 4, 2) if steps % d == 0 and steps // d >= 30), 1)
+
+
+def _plain_lr(optimizer) -> float | None:
+    """The optimizer's learning rate when it is a number (not a schedule)."""
+    lr = optimizer.get_config().get("learning_rate")
+    return float(lr) if isinstance(lr, (int, float)) else None
 
 
 def _numpy(variable) -> np.ndarray:
@@ -164,16 +211,19 @@ def _take(data, index):
 
 
 class _LossCurve:
-    """Per-step losses recovered from Keras's running mean (equal batch sizes)."""
+    """The loss of each call of the train function (one step, or the mean of
+    ``steps_per_execution`` steps), recovered from Keras's running mean (equal
+    batch sizes). ``batch`` is the index of the call's last step."""
 
     def __init__(self):
-        self.losses, self._prev = [], 0.0
+        self.losses, self.steps, self._prev = [], 0, 0.0
 
     def on_batch(self, batch, logs):
         mean = float((logs or {}).get("loss", math.nan))
-        k = batch + 1
-        self.losses.append(k * mean - (k - 1) * self._prev if k > 1 else mean)
-        self._prev = mean
+        done = batch + 1
+        span = done - self.steps
+        self.losses.append((done * mean - self.steps * self._prev) / span if self.steps else mean)
+        self.steps, self._prev = done, mean
 
 
 def _batches(parts, n: int, batch_size: int, seed: int):
@@ -198,21 +248,24 @@ def _batches(parts, n: int, batch_size: int, seed: int):
     return numpy_batches()
 
 
-def _fit(model, x, y, sw, steps, batch_size, seed, deadline=None) -> dict:
+def _fit(model, x, y, sw, steps, batch_size, seed, deadline=None, per_call: int = 1) -> dict:
+    """Train ``model`` for ``steps`` steps (``per_call`` steps per call of its
+    train function, a divisor of ``steps``) and summarize its loss curve."""
     import keras
 
     parts = (x,) if y is None else ((x, y) if sw is None else (x, y, sw))
     ds = _batches(parts, _length(x), batch_size, seed)
     curve = _LossCurve()
+    check_every = max(1, 10 // per_call)
 
     def on_batch(batch, logs):
         curve.on_batch(batch, logs)
-        if deadline is not None and batch % 10 == 9 and time.perf_counter() > deadline:
+        if deadline is not None and len(curve.losses) % check_every == 0 and time.perf_counter() > deadline:
             model.stop_training = True
 
     cb = keras.callbacks.LambdaCallback(on_train_batch_end=on_batch)
     model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[cb], shuffle=False)
-    if len(curve.losses) < steps:
+    if curve.steps < steps:
         raise OutOfTime()
     losses = np.asarray(curve.losses, dtype="float64")
     k = max(1, len(losses) // 10)
@@ -220,7 +273,7 @@ def _fit(model, x, y, sw, steps, batch_size, seed, deadline=None) -> dict:
     finite = np.all(np.isfinite(losses[-k:])) and math.isfinite(start)
     rel = end / start if finite and start > 0 else (0.0 if finite and start == 0 else math.inf)
     stride = max(1, len(losses) // CURVE_POINTS)
-    return {"loss": [round(float(v), 6) for v in losses[::stride]], "curve_stride": stride,
+    return {"loss": [round(float(v), 6) for v in losses[::stride]], "curve_stride": stride * per_call,
             "start_loss": start, "end_loss": end, "rel_loss": rel}
 
 
