@@ -486,3 +486,56 @@ def test_candidates_that_keep_the_model_reuse_the_traced_copy_with_the_same_resu
     for a, b in zip(shared.seeds, own.seeds):
         np.testing.assert_allclose(a["end_loss"], b["end_loss"], rtol=1e-4)
         assert a["score"] == pytest.approx(b["score"], abs=1e-6)
+
+
+def test_combined_fix_takes_one_change_per_part_and_composes_them():
+    """Alternatives for the same part (output and loss) are not stacked; a labels fix is
+    dropped when the output fix changes the loss; edits of one layer compose."""
+    from deeplocalize.verify.combine import combined, make
+    from deeplocalize.verify.fixes import Fix
+
+    def fix(name, cause, **kw):
+        return Fix(name, cause, kw.pop("layer", "x"), f"change {name}", f"do {name}", **kw)
+
+    relu = fix("hidden_relu", "activation", layer="h", edit_layer={"h": {"activation": "relu"}})
+    init = fix("initializers", "initialization", layer="h", edit_layer={"h": {"kernel_initializer": "he_uniform"}})
+    head = fix("output_head", "activation", layer="out", loss="binary_crossentropy",
+               edit_layer={"out": {"activation": "sigmoid"}})
+    loss = fix("loss_fits_output", "loss_function", layer="loss", loss="mse")
+    labels = fix("labels_zero_one", "labels", layer="labels", data=lambda x, y, kw: (x, y + 1, kw))
+    scale = fix("standardize_inputs", "data_preprocessing", layer="data", data=lambda x, y, kw: (x * 2, y, kw))
+    lr = fix("learning_rate_x10", "learning_rate", layer="optimizer", lr_factor=10.0, optimizer=lambda o: o)
+
+    both = combined([head, loss, labels, relu, lr, scale, init])
+    assert [p.name for p in both.parts] == ["output_head", "hidden_relu", "standardize_inputs", "initializers"]
+    assert both.loss == "binary_crossentropy" and both.objective == "other"
+    assert combined([relu, lr]) is None  # a learning rate alone does not make a combination
+    with_labels = combined([relu, labels, scale])
+    x, y, _ = with_labels.transform(np.ones(2), np.zeros(2), {})
+    assert x.tolist() == [2, 2] and y.tolist() == [1, 1] and with_labels.changes_targets is False
+    keras = _keras()
+    layer = keras.layers.Dense(3, activation="tanh", name="h")
+    edited = make([relu, init]).edit_layer["h"](layer)
+    assert edited.get_config()["activation"] == "relu"
+    assert type(edited.kernel_initializer).__name__ == "HeUniform"
+
+
+@pytest.mark.slow
+def test_two_faults_at_once_are_proven_together_and_the_needed_change_named():
+    """Sigmoid hidden layers trained by plain SGD, on a loss that does not fit
+    the one-hot labels: no single fix is enough, all together are; the
+    ablation names what was needed."""
+    keras = _keras()
+    x, y = digits()
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((64,))] + [keras.layers.Dense(32, activation="sigmoid", name=f"h{i}")
+                                                     for i in range(4)] +
+                             [keras.layers.Dense(10, activation="sigmoid", name="out")])
+    model.compile(keras.optimizers.SGD(0.01), "mse", metrics=["accuracy"])
+    cb = _fit(model, x, np.eye(10, dtype="float32")[y], config={"verify_steps": 300})
+    d, v = _verified(cb)
+    assert v.chosen.startswith("combined:"), [(t.fix, t.verdict) for t in v.trials]
+    ablations = [t for t in v.trials if t.verdict == "ablation"]
+    assert len(ablations) == len(v.fixes[v.chosen].parts) >= 2
+    assert any(t.note.endswith(": needed") for t in ablations)
+    assert d.root_cause in ("optimizer", "activation") and d.root_cause == v.fix.root_cause

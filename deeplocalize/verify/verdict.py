@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-VERDICTS = ("baseline", "proven", "not better", "failed", "not tried", "not applicable")
+VERDICTS = ("baseline", "proven", "not better", "failed", "not tried", "not applicable", "ablation")
 
 
 @dataclass
