@@ -171,6 +171,16 @@ def test_overhead_prefers_a_complete_fixed_run():
     assert scoring.overhead(runs)["variant"] == "buggy"
 
 
+def test_overhead_of_a_fit_timed_whole_leaves_out_the_trials_that_ran_in_it():
+    dl = _dl(False, per_step=0.03)  # 100 steps, 3.0 s of which 1.8 s were verify="always" trials
+    dl.update(wall_s=3.0, timing_basis="whole_fit")
+    runs = {"fixed": {"deeplocalize": dl, "plain": _run(None, per_step_s=0.010),
+                      "deeplocalize_always": _run(False, tool="deeplocalize_always", verification_s=1.8)}}
+    assert scoring.overhead(runs)["ratio"] == pytest.approx(1.2)
+    dl.timing_basis = "after_first_epoch"  # the trials ran after the last epoch ended: not in it
+    assert scoring.overhead(runs)["ratio"] == pytest.approx(3.0)
+
+
 def test_published_results_and_committed_copy_agree():
     shared = cases_mod.load_published()
     copy = cases_mod.load_published(ROOT / "benchmark" / "published.yaml")

@@ -147,7 +147,8 @@ def _modes_and_overhead(totals) -> list[str]:
     oh = totals["overhead"]
     lines += ["", f"**Overhead** (per-step time with DeepLocalize ÷ without, same variant, same process; "
                   f"{oh['n']} case×seed runs): median {_fmt(oh['median'], '.3f')}, worst {_fmt(oh['max'], '.3f')}. "
-                  "Per-step times leave out the first epoch (tracing) when a run has two or more; these are short "
+                  "Per-step times leave out the first epoch (tracing) when a run has two or more, and the "
+                  "verification trials (timed in their own column) when a one-epoch run is timed whole; these are short "
                   "benchmark runs on a shared machine, so `python -m deeplocalize.bench overhead` is the careful "
                   "measurement."]
     return lines
