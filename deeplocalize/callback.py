@@ -312,7 +312,7 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
         if self._monitor.recorder is None:
             return
         self._drain(None, {})
-        self._monitor.finish()
+        self._monitor.finish(steps_run=self._seen)
 
     # ---- verification: deeplocalize.verify.hook does the work ------------------------
     def _start_capture(self, installed=False, keep=False):

@@ -157,8 +157,8 @@ class Monitor:
         self._nonfinite_seen = True
         self.add(finding)
 
-    def finish(self) -> None:
-        """The final re-check over the whole run.
+    def finish(self, steps_run: int | None = None) -> None:
+        """The final re-check over the whole run (of ``steps_run`` steps, when known).
 
         Trend symptoms seen mid-run are provisional: the whole run decides
         (a slow start that recovered is not a bug), but a finding keeps the
@@ -166,6 +166,8 @@ class Monitor:
         """
         if self.recorder is None or self.recorder.n_steps == 0:
             return
+        if steps_run is not None:
+            self.recorder.meta["steps_run"] = int(steps_run)
         final = {_key(f): f for f in trends.run_all(self.trace, self.config, final=True)}
         for key, f in list(self._findings.items()):
             if f.kind not in TREND_KINDS or self.stopped:

@@ -539,3 +539,21 @@ def test_two_faults_at_once_are_proven_together_and_the_needed_change_named():
     assert len(ablations) == len(v.fixes[v.chosen].parts) >= 2
     assert any(t.note.endswith(": needed") for t in ablations)
     assert d.root_cause in ("optimizer", "activation") and d.root_cause == v.fix.root_cause
+
+
+def test_few_updates_of_large_batches_is_noted_and_a_smaller_batch_proven():
+    """Three epochs of batches of 512 (12 updates): the checks see no symptom,
+    but the note few_updates is worth verifying, and the same epochs at a
+    smaller batch train far better."""
+    keras = _keras()
+    x, y = digits()
+    keras.utils.set_random_seed(0)
+    model = _mlp()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    cb = _fit(model, x, y, epochs=3, batch_size=512, config={"verify_budget": 0})
+    d, v = _verified(cb)
+    assert "few_updates" in {f.kind for f in d.findings}
+    assert (v.chosen, d.root_cause, d.status) == ("smaller_batch", "training_config", "buggy"), \
+        [(t.fix, t.verdict, t.improvement) for t in v.trials]
+    assert "batch size 512 -> 64" in v.fix.change
+    assert {t.root_cause for t in v.trials if t.fix != "as_is"} == {"training_config"}  # only the noted cause

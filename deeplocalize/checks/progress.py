@@ -5,7 +5,7 @@ monitor's final re-check only (never mid-run).
 
 Example:
     >>> [f.kind for f in run_final(trace, load_config())]
-    ['still_learning']
+    ['still_learning', 'few_updates']
 """
 
 from __future__ import annotations
@@ -49,4 +49,27 @@ def check_still_learning(trace: Trace, config: dict) -> list[Finding]:
                      threshold=config["still_learning_drop"]))]
 
 
-CHECKS = (check_still_learning,)
+def check_few_updates(trace: Trace, config: dict) -> list[Finding]:
+    """A note, at the end of a run: the whole run made fewer than
+    ``few_updates_steps`` weight updates (few epochs of large batches), too
+    few for most models to learn. Rare on working programs, so it is worth
+    verifying: ``verify="auto"`` tries training longer and smaller batches."""
+    steps = trace.column("step")
+    if steps.size == 0:
+        return []
+    # the steps recorded are a sample of the run; the callback says how many it saw
+    updates = max(int(np.max(steps)) + 1, int(trace.meta.get("steps_run") or 0))
+    loss = _finite(trace.column("loss"))
+    if updates >= config["few_updates_steps"] or (loss.size and np.median(np.abs(loss)) <= config["loss_converged"]):
+        return []
+    per_epoch = (trace.meta.get("params") or {}).get("steps")
+    how = f" ({per_epoch} per epoch)" if per_epoch else ""
+    return [Finding(
+        kind="few_updates", layer="training_config", root_cause="training_config", severity="info",
+        step=updates - 1, epoch=_epoch(trace, trace.n_steps - 1),
+        message=f"The whole run made only {updates} weight updates{how}: too few for most models to learn.",
+        suggestion="Train for more epochs, or use smaller batches (more updates per epoch).",
+        evidence=_ev(updates=updates, steps_per_epoch=per_epoch, threshold=config["few_updates_steps"]))]
+
+
+CHECKS = (check_still_learning, check_few_updates)

@@ -66,6 +66,7 @@ class Setting:
     lr: float | None = None
     optimizer: str | None = None
     layers: list = field(default_factory=list)  # (name, class, activation, next_class)
+    batch_size: int | None = None  # of the user's training batches, when known
 
 
 def model_setting(model, y) -> Setting:

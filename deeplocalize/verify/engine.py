@@ -70,7 +70,7 @@ def verify_model(model, sample, diagnosis=None, mode: str = "auto", config=None,
         runner.deadline = start + 2 * budget
         v.score_name = runner.score_name
         x, y, _ = runner.train
-        fixes, skipped = candidates(model, x, y)
+        fixes, skipped = candidates(model, x, y, batch_size=sample.batch_size)
         if causes is not None:
             fixes = [f for f in fixes if f.root_cause in causes]
         fixes = order(fixes, ranked_causes(diagnosis), getattr(diagnosis, "faulty_layer", None))

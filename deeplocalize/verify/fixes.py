@@ -60,6 +60,7 @@ class Fix:
     loss: object = field(default=None, repr=False)
     data: object = field(default=None, repr=False)  # function (x, y, fit_kwargs) -> (x, y, fit_kwargs)
     lr_factor: float | None = None  # the optimizer change is only its learning rate times this
+    batch_divisor: int = 1  # batches this many times smaller (steps_factor as many more steps)
 
     @property
     def keeps_model(self) -> bool:
@@ -92,13 +93,16 @@ class Fix:
         return self.build(model, seed), x, y, fit_kwargs
 
 
-def candidates(model, x, y) -> tuple[list[Fix], list[tuple[str, str]]]:
-    """Every fix that applies to ``model`` given a sample ``(x, y)``, and
-    ``(name, reason)`` for those that cannot be tried."""
+def candidates(model, x, y, batch_size: int | None = None) -> tuple[list[Fix], list[tuple[str, str]]]:
+    """Every fix that applies to ``model`` given a sample ``(x, y)`` (trained
+    with batches of ``batch_size``), and ``(name, reason)`` for those that
+    cannot be tried."""
     setting = model_setting(model, y)
+    setting.batch_size = int(batch_size) if batch_size else None
     fixes, skipped = [], []
     for make in (_output_activation, _output_head, _loss_fits, _from_logits, _labels, _learning_rates, _adam,
-                 _hidden_relu, _initializers, _standardize_inputs, _scale_targets, _dropout, _training_config):
+                 _hidden_relu, _initializers, _standardize_inputs, _scale_targets, _dropout, _training_config,
+                 _smaller_batch):
         try:
             made = make(model, setting, x, y)
         except NotApplicable as exc:
@@ -396,6 +400,23 @@ def _training_config(model, s, x, y):
     return Fix("train_longer", "training_config", "training_config", "4x as many training steps",
                "Train longer (about 4x the epochs), or use a smaller batch for more updates per epoch.",
                steps_factor=4.0, data=longer)
+
+
+def _smaller_batch(model, s, x, y):
+    """Batches of 64 or more: up to 8 times smaller (not below 32), the same
+    epochs, so as many times more updates from the same examples."""
+    divisor = min(8, (s.batch_size or 0) // 32)
+    if divisor < 2:
+        return None
+
+    def smaller(x, y, kw):
+        kw["batch_size"] = max(1, int(kw.get("batch_size") or s.batch_size) // divisor)
+        return x, y, kw
+
+    new = s.batch_size // divisor
+    return Fix("smaller_batch", "training_config", "training_config", f"batch size {s.batch_size} -> {new}",
+               f"Use batches of about {new} instead of {s.batch_size}: the same epochs then make {divisor}x as "
+               "many weight updates.", steps_factor=float(divisor), data=smaller, batch_divisor=divisor)
 
 
 __all__ = ["Fix", "candidates", "order", "NotApplicable", "fresh_optimizer"]

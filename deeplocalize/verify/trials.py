@@ -121,7 +121,8 @@ class TrialRunner:
         if fix is not None:
             x, y, _ = fix.transform(x, y, self.fit_kwargs)
             hx, hy, _ = fix.transform(hx, hy, self.fit_kwargs)
-        result = {"seed": seed, **_fit(model, x, y, sw, trial.steps, self.batch_size, seed, self.deadline,
+        batch = max(1, self.batch_size // fix.batch_divisor) if fix is not None else self.batch_size
+        result = {"seed": seed, **_fit(model, x, y, sw, trial.steps, batch, seed, self.deadline,
                                        model.steps_per_execution)}
         try:
             result["score"] = _score(model, hx, hy, model_setting(model, hy), self.score_name)

@@ -61,6 +61,7 @@ _ROWS = (
     FindingKind("learning_rate_out_of_range", "Learning rate out of range", priority=5, worth_verifying=True),
     FindingKind("untrainable_layer", "Untrainable layer", priority=4),
     FindingKind("still_learning", "Still learning at the end", priority=17),
+    FindingKind("few_updates", "Few weight updates", priority=17, worth_verifying=True),
     FindingKind("internal_error", "Internal error"),
     FindingKind("fix_verified", "A candidate fix trains far better", priority=17),
 )
