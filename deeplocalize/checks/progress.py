@@ -51,11 +51,12 @@ def check_still_learning(trace: Trace, config: dict) -> list[Finding]:
 
 def check_few_updates(trace: Trace, config: dict) -> list[Finding]:
     """A note, at the end of a run: the whole run made fewer than
-    ``few_updates_steps`` weight updates (few epochs of large batches), too
-    few for most models to learn. Rare on working programs, so it is worth
-    verifying: ``verify="auto"`` tries training longer and smaller batches."""
-    steps = trace.column("step")
-    if steps.size == 0:
+    ``few_updates_steps`` weight updates because its batches were large (at
+    least ``few_updates_batch`` examples), too few for most models to learn.
+    Rare on working programs (a quick trial fit uses small batches), so it is
+    worth verifying: ``verify="auto"`` tries smaller batches and training longer."""
+    steps, batch = trace.column("step"), _finite(trace.column("batch_size"))
+    if steps.size == 0 or batch.size == 0 or np.median(batch) < config["few_updates_batch"]:
         return []
     # the steps recorded are a sample of the run; the callback says how many it saw
     updates = max(int(np.max(steps)) + 1, int(trace.meta.get("steps_run") or 0))
@@ -67,9 +68,11 @@ def check_few_updates(trace: Trace, config: dict) -> list[Finding]:
     return [Finding(
         kind="few_updates", layer="training_config", root_cause="training_config", severity="info",
         step=updates - 1, epoch=_epoch(trace, trace.n_steps - 1),
-        message=f"The whole run made only {updates} weight updates{how}: too few for most models to learn.",
-        suggestion="Train for more epochs, or use smaller batches (more updates per epoch).",
-        evidence=_ev(updates=updates, steps_per_epoch=per_epoch, threshold=config["few_updates_steps"]))]
+        message=f"The whole run made only {updates} weight updates{how}, with batches of "
+        f"{int(np.median(batch))} examples: too few updates for most models to learn.",
+        suggestion="Use smaller batches (more updates per epoch), or train for more epochs.",
+        evidence=_ev(updates=updates, steps_per_epoch=per_epoch, batch_size=float(np.median(batch)),
+                     threshold=config["few_updates_steps"]))]
 
 
 CHECKS = (check_still_learning, check_few_updates)
