@@ -534,3 +534,26 @@ def test_repaired_compares_with_the_fixed_programs_validity_and_metric():
     assert repaired({"loss": 0.04}, loss, {"loss": 0.01}) is True
     assert repaired({"loss": 0.3}, loss, {"loss": 0.2}) is False
     assert repaired({"loss": 0.3}, {"validity": {}}, {"loss": 0.2}) is None     # no condition: not scored
+
+
+def test_trials_command_prints_every_trial_and_refuses_an_unknown_case(capsys):
+    from deeplocalize.bench import trials
+    from deeplocalize.verify.verdict import Trial, Verification
+
+    seed = {"score": 0.9, "rel_loss": 0.25}
+    v = Verification(trials=[Trial("as_is", verdict="baseline", steps=300, seeds=[seed]),
+                             Trial("hidden_relu", "activation", verdict="proven", steps=300, seeds=[seed, seed],
+                                   improvement={"score_gain": 0.4, "loss_ratio": 0.1}, seconds=1.5),
+                             Trial("dropout_lower", "architecture", note="not tried: the time budget was spent")])
+    lines = trials.table(v)
+    assert len(lines) == 3 and "proven" in lines[1] and "score=[0.9, 0.9]" in lines[1] and "gain=0.4" in lines[1]
+    assert "not tried: the time budget was spent" in lines[2]
+    with pytest.raises(SystemExit, match="^no case matches no_such_program_anywhere"):
+        bench_main(["trials", "no_such_program_anywhere"])
+
+
+@pytest.mark.slow
+def test_trials_command_end_to_end(capsys):
+    assert bench_main(["trials", "healthy_iris_mlp", "--verify", "always"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("healthy_iris_mlp (healthy, seed 0, verify=always)") and "  as_is " in out

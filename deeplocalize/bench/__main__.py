@@ -10,6 +10,7 @@ Commands:
     python -m deeplocalize.bench overhead [...]   the callback's overhead study
     python -m deeplocalize.bench overhead --fresh [...]   first fits, each arm in a fresh process
     python -m deeplocalize.bench neurons [...]    the neuron-localization evaluation
+    python -m deeplocalize.bench trials CASE [--variant fixed] [--verify auto]   one program's trials
 
 Example:
     python -m deeplocalize.bench --quick --jobs 2
@@ -28,7 +29,7 @@ from pathlib import Path
 
 from deeplocalize.bench.machine import load_average
 
-SUBCOMMANDS = ("run", "overhead", "neurons")
+SUBCOMMANDS = ("run", "overhead", "neurons", "trials")
 BACKENDS = ("tensorflow", "jax", "torch")
 
 
@@ -37,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m deeplocalize.bench",
         description="Run the benchmark cases, buggy and fixed, with DeepLocalize and Keras's callbacks; "
                     "score detection, false alarms, localization and root cause. Subcommands: run "
-                    "(default), overhead, neurons.")
+                    "(default), overhead, neurons, trials.")
     p.add_argument("--cases", action="append", default=None,
                    help="case ids, module names or globs, comma-separated (repeatable); default: all")
     p.add_argument("--jobs", type=int, default=1, help="cases run in parallel processes (default 1)")
@@ -174,6 +175,10 @@ def main(argv=None) -> int:
         from deeplocalize.neurons import evaluate
 
         return evaluate.main(argv[1:]) or 0
+    if argv and argv[0] == "trials":
+        from deeplocalize.bench import trials
+
+        return trials.main(argv[1:]) or 0
     if argv and argv[0] == "run":
         argv = argv[1:]
     return run(argv)
