@@ -557,3 +557,18 @@ def test_few_updates_of_large_batches_is_noted_and_a_smaller_batch_proven():
         [(t.fix, t.verdict, t.improvement) for t in v.trials]
     assert "batch size 512 -> 64" in v.fix.change
     assert {t.root_cause for t in v.trials if t.fix != "as_is"} == {"training_config"}  # only the noted cause
+
+
+def test_notes_worth_verifying_rank_before_the_learned_guess_and_other_notes():
+    from types import SimpleNamespace
+
+    from deeplocalize.findings import Finding
+    from deeplocalize.verify.engine import ranked_causes
+
+    notes = [Finding(kind="dying_relu", layer="act", root_cause="data_preprocessing", severity="info"),
+             Finding(kind="few_updates", layer="training_config", root_cause="training_config", severity="info")]
+    healthy = SimpleNamespace(root_cause=None, findings=notes, relevance={"learned": {"root_cause": "activation"}})
+    assert ranked_causes(healthy) == ["training_config", "activation", "data_preprocessing"]
+    buggy = SimpleNamespace(root_cause="learning_rate", relevance=None, findings=notes + [
+        Finding(kind="loss_not_decreasing", layer="optimizer", root_cause="optimizer", severity="warning")])
+    assert ranked_causes(buggy) == ["learning_rate", "optimizer", "training_config", "data_preprocessing"]

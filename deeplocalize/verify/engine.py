@@ -31,13 +31,19 @@ def budget_seconds(config: dict, fit_seconds: float | None) -> float:
 
 
 def ranked_causes(diagnosis) -> list[str]:
-    """Root causes from the most to the least likely, by the rules' (and the learned diagnoser's) verdict."""
+    """Root causes from the most to the least likely, by the rules' (and the
+    learned diagnoser's) verdict: the verdict, the symptoms, the notes worth
+    verifying, the learned diagnoser's guess, the other notes."""
+    from deeplocalize.vocab import VERIFIABLE_NOTES
+
     if diagnosis is None:
         return []
+    notes = [f for f in diagnosis.findings if f.severity == "info"]
     causes = [diagnosis.root_cause]
     causes += [f.root_cause for f in diagnosis.findings if f.severity != "info"]
+    causes += [f.root_cause for f in notes if f.kind in VERIFIABLE_NOTES]
     causes.append((diagnosis.relevance or {}).get("learned", {}).get("root_cause"))
-    causes += [f.root_cause for f in diagnosis.findings if f.severity == "info"]
+    causes += [f.root_cause for f in notes]
     return [c for c in dict.fromkeys(causes) if c]
 
 
