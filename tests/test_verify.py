@@ -456,6 +456,7 @@ def test_candidates_that_keep_the_model_reuse_the_traced_copy_with_the_same_resu
     import dataclasses
 
     from deeplocalize.verify import fixes as fixes_mod
+    from deeplocalize.verify.clone import clone_compiled
     from deeplocalize.verify.sample import DataSample
     from deeplocalize.verify.trials import TrialRunner
 
@@ -471,7 +472,7 @@ def test_candidates_that_keep_the_model_reuse_the_traced_copy_with_the_same_resu
     assert fix.keeps_model
     built = []
     monkeypatch.setattr(fixes_mod.Fix, "build", lambda self, *a, **k: built.append(self.name) or
-                        fixes_mod.clone_compiled(a[0], optimizer=self.optimizer(a[0].optimizer), seed=a[1]))
+                        clone_compiled(a[0], optimizer=self.optimizer(a[0].optimizer), seed=a[1]))
 
     def run(f):
         runner = TrialRunner(model, sample, steps=60, seeds=(0, 1), margins=margins)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from deeplocalize.verify.fixes import Fix
+from deeplocalize.verify.fix import Fix
 
 # one change per part of the program; the first candidate (by rank) of a part is kept
 _PART = {"output_head": "output", "output_activation": "output", "loss_fits_output": "output",
