@@ -573,3 +573,30 @@ def test_notes_worth_verifying_rank_before_the_learned_guess_and_other_notes():
     buggy = SimpleNamespace(root_cause="learning_rate", relevance=None, findings=notes + [
         Finding(kind="loss_not_decreasing", layer="optimizer", root_cause="optimizer", severity="warning")])
     assert ranked_causes(buggy) == ["learning_rate", "optimizer", "training_config", "data_preprocessing"]
+
+
+def test_an_expensive_trial_is_cut_to_fit_the_budget_and_every_trial_trains_as_long():
+    """When one seed of the full trial would take longer than seed_seconds, the
+    as-is copy stops early (never under MIN_STEPS) and the candidates train
+    as many steps (times their own factor)."""
+    from deeplocalize.verify import fixes as fixes_mod
+    from deeplocalize.verify.sample import DataSample
+    from deeplocalize.verify.trials import MIN_STEPS, TrialRunner
+
+    keras = _keras()
+    x, y = digits()
+    model = _mlp()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    sample = DataSample(max_examples=512)
+    for i in range(0, 512, 32):
+        sample.add([x[i:i + 32], y[i:i + 32]], structure=(0, 0))
+    margins = {m: {"score": 0.05, "loss": 0.5, "tolerance": 0.02} for m in ("clear", "wide")}
+    fixes = {f.name: f for f in fixes_mod.candidates(model, x[:512], y[:512], batch_size=32)[0]}
+    cut = TrialRunner(model, sample, steps=300, seeds=(0, 1), margins=margins, seed_seconds=1e-6)
+    as_is = cut.run(None)
+    assert as_is.verdict == "baseline" and MIN_STEPS <= as_is.steps < 300 and cut.steps == as_is.steps
+    assert cut.run(fixes["learning_rate_x10"]).steps == as_is.steps
+    assert cut.run(fixes["train_longer"]).steps == 4 * as_is.steps
+    assert len(cut.as_is_seed(1)["loss"]) > 0 and cut.as_is.steps == as_is.steps
+    whole = TrialRunner(model, sample, steps=300, seeds=(0, 1), margins=margins, seed_seconds=1e6)
+    assert whole.run(None).steps == 300

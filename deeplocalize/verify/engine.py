@@ -70,8 +70,9 @@ def verify_model(model, sample, diagnosis=None, mode: str = "auto", config=None,
                "wide": {"score": cfg["verify_wide_score_margin"], "loss": cfg["verify_wide_loss_ratio"],
                         "tolerance": cfg["verify_score_tolerance"]}}
     with preserved_random_state():
+        # the as-is copy and the first candidate (four seed runs) should fit in the budget
         runner = TrialRunner(model, sample, steps=steps, seeds=tuple(range(cfg["verify_seeds"])),
-                             margins=margins, holdout=cfg["verify_holdout"])
+                             margins=margins, holdout=cfg["verify_holdout"], seed_seconds=budget / 4)
         # the as-is copy and the first candidate may use twice the budget; nothing runs past that
         runner.deadline = start + 2 * budget
         v.score_name = runner.score_name
@@ -82,6 +83,7 @@ def verify_model(model, sample, diagnosis=None, mode: str = "auto", config=None,
         fixes = order(fixes, ranked_causes(diagnosis), getattr(diagnosis, "faulty_layer", None))
         as_is = runner.run(None)
         v.trials.append(as_is)
+        v.steps = runner.steps  # fewer when one run of the full trial would not fit the budget
         if as_is.verdict != "baseline":
             v.note = f"The model as it is could not be trained on the sample: {as_is.note}"
             fixes = []

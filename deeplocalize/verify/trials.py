@@ -31,6 +31,7 @@ from deeplocalize.verify.clone import NotApplicable, clone_compiled, model_setti
 from deeplocalize.verify.verdict import Trial, beats
 
 CURVE_POINTS = 100  # loss values kept per seed for the plots
+MIN_STEPS = 20  # no trial is cut shorter than this to fit the time budget
 
 
 class OutOfTime(Exception):
@@ -47,8 +48,11 @@ class TrialRunner:
     """
 
     def __init__(self, model, sample, *, steps: int, seeds=(0, 1), margins: dict, holdout: float = 0.2,
-                 fit_kwargs: dict | None = None):
+                 fit_kwargs: dict | None = None, seed_seconds: float | None = None):
         self.model, self.steps, self.seeds, self.margins = model, int(steps), tuple(seeds), margins
+        # the as-is copy's first seed trains fewer steps (not under MIN_STEPS) when the full
+        # trial would take longer than this: on an expensive model every trial is that short
+        self.seed_seconds = seed_seconds
         x, y, sw = sample.arrays()
         n = _length(x)
         rng = np.random.RandomState(12345)  # its own generator: the global one is the user's
@@ -122,8 +126,12 @@ class TrialRunner:
             x, y, _ = fix.transform(x, y, self.fit_kwargs)
             hx, hy, _ = fix.transform(hx, hy, self.fit_kwargs)
         batch = max(1, self.batch_size // fix.batch_divisor) if fix is not None else self.batch_size
+        cap = self.seed_seconds if fix is None and k == 0 else None
         result = {"seed": seed, **_fit(model, x, y, sw, trial.steps, batch, seed, self.deadline,
-                                       model.steps_per_execution)}
+                                       model.steps_per_execution, cap)}
+        taken = result.pop("steps_run")
+        if taken < trial.steps:  # capped: every trial trains as many steps
+            trial.steps = self.steps = taken
         try:
             result["score"] = _score(model, hx, hy, model_setting(model, hy), self.score_name)
         except Exception:  # outputs this scoring does not understand: the loss alone decides
@@ -249,24 +257,39 @@ def _batches(parts, n: int, batch_size: int, seed: int):
     return numpy_batches()
 
 
-def _fit(model, x, y, sw, steps, batch_size, seed, deadline=None, per_call: int = 1) -> dict:
+def _fit(model, x, y, sw, steps, batch_size, seed, deadline=None, per_call: int = 1,
+         cap_seconds: float | None = None) -> dict:
     """Train ``model`` for ``steps`` steps (``per_call`` steps per call of its
-    train function, a divisor of ``steps``) and summarize its loss curve."""
+    train function, a divisor of ``steps``) and summarize its loss curve.
+    With ``cap_seconds``, stop at the step where the run (its first call,
+    the tracing, left out) would pass that many seconds, but not before
+    `MIN_STEPS`; ``steps_run`` says where it stopped."""
     import keras
 
     parts = (x,) if y is None else ((x, y) if sw is None else (x, y, sw))
     ds = _batches(parts, _length(x), batch_size, seed)
     curve = _LossCurve()
     check_every = max(1, 10 // per_call)
+    clock: list = []  # (time, steps) at the end of the first call
+    capped = []
 
     def on_batch(batch, logs):
         curve.on_batch(batch, logs)
-        if deadline is not None and len(curve.losses) % check_every == 0 and time.perf_counter() > deadline:
+        now = time.perf_counter()
+        if cap_seconds is not None:
+            if not clock:
+                clock.append((now, curve.steps))
+            elif curve.steps >= MIN_STEPS and curve.steps > clock[0][1]:
+                per_step = (now - clock[0][0]) / (curve.steps - clock[0][1])
+                if (curve.steps + per_call) * per_step > cap_seconds and curve.steps < steps:
+                    model.stop_training = True
+                    capped.append(curve.steps)
+        if deadline is not None and len(curve.losses) % check_every == 0 and now > deadline:
             model.stop_training = True
 
     cb = keras.callbacks.LambdaCallback(on_train_batch_end=on_batch)
     model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[cb], shuffle=False)
-    if curve.steps < steps:
+    if curve.steps < steps and not (capped and curve.steps == capped[0]):
         raise OutOfTime()
     losses = np.asarray(curve.losses, dtype="float64")
     k = max(1, len(losses) // 10)
@@ -275,7 +298,7 @@ def _fit(model, x, y, sw, steps, batch_size, seed, deadline=None, per_call: int 
     rel = end / start if finite and start > 0 else (0.0 if finite and start == 0 else math.inf)
     stride = max(1, len(losses) // CURVE_POINTS)
     return {"loss": [round(float(v), 6) for v in losses[::stride]], "curve_stride": stride * per_call,
-            "start_loss": start, "end_loss": end, "rel_loss": rel}
+            "start_loss": start, "end_loss": end, "rel_loss": rel, "steps_run": curve.steps}
 
 
 def _predict(model, x, batch: int = 256) -> np.ndarray:
