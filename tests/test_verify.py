@@ -600,17 +600,3 @@ def test_an_expensive_trial_is_cut_to_fit_the_budget_and_every_trial_trains_as_l
     assert len(cut.as_is_seed(1)["loss"]) > 0 and cut.as_is.steps == as_is.steps
     whole = TrialRunner(model, sample, steps=300, seeds=(0, 1), margins=margins, seed_seconds=1e6)
     assert whole.run(None).steps == 300
-
-
-def test_smaller_batches_are_tried_before_training_longer():
-    """Both test training_config; smaller batches cost what the as-is copy costs
-    (the same examples), training longer four times as much."""
-    from deeplocalize.verify.fixes import candidates, order
-
-    keras = _keras()
-    x, y = digits()
-    model = _mlp()
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    fixes = order(candidates(model, x[:256], y[:256], batch_size=512)[0], ["training_config"])
-    assert [f.name for f in fixes[:2]] == ["smaller_batch", "train_longer"]
-    assert fixes[0].batch_divisor == 8 and fixes[0].keeps_model
