@@ -49,7 +49,12 @@ def _find(case: str):
 
 
 def table(verification) -> list[str]:
-    """The trial table as text lines (one per trial)."""
+    """The trial table as text lines (one per trial).
+
+    Example:
+        >>> print("\n".join(table(cb.diagnosis.verification)))
+          as_is            baseline  ...  steps=300   score=[0.51, 0.51] ...
+    """
     lines = []
     for t in verification.trials:
         scores = [None if s.get("score") != s.get("score") else round(s["score"], 3) for s in t.seeds]

@@ -53,7 +53,12 @@ def combined(fixes: list[Fix]) -> CombinedFix | None:
     """One fix with the first candidate of each part of the program in
     ``fixes`` (ranked, most likely first); None when fewer than two go
     together. A labels fix is left out when the output fix changes the loss
-    (both would mend the same mismatch between loss and labels)."""
+    (both would mend the same mismatch between loss and labels).
+
+    Example:
+        >>> [p.name for p in combined(order(fixes, ["activation"])).parts]
+        ['hidden_relu', 'loss_fits_output', 'adam_default']
+    """
     chosen: dict[str, Fix] = {}
     for fix in fixes:
         part = _part(fix)
@@ -66,7 +71,12 @@ def combined(fixes: list[Fix]) -> CombinedFix | None:
 
 
 def make(parts: list[Fix]) -> CombinedFix:
-    """The fix that applies every one of ``parts`` (named after the first)."""
+    """The fix that applies every one of ``parts`` (named after the first).
+
+    Example:
+        >>> make([relu, adam]).name
+        'combined:hidden_relu+adam_default'
+    """
     edits: dict = {}
     for p in parts:
         for name, change in p.edit_layer.items():
@@ -104,7 +114,13 @@ def try_combined(runner, fixes: list[Fix], trials: list, deadline: float) -> Com
     """When no trial in ``trials`` proved a fix: train the combination of
     ``fixes`` and, if it is proven, ablate it; the new trials are appended to
     ``trials`` and the proven combination names the root cause of its first
-    needed part. Returns the combination tried, or None."""
+    needed part. Returns the combination tried, or None.
+
+    Example:
+        >>> fix = try_combined(runner, fixes, v.trials, deadline=time.perf_counter() + 30)
+        >>> fix.root_cause, [t.note for t in v.trials if t.verdict == "ablation"][0]
+        ('optimizer', "without optimizer Adam(learning_rate=0.001) it does not beat the model as it is: needed")
+    """
     if any(t.verdict == "proven" for t in trials):
         return None
     fix = combined(fixes)
@@ -134,7 +150,13 @@ def ablate(runner, fix: CombinedFix, deadline: float, singles: dict) -> tuple[li
     gain (needed; a part left untried counts as needed) and the trials, each
     with the verdict ``"ablation"`` and a note saying what its removal did.
     Of two parts, the one left is a single candidate already tried
-    (``singles``: its trial by name): that trial answers."""
+    (``singles``: its trial by name): that trial answers.
+
+    Example:
+        >>> needed, trials = ablate(runner, fix, deadline, {t.fix: t for t in v.trials})
+        >>> [p.name for p in needed]
+        ['adam_default', 'hidden_relu']
+    """
     needed, trials = [], []
     for part in fix.parts:
         rest = [p for p in fix.parts if p is not part]

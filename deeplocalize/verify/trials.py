@@ -140,13 +140,8 @@ class TrialRunner:
         return result
 
     def _keeps_model(self, fix) -> bool:
-        if not fix.keeps_model:
-            return False
-        if fix.lr_factor is None:
-            return True
-        if "lr" not in self._as_is_state:  # the as-is copy is built first; this is only a guard
-            return False
-        return self._as_is_state["lr"] is not None
+        """Whether ``fix`` trains the as-is copy (a learning-rate change needs a plain rate to scale)."""
+        return fix.keeps_model and (fix.lr_factor is None or self._as_is_state.get("lr") is not None)
 
     def _prepared(self, fix, seed, state):
         """The compiled copy of ``fix`` (None: the model as it is) in ``state``,
@@ -186,7 +181,12 @@ class TrialRunner:
 def steps_per_execution(steps: int) -> int:
     """Steps per call of the compiled train function in a trial: a divisor of
     ``steps`` that leaves at least 30 points on the loss curve (1 on PyTorch,
-    which runs one step per call)."""
+    which runs one step per call).
+
+    Example:
+        >>> steps_per_execution(300), steps_per_execution(250), steps_per_execution(36)
+        (10, 5, 1)
+    """
     import keras
 
     if keras.backend.backend() == "torch":
