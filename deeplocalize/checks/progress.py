@@ -55,8 +55,9 @@ def check_few_updates(trace: Trace, config: dict) -> list[Finding]:
     least ``few_updates_batch`` examples), too few for most models to learn.
     Rare on working programs (a quick trial fit uses small batches), so it is
     worth verifying: ``verify="auto"`` tries smaller batches and training longer."""
-    steps, batch = trace.column("step"), _finite(trace.column("batch_size"))
-    if steps.size == 0 or batch.size == 0 or np.median(batch) < config["few_updates_batch"]:
+    steps, batches = trace.column("step"), _finite(trace.column("batch_size"))
+    batch = float(np.median(batches)) if batches.size else 0.0
+    if steps.size == 0 or batch < config["few_updates_batch"]:
         return []
     # the steps recorded are a sample of the run; the callback says how many it saw
     updates = max(int(np.max(steps)) + 1, int(trace.meta.get("steps_run") or 0))
@@ -69,9 +70,9 @@ def check_few_updates(trace: Trace, config: dict) -> list[Finding]:
         kind="few_updates", layer="training_config", root_cause="training_config", severity="info",
         step=updates - 1, epoch=_epoch(trace, trace.n_steps - 1),
         message=f"The whole run made only {updates} weight updates{how}, with batches of "
-        f"{int(np.median(batch))} examples: too few updates for most models to learn.",
+        f"{int(batch)} examples: too few updates for most models to learn.",
         suggestion="Use smaller batches (more updates per epoch), or train for more epochs.",
-        evidence=_ev(updates=updates, steps_per_epoch=per_epoch, batch_size=float(np.median(batch)),
+        evidence=_ev(updates=updates, steps_per_epoch=per_epoch, batch_size=batch,
                      threshold=config["few_updates_steps"]))]
 
 

@@ -119,7 +119,7 @@ class TrialRunner:
         shared = fix is None or self._keeps_model(fix)
         model = self._prepared(None if shared else fix, seed, self._as_is_state if shared else state)
         if shared and fix is not None and fix.lr_factor is not None:
-            model.optimizer.learning_rate = self._as_is_state["lr"] * fix.lr_factor
+            model.optimizer.learning_rate = self.setting.lr * fix.lr_factor
         x, y, sw = self.train
         hx, hy, _ = self.hold
         if fix is not None:
@@ -141,7 +141,7 @@ class TrialRunner:
 
     def _keeps_model(self, fix) -> bool:
         """Whether ``fix`` trains the as-is copy (a learning-rate change needs a plain rate to scale)."""
-        return fix.keeps_model and (fix.lr_factor is None or self._as_is_state.get("lr") is not None)
+        return fix.keeps_model and (fix.lr_factor is None or self.setting.lr is not None)
 
     def _prepared(self, fix, seed, state):
         """The compiled copy of ``fix`` (None: the model as it is) in ``state``,
@@ -152,7 +152,7 @@ class TrialRunner:
                                                                                 steps_per_execution=spe)
             fresh.optimizer.build(fresh.trainable_variables)
             state.update(model=fresh, optimizer=[_numpy(v) for v in fresh.optimizer.variables],
-                         init={seed: [_numpy(v) for v in fresh.variables]}, lr=_plain_lr(fresh.optimizer))
+                         init={seed: [_numpy(v) for v in fresh.variables]})
         elif seed not in state["init"]:
             fresh = fix.build(self.model, seed) if fix else clone_compiled(self.model, seed=seed)
             state["init"][seed] = [_numpy(v) for v in fresh.variables]
@@ -192,12 +192,6 @@ def steps_per_execution(steps: int) -> int:
     if keras.backend.backend() == "torch":
         return 1
     return next((d for d in (10, 5, 4, 2) if steps % d == 0 and steps // d >= 30), 1)
-
-
-def _plain_lr(optimizer) -> float | None:
-    """The optimizer's learning rate when it is a number (not a schedule)."""
-    lr = optimizer.get_config().get("learning_rate")
-    return float(lr) if isinstance(lr, (int, float)) else None
 
 
 def _numpy(variable) -> np.ndarray:
