@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from deeplocalize.checks import numerical, preflight, trends
+from deeplocalize.checks import numerical, preflight, progress, trends
 from deeplocalize.config import load_config
 from deeplocalize.trace import STAT_INDEX
 from synthetic import make_trace
@@ -91,10 +91,24 @@ def test_rising_loss_is_flagged_as_rising():
 def test_accuracy_not_increasing_per_epoch():
     stuck = [{"accuracy": 0.5, "loss": 0.69}] * 4
     rising = [{"accuracy": a, "loss": 1 - a} for a in (0.5, 0.6, 0.7, 0.8)]
-    assert kinds(trends.check_accuracy_not_increasing(make_trace(epochs=stuck), CFG)) == ["accuracy_not_increasing"]
+    flat_loss = 0.69 + 0.01 * np.random.default_rng(1).random(100)
+    assert kinds(trends.check_accuracy_not_increasing(make_trace(epochs=stuck, loss=flat_loss), CFG)) == [
+        "accuracy_not_increasing"]
     assert trends.check_accuracy_not_increasing(make_trace(epochs=rising), CFG) == []
     already_good = [{"accuracy": 0.99}] * 4
     assert trends.check_accuracy_not_increasing(make_trace(epochs=already_good), CFG) == []
+
+
+def test_accuracy_at_chance_is_not_stuck_while_the_loss_still_falls_fast():
+    # a short healthy fit: three epochs, the loss still falling, accuracy not yet off chance
+    stuck = [{"accuracy": 0.5, "loss": 0.69}] * 3
+    falling = np.linspace(1.0, 0.67, 24)
+    assert trends.check_accuracy_not_increasing(make_trace(n_steps=24, epochs=stuck, loss=falling), CFG) == []
+    notes = progress.run_final(make_trace(n_steps=24, epochs=stuck, loss=falling), CFG)
+    assert [f.kind for f in notes] == ["still_learning"]  # the note that says "train longer" instead
+    levelled = np.r_[np.linspace(1.0, 0.69, 12), np.full(12, 0.69)]
+    assert kinds(trends.check_accuracy_not_increasing(make_trace(n_steps=24, epochs=stuck, loss=levelled), CFG)) == [
+        "accuracy_not_increasing"]
 
 
 def test_oscillating_loss_per_epoch():

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deeplocalize.checks.trends import _epoch, _ev, _finite, _step
+from deeplocalize.checks.trends import _epoch, _ev, _finite, _step, late_loss_drop
 from deeplocalize.findings import Finding
 from deeplocalize.trace import Trace
 
@@ -30,14 +30,11 @@ def check_still_learning(trace: Trace, config: dict) -> list[Finding]:
     training stopped (its median over the last quarter of the run at least
     ``still_learning_drop`` below the quarter before), so more steps would
     likely help. Only a note: verification tries training longer."""
-    loss = _finite(trace.column("loss"))
-    q = loss.size // 4
-    if q < 2 or np.median(np.abs(loss)) <= config["loss_converged"]:
+    late = late_loss_drop(trace, config)
+    if late is None or late[0] < config["still_learning_drop"]:
         return []
-    before, last = float(np.median(loss[-2 * q:-q])), float(np.median(loss[-q:]))
-    drop = (before - last) / max(abs(before), 1e-12)
-    if drop < config["still_learning_drop"]:
-        return []
+    drop, before, last = late
+    q = _finite(trace.column("loss")).size // 4
     row = trace.n_steps - q
     return [Finding(
         kind="still_learning", layer="training_config", root_cause="training_config", severity="info",

@@ -92,6 +92,23 @@ def _weighted(trace: Trace) -> list[int]:
     return [i for i in range(len(trace.layers)) if np.isfinite(w[:, i]).any() and trace.layers[i].trainable]
 
 
+def late_loss_drop(trace: Trace, config: dict) -> tuple[float, float, float] | None:
+    """``(drop, before, last)``: how much lower (relative) the loss's median
+    over the last quarter of the run is than over the quarter before; None
+    when the run is too short or the loss has converged.
+
+    Example:
+        >>> late_loss_drop(trace, load_config())
+        (0.21, 0.91, 0.72)
+    """
+    loss = _finite(trace.column("loss"))
+    q = loss.size // 4
+    if q < 2 or np.median(np.abs(loss)) <= config["loss_converged"]:
+        return None
+    before, last = float(np.median(loss[-2 * q:-q])), float(np.median(loss[-q:]))
+    return (before - last) / max(abs(before), 1e-12), before, last
+
+
 def _ev(**kw) -> dict:
     return {k: (float(v) if isinstance(v, (np.floating, np.integer)) else v) for k, v in kw.items()}
 
@@ -143,8 +160,10 @@ def _accuracy_key(trace: Trace) -> str | None:
 
 def check_accuracy_not_increasing(trace: Trace, config: dict) -> list[Finding]:
     """Accuracy has not risen by ``accuracy_min_gain`` from its first value
-    (per epoch when there are enough epochs, else per window of steps) and
-    is below ``accuracy_good``."""
+    (per epoch when there are enough epochs, else per window of steps), is
+    below ``accuracy_good``, and the loss is no longer falling fast (a loss
+    still ``still_learning_drop`` lower over the run's last quarter means
+    accuracy has not had time to move yet: `check_still_learning` notes it)."""
     key = _accuracy_key(trace)
     if key is None or is_regression(trace) or started_trained(trace, config):
         return []
@@ -162,6 +181,9 @@ def check_accuracy_not_increasing(trace: Trace, config: dict) -> list[Finding]:
         start_row = w
     if best - first >= config["accuracy_min_gain"] or last >= config["accuracy_good"]:
         return []
+    late = late_loss_drop(trace, config)
+    if late is not None and late[0] >= config["still_learning_drop"]:
+        return []  # accuracy lags a loss still falling fast: too early to call it stuck
     return [Finding(
         kind="accuracy_not_increasing", layer=None, severity="warning", step=_step(trace, start_row),
         epoch=_epoch(trace, start_row),
