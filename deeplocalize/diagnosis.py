@@ -66,7 +66,8 @@ def diagnose(trace: Trace, findings: list[Finding], stopped_training: bool = Fal
         d.suggestion = top.suggestion
     if trace.n_steps:
         d.relevance["layers"] = layer_relevance(trace)
-    if diagnoser != "rules" and d.status == "buggy" and trace.n_steps:
+    if diagnoser != "rules" and d.status == "buggy" and trace.n_steps and not (
+            diagnoser == "both" and _found_directly(top, d.findings)):
         if predictor is None:
             from deeplocalize.learn.predict import predict as predictor
         _merge_learned(d, predictor(trace), diagnoser)
@@ -104,14 +105,24 @@ def coverage(trace: Trace, findings: list[Finding]) -> dict:
             "why": seen.get("why"), "stopped": stopped, "steps_seen": trace.n_steps}
 
 
+def _found_directly(top: Finding | None, findings: list[Finding]) -> bool:
+    """Whether the verdict's cause was seen, not inferred: a NaN/Inf traced
+    to its layer, or a leading error whose check named the cause itself (a
+    pre-flight check: labels that do not fit the loss, an output activation
+    that does not fit it). ``both`` never lets a guess overrule those."""
+    if any(f.kind in NUMERICAL_KINDS for f in findings):
+        return True
+    return top is not None and top.severity == "error" and top.root_cause is not None \
+        and "root_cause_rule" not in top.evidence
+
+
 def _merge_learned(d: Diagnosis, guess: dict, diagnoser: str) -> None:
     """Combine the classifier's guess ``{"root_cause", "layer", "confidence"}``
-    with the rules' verdict. ``learned`` takes the guess; ``both`` keeps the
-    rules' answer for NaN/Inf errors (found directly, not inferred) and takes
-    the guess otherwise when it is confident enough."""
+    with the rules' verdict. ``learned`` takes the guess; ``both`` (called only
+    when the rules' cause was not `_found_directly`) takes it when it is
+    confident enough."""
     d.relevance["learned"] = guess
-    numerical = any(f.kind in ("nan", "inf") for f in d.findings)
-    if diagnoser == "both" and (numerical or guess.get("confidence", 0.0) < 0.5):
+    if diagnoser == "both" and guess.get("confidence", 0.0) < 0.5:
         return
     if guess.get("root_cause"):
         d.root_cause = guess["root_cause"]

@@ -66,6 +66,15 @@ def test_nan_in_input_batch_is_data():
     assert (f.layer, f.root_cause) == ("data", "data_preprocessing")
 
 
+def test_input_statistics_not_recorded_on_a_step_are_not_a_nan_input():
+    # watched from outside the step, only the first batch's statistics exist (batch size NaN elsewhere)
+    unrecorded = np.array([0, np.nan, np.nan, np.nan, np.nan])
+    t = make_trace(n_steps=5, steps={"x0_min": unrecorded, "x0_max": unrecorded, "batch_size": 32 + unrecorded})
+    t.layer_stats[3, 1, STAT_INDEX["act_nan"]] = 4
+    f = numerical.check_nonfinite(t, 3)
+    assert (f.kind, f.layer, f.detail) == ("nan", "out", "activation")
+
+
 # ---- trends ------------------------------------------------------------------------------
 def test_loss_not_decreasing_fires_on_flat_noisy_loss_and_not_on_falling_loss():
     rng = np.random.default_rng(1)
@@ -332,3 +341,26 @@ def test_chance_loss_of_a_uniform_guess():
     assert chance_loss({"loss": [{"name": "binary_crossentropy"}]}) == pytest.approx(np.log(2))
     assert chance_loss({"loss": [{"name": "mean_squared_error"}], "output_shapes": [[None, 1]]}) is None
     assert chance_loss({"loss": [{"name": "sparse_categorical_crossentropy"}] * 2}) is None
+
+
+# ---- diagnosis: who names the cause ------------------------------------------------------
+def test_both_never_lets_a_guess_overrule_a_cause_the_checks_saw():
+    from deeplocalize.diagnosis import diagnose
+    from deeplocalize.findings import Finding
+
+    guess = lambda trace: {"root_cause": "training_config", "layer": "training_config", "confidence": 0.9}
+
+    def labels_error():
+        return Finding(kind="invalid_labels", layer="labels", root_cause="labels", severity="error", step=0,
+                       epoch=0, message="labels out of range")
+
+    def stuck():
+        return Finding(kind="loss_not_decreasing", layer=None, severity="warning", step=10, epoch=0,
+                       message="flat loss")
+
+    seen = diagnose(make_trace(), [labels_error()], diagnoser="both", predictor=guess)
+    assert (seen.root_cause, seen.faulty_layer) == ("labels", "labels")
+    inferred = diagnose(make_trace(), [stuck()], diagnoser="both", predictor=guess)
+    assert inferred.root_cause == "training_config"  # a symptom's cause is inferred: the confident guess wins
+    learned = diagnose(make_trace(), [labels_error()], diagnoser="learned", predictor=guess)
+    assert learned.root_cause == "training_config"

@@ -4,7 +4,8 @@ A model continued from trained weights (a second ``fit``, fine-tuning) sits
 on a plateau from its first step: its loss does not fall much, and that is
 not a failure to learn. The loss of a classifier that has learned nothing is
 known (the cross-entropy of a uniform guess), so a first window far below it
-says the model was trained before this run.
+says the model was trained before this run. Likewise a loss still falling
+fast at the end (`late_loss_drop`) says the run stopped early, not stuck.
 
 Example:
     >>> chance_loss({"loss": [{"name": "sparse_categorical_crossentropy"}], "output_shapes": [[None, 10]]})
@@ -56,3 +57,21 @@ def started_trained(trace: Trace, config: dict) -> bool:
     if chance is None or loss.size < w:
         return False
     return float(np.median(loss[:w])) < config["trained_loss_fraction"] * chance
+
+
+def late_loss_drop(trace: Trace, config: dict) -> tuple[float, float, float] | None:
+    """``(drop, before, last)``: how much lower (relative) the loss's median
+    over the last quarter of the run is than over the quarter before; None
+    when the run is too short or the loss has converged.
+
+    Example:
+        >>> late_loss_drop(trace, load_config())
+        (0.21, 0.91, 0.72)
+    """
+    loss = np.asarray(trace.column("loss"), dtype=float)
+    loss = loss[np.isfinite(loss)]
+    q = loss.size // 4
+    if q < 2 or np.median(np.abs(loss)) <= config["loss_converged"]:
+        return None
+    before, last = float(np.median(loss[-2 * q:-q])), float(np.median(loss[-q:]))
+    return (before - last) / max(abs(before), 1e-12), before, last

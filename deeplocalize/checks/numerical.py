@@ -179,6 +179,11 @@ def _epoch(trace: Trace, step: int):
 
 
 def _input_nonfinite(trace: Trace, step: int) -> str | None:
+    # A step watched from outside has its batch's statistics on its first row
+    # only: there a NaN means "not recorded", told apart by a missing batch size.
+    sizes = trace.steps.get("batch_size")
+    if sizes is not None and not np.isfinite(sizes[step]):
+        return None
     for key, values in trace.steps.items():
         if key.startswith("x") and key.endswith(("_min", "_max", "_mean")):
             v = values[step]

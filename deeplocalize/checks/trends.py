@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deeplocalize.checks.chance import is_regression, started_trained
+from deeplocalize.checks.chance import is_regression, late_loss_drop, started_trained
 from deeplocalize.findings import Finding
 from deeplocalize.trace import Trace
 from deeplocalize.vocab import HARMLESS_WHEN_LEARNING, SQUASHING, ZERO_OUTPUT, accuracy_key
@@ -90,23 +90,6 @@ def _last_window(values: np.ndarray, w: int) -> np.ndarray:
 def _weighted(trace: Trace) -> list[int]:
     w = trace.stat("w_norm")
     return [i for i in range(len(trace.layers)) if np.isfinite(w[:, i]).any() and trace.layers[i].trainable]
-
-
-def late_loss_drop(trace: Trace, config: dict) -> tuple[float, float, float] | None:
-    """``(drop, before, last)``: how much lower (relative) the loss's median
-    over the last quarter of the run is than over the quarter before; None
-    when the run is too short or the loss has converged.
-
-    Example:
-        >>> late_loss_drop(trace, load_config())
-        (0.21, 0.91, 0.72)
-    """
-    loss = _finite(trace.column("loss"))
-    q = loss.size // 4
-    if q < 2 or np.median(np.abs(loss)) <= config["loss_converged"]:
-        return None
-    before, last = float(np.median(loss[-2 * q:-q])), float(np.median(loss[-q:]))
-    return (before - last) / max(abs(before), 1e-12), before, last
 
 
 def _ev(**kw) -> dict:

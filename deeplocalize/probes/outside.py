@@ -11,7 +11,9 @@ runs exactly as written:
   and the size of the step's update relative to them (the weights are read
   after the step before, and after the step);
 - every step, the loss Keras logs: a NaN or Inf is caught on the step it
-  appears.
+  appears;
+- the first batch's input and label statistics (`FirstBatch`, taken as the
+  train function receives the batch), for the pre-flight checks of data.
 
 Rows have the probes' layout (`LAYER_STATS`); what cannot be seen from
 outside (`NOT_WATCHED`) stays NaN and the diagnosis says so.
@@ -79,6 +81,7 @@ class OutsideObserver:
         self._before: tuple[int, list] | None = None  # (step, weights as that step finds them)
         self._last_mean: tuple[int, float] | None = None  # (batch, logged mean loss) in this epoch
         self._last_step = -1
+        self._first_batch = None  # an OutsideCapture filling a FirstBatch, while it waits for the batch
 
     # ---- the Probes interface ------------------------------------------------
     def layer_infos(self):
@@ -99,11 +102,38 @@ class OutsideObserver:
         self._before = (first_step, self._read(self._model_now()))
         if self.forward is not None:
             self.forward.install(self.model)
+        self._tap_first_batch()
 
     def uninstall(self) -> None:
         self._before = None
         if self.forward is not None:
             self.forward.uninstall()
+        self._untap()
+
+    def _tap_first_batch(self) -> None:
+        """Take the next batch's statistics on its way into the train function
+        (the batch itself passes on unchanged); nothing if the model has none."""
+        from deeplocalize.probes.batch_stats import FirstBatch
+        from deeplocalize.verify.outside_capture import OutsideCapture
+
+        try:
+            self._first_batch = OutsideCapture(FirstBatch(), self.model)
+            self._first_batch.switch_on()
+        except Exception:  # input statistics are a bonus: never a reason not to watch
+            self._first_batch = None
+
+    def _untap(self) -> None:
+        tap, self._first_batch = self._first_batch, None
+        if tap is not None:
+            tap.switch_off()
+
+    def _batch_columns(self) -> dict:
+        """The first batch's columns, once (and the tap taken off), when they are there."""
+        tap = self._first_batch
+        if tap is None or not tap.sample.full:
+            return {}
+        self._untap()
+        return dict(tap.sample.columns)
 
     def read(self) -> list:
         """The rows recorded since the last read, oldest first."""
@@ -151,6 +181,7 @@ class OutsideObserver:
             before = self._before[1] if self._before is not None and self._before[0] == step - span + 1 else None
             columns = {"step": float(step), "nonfinite": float(bad), "loss": np.nan if loss is None else loss,
                        "lr": _learning_rate(model)}
+            columns.update(self._batch_columns())
             row = self._layer_row(before, now)
             for i, values in forward.items():
                 row[i, _FORWARD] = values

@@ -1,0 +1,88 @@
+"""The first batch's input and label statistics, computed on the host.
+
+The in-step probes compute these columns inside TensorFlow's compiled step
+(`deeplocalize.probes.stats`). Where the run is watched from outside its
+step (JAX, PyTorch, a model's own ``train_step``, ``run_eagerly=True``,
+``tf.distribute``), `FirstBatch` takes one batch as the train function
+receives it (through `deeplocalize.verify.outside_capture.OutsideCapture`)
+and computes the same columns with numpy, so the pre-flight checks of inputs
+and labels (`deeplocalize.checks.preflight.check_first_batch`) run there too.
+
+Example:
+    >>> first = FirstBatch()
+    >>> first.add([np.ones((4, 3)), np.array([0, 1, 1, 0])], structure=(0, 0))
+    >>> first.columns["x0_max"], first.columns["y0_int_frac"], first.columns["batch_size"]
+    (1.0, 1.0, 4.0)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def batch_columns(x_parts: list, y_parts: list) -> dict[str, float]:
+    """``batch_size``, ``x{k}_min/max/mean/std`` per numeric input and
+    ``y{k}_min/max/mean/int_frac/rowsum/width`` per numeric target, named as
+    the in-step probes name them.
+
+    Example:
+        >>> batch_columns([np.array([[0.0, 255.0]])], [])["x0_max"]
+        255.0
+    """
+    columns: dict[str, float] = {}
+    x_parts = [np.asarray(a) for a in x_parts]
+    if x_parts and x_parts[0].ndim:
+        columns["batch_size"] = float(x_parts[0].shape[0])
+    for k, t in enumerate(x_parts):
+        if not (_numeric(t) and t.size):
+            continue
+        t = t.astype(np.float64)
+        columns.update({f"x{k}_min": float(np.min(t)), f"x{k}_max": float(np.max(t)),
+                        f"x{k}_mean": float(np.mean(t)), f"x{k}_std": float(np.std(t))})
+    for k, t in enumerate(np.asarray(a) for a in y_parts):
+        if not ((_numeric(t) or t.dtype == bool) and t.size):
+            continue
+        t = t.astype(np.float64)
+        wide = t.ndim >= 2
+        columns.update({
+            f"y{k}_min": float(np.min(t)), f"y{k}_max": float(np.max(t)), f"y{k}_mean": float(np.mean(t)),
+            f"y{k}_int_frac": float(np.mean(t == np.round(t))),
+            f"y{k}_rowsum": float(np.mean(np.sum(t, axis=-1))) if wide else math.nan,
+            f"y{k}_width": float(t.shape[-1]) if wide else 1.0,
+        })
+    return columns
+
+
+def _numeric(t: np.ndarray) -> bool:
+    return np.issubdtype(t.dtype, np.floating) or np.issubdtype(t.dtype, np.integer)
+
+
+class FirstBatch:
+    """A one-batch sink with the interface `OutsideCapture` fills (``full``,
+    ``n``, ``add``): keeps no data, only `batch_columns` of the first batch.
+
+    Example:
+        >>> first = FirstBatch(); first.full
+        False
+    """
+
+    def __init__(self):
+        self.columns: dict[str, float] | None = None
+
+    @property
+    def full(self) -> bool:
+        return self.columns is not None
+
+    @property
+    def n(self) -> int:
+        return 0 if self.columns is None else int(self.columns.get("batch_size", 0))
+
+    def add(self, flat: list, structure=None) -> None:
+        """One batch as `OutsideCapture` hands it over: its arrays, flattened
+        from ``structure`` (``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``)."""
+        import keras
+
+        x, y = (keras.tree.pack_sequence_as(structure, flat) + (None,))[:2] if structure is not None else (flat, None)
+        self.columns = batch_columns(keras.tree.flatten(x), keras.tree.flatten(y) if y is not None else [])
