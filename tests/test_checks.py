@@ -108,6 +108,17 @@ def test_accuracy_not_increasing_per_epoch():
     assert trends.check_accuracy_not_increasing(make_trace(epochs=already_good), CFG) == []
 
 
+def test_a_flat_loss_with_rising_accuracy_is_slow_learning_not_stuck():
+    flat = 0.693 - 0.004 * np.linspace(0, 1, 100)  # 0.6% better: under loss_min_improvement
+    rising = [{"accuracy": a, "loss": 0.69} for a in (0.50, 0.55, 0.61, 0.66)]
+    found = trends.check_loss_not_decreasing(make_trace(loss=flat, epochs=rising), CFG)
+    assert [(f.kind, f.severity) for f in found] == [("loss_not_decreasing", "info")]
+    assert "learning, slowly" in found[0].message
+    noisy = [{"accuracy": a, "loss": 0.69} for a in (0.50, 0.51, 0.52, 0.51)]
+    found = trends.check_loss_not_decreasing(make_trace(loss=flat, epochs=noisy), CFG)
+    assert [(f.kind, f.severity) for f in found] == [("loss_not_decreasing", "warning")]
+
+
 def test_accuracy_at_chance_is_not_stuck_while_the_loss_still_falls_fast():
     # a short healthy fit: three epochs, the loss still falling, accuracy not yet off chance
     stuck = [{"accuracy": 0.5, "loss": 0.69}] * 3

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from deeplocalize.checks.chance import late_loss_drop
-from deeplocalize.checks.trends import _epoch, _ev, _finite, _step
+from deeplocalize.checks.windows import _epoch, _ev, _finite, _step
 from deeplocalize.findings import Finding
 from deeplocalize.trace import Trace
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from deeplocalize.checks.chance import is_regression, late_loss_drop, started_trained
+from deeplocalize.checks.windows import _enough, _epoch, _ev, _finite, _last_window, _rolling_medians, _step, _weighted
 from deeplocalize.findings import Finding
 from deeplocalize.trace import Trace
 from deeplocalize.vocab import HARMLESS_WHEN_LEARNING, SQUASHING, ZERO_OUTPUT, accuracy_key
@@ -50,57 +51,13 @@ def _loss_gain(trace: Trace, config: dict) -> float | None:
     return float((first - last) / first)
 
 
-# ---- helpers ----------------------------------------------------------------------------
-def _finite(values: np.ndarray) -> np.ndarray:
-    values = np.asarray(values, dtype=float)
-    return values[np.isfinite(values)]
-
-
-def _step(trace: Trace, row: int) -> int:
-    steps = trace.column("step")
-    if 0 <= row < len(steps) and np.isfinite(steps[row]):
-        return int(steps[row])
-    return int(row)
-
-
-def _epoch(trace: Trace, row: int):
-    epochs = trace.column("epoch")
-    if 0 <= row < len(epochs) and np.isfinite(epochs[row]):
-        return int(epochs[row])
-    return None
-
-
-def _rolling_medians(values: np.ndarray, w: int) -> list[float]:
-    """Medians of windows after the first one, half-overlapping, always
-    including the most recent window."""
-    starts = list(range(w, values.size - w + 1, max(1, w // 2)))
-    if values.size >= 2 * w and (not starts or starts[-1] != values.size - w):
-        starts.append(values.size - w)
-    return [float(np.median(values[i: i + w])) for i in starts]
-
-
-def _enough(trace: Trace, config: dict, factor: int = 2) -> bool:
-    return trace.n_steps >= max(factor * config["window"], config["warmup_steps"])
-
-
-def _last_window(values: np.ndarray, w: int) -> np.ndarray:
-    return _finite(values[-w:])
-
-
-def _weighted(trace: Trace) -> list[int]:
-    w = trace.stat("w_norm")
-    return [i for i in range(len(trace.layers)) if np.isfinite(w[:, i]).any() and trace.layers[i].trainable]
-
-
-def _ev(**kw) -> dict:
-    return {k: (float(v) if isinstance(v, (np.floating, np.integer)) else v) for k, v in kw.items()}
-
-
 # ---- loss and accuracy ---------------------------------------------------------------------
 def check_loss_not_decreasing(trace: Trace, config: dict) -> list[Finding]:
     """The batch loss has not fallen by ``loss_min_improvement`` (relative)
     between the first window and the best later window, or it is exactly
-    constant over a whole window (the output does not depend on the weights)."""
+    constant over a whole window (the output does not depend on the weights).
+    A flat loss while accuracy rises by ``accuracy_learning_gain`` is only
+    a note: the model learns, slowly."""
     loss = trace.column("loss")
     w = config["window"]
     finite = _finite(loss)
@@ -127,18 +84,43 @@ def check_loss_not_decreasing(trace: Trace, config: dict) -> list[Finding]:
     if improvement >= config["loss_min_improvement"]:
         return []
     rising = (last - first) / scale > config["loss_rise"]
-    return [Finding(
-        kind="loss_not_decreasing", layer=None, severity="warning", step=_step(trace, w),
+    accuracy = _accuracy_progress(trace, config) if not rising else None
+    learning = accuracy is not None and accuracy[2] - accuracy[1] >= config["accuracy_learning_gain"]
+    found = Finding(
+        kind="loss_not_decreasing", layer=None, severity="info" if learning else "warning", step=_step(trace, w),
         epoch=_epoch(trace, w), detail="rising" if rising else "flat",
         message=(f"The loss rose from {first:.4g} to {last:.4g}" if rising else
                  f"The loss has not decreased: {first:.4g} at the start, best {best:.4g} "
                  f"({100 * improvement:.2f}% better) over {_step(trace, trace.n_steps - 1)} steps."),
         evidence=_ev(first_window_median=first, best_window_median=best, last_window_median=last,
-                     improvement=improvement, threshold=config["loss_min_improvement"]))]
+                     improvement=improvement, threshold=config["loss_min_improvement"]))
+    if learning:  # a rising accuracy says the model learns, if slowly
+        found.message += (f" Accuracy nevertheless rose from {accuracy[1]:.3f} to {accuracy[2]:.3f}, so the "
+                          "model is learning, slowly.")
+        found.evidence.update(_ev(accuracy_first=accuracy[1], accuracy_best=accuracy[2]))
+    return [found]
 
 
 def _accuracy_key(trace: Trace) -> str | None:
     return accuracy_key(trace.steps, trace.epochs)
+
+
+def _accuracy_progress(trace: Trace, config: dict):
+    """``(key, first, best, last, start_row, per_epoch)`` of the training
+    accuracy: per epoch when there are ``min_epochs`` epochs, else medians of
+    step windows; None without an accuracy metric (or for a regression)."""
+    key = _accuracy_key(trace)
+    if key is None or is_regression(trace):
+        return None
+    per_epoch = _finite(trace.epoch_column(key)) if trace.epochs else np.array([])
+    if per_epoch.size >= config["min_epochs"]:
+        return key, per_epoch[0], per_epoch[1:].max(), per_epoch[-1], 0, True
+    values = _finite(trace.column(key))
+    w = config["window"]
+    if values.size < 2 * w or not _enough(trace, config):
+        return None
+    first, last = np.median(values[:w]), np.median(values[-w:])
+    return key, first, max(_rolling_medians(values, w)), last, w, False
 
 
 def check_accuracy_not_increasing(trace: Trace, config: dict) -> list[Finding]:
@@ -147,21 +129,10 @@ def check_accuracy_not_increasing(trace: Trace, config: dict) -> list[Finding]:
     below ``accuracy_good``, and the loss is no longer falling fast (a loss
     still ``still_learning_drop`` lower over the run's last quarter means
     accuracy has not had time to move yet: `check_still_learning` notes it)."""
-    key = _accuracy_key(trace)
-    if key is None or is_regression(trace) or started_trained(trace, config):
+    got = _accuracy_progress(trace, config)
+    if got is None or started_trained(trace, config):
         return []
-    per_epoch = _finite(trace.epoch_column(key)) if trace.epochs else np.array([])
-    if per_epoch.size >= config["min_epochs"]:
-        first, best, last = per_epoch[0], per_epoch[1:].max(), per_epoch[-1]
-        start_row = 0
-    else:
-        values = _finite(trace.column(key))
-        w = config["window"]
-        if values.size < 2 * w or not _enough(trace, config):
-            return []
-        first, last = np.median(values[:w]), np.median(values[-w:])
-        best = max(_rolling_medians(values, w))
-        start_row = w
+    key, first, best, last, start_row, per_epoch = got
     if best - first >= config["accuracy_min_gain"] or last >= config["accuracy_good"]:
         return []
     late = late_loss_drop(trace, config)
@@ -171,7 +142,7 @@ def check_accuracy_not_increasing(trace: Trace, config: dict) -> list[Finding]:
         kind="accuracy_not_increasing", layer=None, severity="warning", step=_step(trace, start_row),
         epoch=_epoch(trace, start_row),
         message=f"Accuracy is not increasing: {first:.3f} at the start, at best {best:.3f}, now {last:.3f}.",
-        evidence=_ev(metric=key, first=first, best=best, last=last, per_epoch=bool(per_epoch.size >= config["min_epochs"]),
+        evidence=_ev(metric=key, first=first, best=best, last=last, per_epoch=per_epoch,
                      threshold=config["accuracy_min_gain"]))]
 
 
