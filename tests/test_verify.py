@@ -360,6 +360,25 @@ def test_beats_compares_end_losses_only_for_the_same_objective():
     assert not beats({**fix, "end_loss": float("nan")}, as_is, "same", margins)[0]
 
 
+def test_a_loss_only_win_must_score_above_a_constant_prediction():
+    from deeplocalize.verify.trials import chance_score
+    from deeplocalize.verify.verdict import beats
+
+    margins = {"score": 0.05, "loss": 0.5, "tolerance": 0.02}
+    # 69 one-hot classes under sigmoid + binary cross-entropy: a higher learning rate only gets
+    # faster to "all zeros", the loss falls to a third while the accuracy stays at the majority share
+    hold = np.eye(69)[np.r_[np.zeros(3, int), np.arange(69)]]
+    chance = chance_score(hold, "onehot", "accuracy")
+    assert chance == pytest.approx(4 / 72)
+    as_is = {"score": 0.03, "start_loss": 0.69, "end_loss": 0.40, "rel_loss": 0.58}
+    faster = {"score": 0.05, "start_loss": 0.69, "end_loss": 0.13, "rel_loss": 0.19}
+    assert beats(faster, as_is, "same", margins)[0]  # without a floor the loss alone proves it
+    assert not beats(faster, as_is, "same", margins, chance)[0]
+    assert beats({**faster, "score": 0.30}, as_is, "same", margins, chance)[0]  # it learned the classes
+    assert beats({**faster, "score": float("nan")}, as_is, "same", margins, chance)[0]  # unscored: the loss decides
+    assert chance_score(np.array([1.0, 2.0]), "continuous", "r2") == 0.0
+
+
 def test_softmax_on_one_unit_gets_an_output_activation_candidate_and_lambda_layers_clone():
     keras = _keras()
     from deeplocalize.verify.clone import clone_compiled

@@ -82,6 +82,7 @@ class OutsideObserver:
         self._last_mean: tuple[int, float] | None = None  # (batch, logged mean loss) in this epoch
         self._last_step = -1
         self._first_batch = None  # an OutsideCapture filling a FirstBatch, while it waits for the batch
+        self._first_batch_due = False
 
     # ---- the Probes interface ------------------------------------------------
     def layer_infos(self):
@@ -102,7 +103,7 @@ class OutsideObserver:
         self._before = (first_step, self._read(self._model_now()))
         if self.forward is not None:
             self.forward.install(self.model)
-        self._tap_first_batch()
+        self._first_batch_due = True  # tapped at the next batch's start, outside any other wrapper
 
     def uninstall(self) -> None:
         self._before = None
@@ -111,8 +112,9 @@ class OutsideObserver:
         self._untap()
 
     def _tap_first_batch(self) -> None:
-        """Take the next batch's statistics on its way into the train function
-        (the batch itself passes on unchanged); nothing if the model has none."""
+        """Take this batch's statistics on its way into the train function (the
+        batch passes on unchanged). Wrapped last, so taken off first: the
+        model's train function is left as it was found."""
         from deeplocalize.probes.batch_stats import FirstBatch
         from deeplocalize.verify.outside_capture import OutsideCapture
 
@@ -158,6 +160,9 @@ class OutsideObserver:
         """Before the train function runs (the forward values are noted from here)."""
         if self.forward is not None:
             self.forward.begin_step()
+        if self._first_batch_due:
+            self._first_batch_due = False
+            self._tap_first_batch()
 
     def observe(self, step: int, batch: int, logs: dict) -> None:
         """After training step ``step`` (batch ``batch`` of its epoch, as

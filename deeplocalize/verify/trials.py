@@ -68,6 +68,7 @@ class TrialRunner:
         self.setting = model_setting(model, y)
         self.score_name = "accuracy" if self.setting.labels in ("sparse", "onehot", "binary", "plusminus",
                                                                "multilabel") else "r2"
+        self.chance = chance_score(self.hold[1], self.setting.labels, self.score_name)
         self.as_is: Trial | None = None
         self._as_is_state: dict = {}
         self.deadline: float | None = None  # time.perf_counter() value after which trials stop
@@ -168,7 +169,7 @@ class TrialRunner:
         state, gains, ratios = {}, [], []
         for k in range(len(self.seeds)):
             result = self._train_seed(fix, trial, k, state)
-            ok, gain, ratio = beats(result, self.as_is_seed(k), fix.objective, margins)
+            ok, gain, ratio = beats(result, self.as_is_seed(k), fix.objective, margins, self.chance)
             gains.append(gain)
             ratios.append(ratio)
             if not ok:  # one seed that does not beat the copy settles it
@@ -293,6 +294,32 @@ def _fit(model, x, y, sw, steps, batch_size, seed, deadline=None, per_call: int 
     stride = max(1, len(losses) // CURVE_POINTS)
     return {"loss": [round(float(v), 6) for v in losses[::stride]], "curve_stride": stride * per_call,
             "start_loss": start, "end_loss": end, "rel_loss": rel, "steps_run": curve.steps}
+
+
+def chance_score(y, labels: str, score_name: str) -> float | None:
+    """What predicting one constant scores on the held-back labels ``y``: the
+    majority class's share (per output for multilabel), 0 for R²; None when
+    the labels cannot be read this way.
+
+    Example:
+        >>> chance_score(np.array([0, 0, 0, 1]), "sparse", "accuracy")
+        0.75
+    """
+    if score_name == "r2":
+        return 0.0
+    try:
+        y = np.asarray(y)
+        if labels == "multilabel":
+            share = np.mean(y.reshape(-1, y.shape[-1]) > 0.5, axis=0)
+            return float(np.mean(np.maximum(share, 1 - share)))
+        if labels == "onehot" or (y.ndim >= 2 and y.shape[-1] > 1):
+            classes = y.reshape(-1, y.shape[-1]).argmax(-1)
+        else:
+            classes = (np.sign(y) if labels == "plusminus" else np.round(y)).reshape(-1)
+        _, counts = np.unique(classes, return_counts=True)
+        return float(counts.max() / counts.sum()) if counts.size else None
+    except Exception:  # labels this reading does not understand: no floor
+        return None
 
 
 def _predict(model, x, batch: int = 256) -> np.ndarray:

@@ -133,13 +133,17 @@ class Verification:
         return cls(trials=trials, **rest)
 
 
-def beats(fix_seed: dict, as_is_seed: dict, objective: str, margins: dict) -> tuple[bool, float, float]:
+def beats(fix_seed: dict, as_is_seed: dict, objective: str, margins: dict,
+          chance: float | None = None) -> tuple[bool, float, float]:
     """Does one seed of a fix beat the as-is copy by a clear margin?
 
     Returns ``(beats, score_gain, loss_ratio)``. A fix beats the copy when
     its held-back score is higher by ``margins["score"]``, or when its loss
     is at most ``margins["loss"]`` times the copy's and its score is not
-    lower by more than ``margins["tolerance"]``. How the losses compare
+    lower by more than ``margins["tolerance"]``, nor within it of ``chance``
+    (what a constant prediction scores: a loss that falls while the model
+    still predicts one class, e.g. towards the labels' prior, shows no
+    learning). How the losses compare
     depends on ``objective`` (see `Fix.objective`): ``"same"`` (same loss,
     same targets) compares the losses at the end of the trial; ``"rescaled"``
     (same loss, transformed targets) compares each loss relative to its own
@@ -154,7 +158,9 @@ def beats(fix_seed: dict, as_is_seed: dict, objective: str, margins: dict) -> tu
         return False, gain, math.inf
     ratio = 0.0 if not math.isfinite(base_loss) else fix_loss / max(base_loss, 1e-12)
     by_score = gain >= margins["score"]
-    by_loss = objective != "other" and ratio <= margins["loss"] and gain >= -margins["tolerance"]
+    above_chance = chance is None or not math.isfinite(fix_seed["score"]) or \
+        fix_seed["score"] > chance + margins["tolerance"]
+    by_loss = objective != "other" and ratio <= margins["loss"] and gain >= -margins["tolerance"] and above_chance
     return bool(by_score or by_loss), float(gain), float(ratio)
 
 
