@@ -379,6 +379,23 @@ def test_a_loss_only_win_must_score_above_a_constant_prediction():
     assert chance_score(np.array([1.0, 2.0]), "continuous", "r2") == 0.0
 
 
+def test_the_chance_floor_needs_a_held_back_part():
+    from deeplocalize.verify.sample import DataSample
+    from deeplocalize.verify.trials import TrialRunner
+
+    x, y = digits()
+    model = _mlp()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    margins = {m: {"score": 0.05, "loss": 0.5, "tolerance": 0.02} for m in ("clear", "wide")}
+    runners = {}
+    for n in (40, 400):
+        sample = DataSample(max_examples=n)
+        sample.add([x[:n], y[:n]], structure=(0, 0))
+        runners[n] = TrialRunner(model, sample, steps=20, seeds=(0, 1), margins=margins)
+    assert runners[40].chance is None  # scored on what it trained on: one example is 2.5 points
+    assert 0.08 < runners[400].chance < 0.2  # ten digit classes held back
+
+
 def test_softmax_on_one_unit_gets_an_output_activation_candidate_and_lambda_layers_clone():
     keras = _keras()
     from deeplocalize.verify.clone import clone_compiled

@@ -68,7 +68,9 @@ class TrialRunner:
         self.setting = model_setting(model, y)
         self.score_name = "accuracy" if self.setting.labels in ("sparse", "onehot", "binary", "plusminus",
                                                                "multilabel") else "r2"
-        self.chance = chance_score(self.hold[1], self.setting.labels, self.score_name)
+        # the floor a win on the loss must clear; none on a sample too small to hold any back,
+        # where one example moves the accuracy by several points
+        self.chance = chance_score(self.hold[1], self.setting.labels, self.score_name) if n_hold else None
         self.as_is: Trial | None = None
         self._as_is_state: dict = {}
         self.deadline: float | None = None  # time.perf_counter() value after which trials stop
