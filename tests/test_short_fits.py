@@ -23,7 +23,7 @@ from deeplocalize import DeepLocalizeCallback
 L = keras.layers
 
 
-def _seq(shape, *layers, dtype="float32"):
+def _seq(shape, layers, dtype="float32"):
     return lambda: keras.Sequential([keras.Input(shape, dtype=dtype), *layers()])
 
 
