@@ -37,7 +37,7 @@ def test_columns_of_one_batch():
 def test_first_batch_splits_inputs_from_targets_and_keeps_the_first_batch_only():
     first = FirstBatch()
     first.add([np.ones((4, 3)), np.full((4, 3), 7.0), np.array([0, 1, 1, 0])], structure=((0, 0), 0))
-    assert first.full and first.n == 4
+    assert first.full and first.columns["batch_size"] == 4.0
     assert first.columns["x1_max"] == 7.0 and first.columns["y0_max"] == 1.0
     inputs_only = FirstBatch()
     inputs_only.add([np.zeros((2, 2))], structure=(0,))

@@ -60,8 +60,8 @@ def _numeric(t: np.ndarray) -> bool:
 
 
 class FirstBatch:
-    """A one-batch sink with the interface `OutsideCapture` fills (``full``,
-    ``n``, ``add``): keeps no data, only `batch_columns` of the first batch.
+    """A one-batch sink for `OutsideCapture` (it reads ``full`` and calls
+    ``add``): keeps no data, only `batch_columns` of the first batch.
 
     Example:
         >>> first = FirstBatch(); first.full
@@ -74,10 +74,6 @@ class FirstBatch:
     @property
     def full(self) -> bool:
         return self.columns is not None
-
-    @property
-    def n(self) -> int:
-        return 0 if self.columns is None else int(self.columns.get("batch_size", 0))
 
     def add(self, flat: list, structure=None) -> None:
         """One batch as `OutsideCapture` hands it over: its arrays, flattened
