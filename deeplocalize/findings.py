@@ -7,6 +7,7 @@ rendered by `deeplocalize.report`; neither computes anything.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -265,7 +266,9 @@ def _verification(data):
 
 def primary_finding(findings: list[Finding]) -> Finding | None:
     """The finding that explains a run best: the earliest error (ties by kind
-    priority, see `deeplocalize.vocab`), else the warning of highest priority.
+    priority, see `deeplocalize.vocab`), else a warning whose root cause the
+    most warnings share (independent checks agreeing outweigh one check),
+    ties by kind priority.
 
     Example:
         >>> primary_finding([Finding("dying_relu", step=9), Finding("nan", severity="error", step=12)]).kind
@@ -275,7 +278,10 @@ def primary_finding(findings: list[Finding]) -> Finding | None:
     if errors:
         return min(errors, key=lambda f: (f.step if f.step is not None else -1, kind_rank(f.kind)))
     warnings_ = [f for f in findings if f.severity == "warning"]
-    return min(warnings_, key=lambda f: kind_rank(f.kind)) if warnings_ else None
+    if not warnings_:
+        return None
+    votes = Counter(f.root_cause for f in warnings_ if f.root_cause is not None)
+    return min(warnings_, key=lambda f: (-votes.get(f.root_cause, 0), kind_rank(f.kind)))
 
 
 def jsonable(value):

@@ -210,6 +210,8 @@ def _meta(act, units, loss, from_logits=False, **kw):
     ("softmax", 10, "sparse_categorical_crossentropy", True, "loss_function"),
     ("linear", 1, "binary_crossentropy", False, "activation"),
     ("softmax", 3, "mean_squared_error", False, "activation"),
+    ("sigmoid", 3, "categorical_crossentropy", False, "activation"),
+    ("sigmoid", 3, "sparse_categorical_crossentropy", False, "activation"),
 ])
 def test_loss_activation_mismatch(act, units, loss, logits, expect):
     t = make_trace(n_steps=1, layers=(("h", "relu"), ("out", act)))
@@ -264,6 +266,19 @@ def test_sparse_label_out_of_range_and_valid_labels():
     ok = make_trace(n_steps=1, steps=_batch(0, 9, 1), meta=_meta("softmax", 10, "sparse_categorical_crossentropy"))
     assert kinds(preflight.check_first_batch(bad, CFG)) == ["invalid_labels"]
     assert preflight.check_first_batch(ok, CFG) == []
+
+
+def test_one_hot_classes_scored_as_independent_sigmoids():
+    meta = _meta("sigmoid", 5, "binary_crossentropy")
+    one_hot = make_trace(n_steps=1, layers=(("h", "relu"), ("out", "sigmoid")), steps=_batch(0, 1, 5), meta=meta)
+    f = preflight.check_first_batch(one_hot, CFG)
+    assert kinds(f) == ["loss_activation_mismatch"] and f[0].layer == "out" and f[0].root_cause == "activation"
+    assert "softmax" in f[0].suggestion
+    multi_label = make_trace(n_steps=1, layers=(("h", "relu"), ("out", "sigmoid")), steps=_batch(0, 1, 5, rowsum=1.8),
+                             meta=meta)
+    assert preflight.check_first_batch(multi_label, CFG) == []  # several labels per row: sigmoid fits
+    two = make_trace(n_steps=1, steps=_batch(0, 1, 2), meta=_meta("sigmoid", 2, "binary_crossentropy"))
+    assert preflight.check_first_batch(two, CFG) == []  # two columns: the same binary task, not a bug
 
 
 def test_regression_targets_outside_output_range():
@@ -375,3 +390,19 @@ def test_both_never_lets_a_guess_overrule_a_cause_the_checks_saw():
     assert inferred.root_cause == "training_config"  # a symptom's cause is inferred: the confident guess wins
     learned = diagnose(make_trace(), [labels_error()], diagnoser="learned", predictor=guess)
     assert learned.root_cause == "training_config"
+
+
+def test_a_cause_several_warnings_share_leads_over_a_higher_priority_kind():
+    from deeplocalize.findings import Finding, primary_finding
+
+    def warn(kind, cause, layer):
+        return Finding(kind=kind, layer=layer, root_cause=cause, severity="warning", step=0, epoch=0, message=kind)
+
+    mismatch = warn("loss_activation_mismatch", "activation", "out")
+    alone = primary_finding([mismatch, warn("unnormalized_input", "data_preprocessing", "data")])
+    assert alone is mismatch  # one against one: the kind's priority decides
+    agreeing = [mismatch, warn("unnormalized_input", "data_preprocessing", "data"),
+                warn("saturated_activation", "data_preprocessing", "act_1")]
+    assert primary_finding(agreeing).root_cause == "data_preprocessing"
+    error = Finding(kind="nan", layer="h", root_cause="learning_rate", severity="error", step=5, epoch=0, message="nan")
+    assert primary_finding(agreeing + [error]) is error  # an error still leads every warning

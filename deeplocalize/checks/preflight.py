@@ -98,7 +98,7 @@ def _loss_activation(layer, act, units, loss, from_logits) -> list[Finding]:
                 "not a probability distribution.",
                 f"Use activation='softmax' on '{layer}' (or keep it linear and pass from_logits=True to the loss).",
                 **ev)]
-        if act == "sigmoid" and units and units > 1 and loss in SPARSE:
+        if act == "sigmoid" and units and units > 1 and loss != "poisson":
             return [_mismatch(
                 layer, f"{loss} treats the {units} outputs of '{layer}' as one distribution, but sigmoid "
                 "outputs do not sum to 1.",
@@ -225,6 +225,15 @@ def _labels(trace, k, layer, act, units, loss, from_logits, config) -> list[Find
         return labels(f"binary_crossentropy needs labels in [0, 1], but they range from {y_min:g} to {y_max:g}.",
                       "Map the labels to 0/1 (e.g. y = (y == positive_class)); for several classes use "
                       "softmax with categorical_crossentropy.")
+    if loss in BINARY and one_hot and act == "sigmoid" and units and units > 2 and not from_logits:
+        return [Finding(
+            kind="loss_activation_mismatch", layer=layer, root_cause="activation", severity="warning",
+            step=0, epoch=0, evidence=ev,
+            message=f"The labels are one-hot (exactly one of {units} classes per example), but '{layer}' uses "
+            f"sigmoid with {loss}, which scores each class as an independent yes/no: the loss is dominated by "
+            "the easy 'no's and the classes do not compete.",
+            suggestion=f"Use activation='softmax' on '{layer}' with categorical_crossentropy for mutually "
+            "exclusive classes.")]
     rng = OUTPUT_RANGE.get(act)
     if rng is not None and loss in REGRESSION:
         lo, hi = rng
