@@ -1,8 +1,9 @@
-"""The scheduler: one worker process per case, at most ``jobs`` at a time.
+"""The scheduler: ``jobs`` worker processes, each running case after case.
 
-Each worker (`deeplocalize.bench.worker`) gets a wall-clock timeout and
-OpenMP/TensorFlow thread counts set so that parallel jobs share the cores
-instead of fighting over them. A crash, an exception or a timeout is
+Each worker (`deeplocalize.bench.worker`, ``--serve``) imports Keras once and
+gets OpenMP/TensorFlow thread counts set so that parallel jobs share the
+cores instead of fighting over them; each case gets a wall-clock timeout,
+after which its worker is killed and replaced. A crash, an exception or a timeout is
 recorded with its error; it never stops the other cases, and the runs a
 case finished before it hung are kept. The parent never imports Keras.
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -48,35 +50,25 @@ def worker_env(jobs: int, backend: str = "tensorflow") -> dict:
 
 
 class _Job:
-    def __init__(self, case: CaseInfo, seeds, workdir: Path, jobs: int, reports_dir, traces_dir,
-                 baselines: str = "shared", backend: str = "tensorflow"):
+    """One case: its arguments for the worker, its output and log files, its clock."""
+
+    def __init__(self, case: CaseInfo, seeds, workdir: Path, reports_dir, traces_dir, baselines: str = "shared",
+                 backend: str = "tensorflow"):
         self.case = case
         self.out = workdir / f"{safe_name(case.module)}.jsonl"
         self.log = workdir / f"{safe_name(case.module)}.stderr"
         self.out.unlink(missing_ok=True)  # the worker appends; start from nothing
-        cmd = [sys.executable, "-m", "deeplocalize.bench.worker", "--case", case.path,
-               "--case-id", case.id, "--seeds", ",".join(str(s) for s in seeds), "--out", str(self.out),
-               "--baselines", baselines, "--variants", ",".join(case.variants), "--backend", backend]
+        self.log.unlink(missing_ok=True)
+        self.args = ["--case", case.path, "--case-id", case.id, "--seeds", ",".join(str(s) for s in seeds),
+                     "--out", str(self.out), "--baselines", baselines, "--variants", ",".join(case.variants),
+                     "--backend", backend, "--log", str(self.log)]
         if reports_dir:
-            cmd += ["--reports", str(reports_dir)]
+            self.args += ["--reports", str(reports_dir)]
         if traces_dir:
-            cmd += ["--traces", str(traces_dir)]
-        self._log_file = open(self.log, "wb")
-        self.start = time.perf_counter()
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self._log_file,
-                                     env=worker_env(jobs, backend), start_new_session=True, cwd=str(repo_root()))
-        self.timed_out = False
+            self.args += ["--traces", str(traces_dir)]
+        self.start = None
 
-    def kill(self):
-        self.timed_out = True
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            self.proc.kill()
-        self.proc.wait()
-
-    def finish(self) -> dict:
-        self._log_file.close()
+    def finish(self, returncode=0, timed_out: bool = False) -> dict:
         wall = time.perf_counter() - self.start
         lines = []
         if self.out.exists():
@@ -86,8 +78,47 @@ class _Job:
                 except json.JSONDecodeError:
                     pass  # a line cut short by a kill
         stderr_tail = self.log.read_text(encoding="utf-8", errors="replace")[-3000:] if self.log.exists() else ""
-        return collect(self.case, lines, returncode=self.proc.returncode, timed_out=self.timed_out,
-                       wall_s=wall, stderr_tail=stderr_tail)
+        return collect(self.case, lines, returncode=returncode, timed_out=timed_out, wall_s=wall,
+                       stderr_tail=stderr_tail)
+
+
+class _Server:
+    """A long-lived worker process (`worker.serve`) that runs cases one after
+    another, so Keras and TensorFlow are imported once per server, not per case."""
+
+    def __init__(self, jobs: int, backend: str):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "deeplocalize.bench.worker", "--serve", "--backend", backend],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            env=worker_env(jobs, backend), start_new_session=True, cwd=str(repo_root()))
+        self.job: _Job | None = None
+
+    def assign(self, job: _Job) -> None:
+        self.job = job
+        job.start = time.perf_counter()
+        self.proc.stdin.write(json.dumps(job.args) + "\n")
+        self.proc.stdin.flush()
+
+    def finished(self) -> bool:
+        """Whether the current case is done (the server said so, or it died)."""
+        if self.proc.poll() is not None:
+            return True
+        ready, _, _ = select.select([self.proc.stdout], [], [], 0)
+        return bool(ready) and self.proc.stdout.readline().strip() == "done"
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            self.proc.kill()
+        self.proc.wait()
+
+    def close(self) -> None:
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+        except Exception:
+            self.kill()
 
 
 def collect(case: CaseInfo, lines: list[dict], returncode, timed_out: bool, wall_s: float,
@@ -128,9 +159,10 @@ def collect(case: CaseInfo, lines: list[dict], returncode, timed_out: bool, wall
 def run_cases(cases: list[CaseInfo], seeds=(0,), jobs: int = 1, timeout: float = 600.0,
               reports_dir=None, traces_dir=None, progress=None, workdir=None,
               baselines: str = "shared", backend: str = "tensorflow") -> list[dict]:
-    """Run every case in its own process, ``jobs`` at a time, on the Keras
-    ``backend``. ``progress(result)`` is called as each case finishes. Returns
-    the raw results in case order."""
+    """Run every case on ``jobs`` worker servers, one case at a time each, on
+    the Keras ``backend``. A server that crashes or runs past ``timeout`` on a
+    case is replaced by a fresh one for the next. ``progress(result)`` is
+    called as each case finishes. Returns the raw results in case order."""
     jobs = max(1, int(jobs))
     tmp = None
     if workdir is None:
@@ -139,26 +171,43 @@ def run_cases(cases: list[CaseInfo], seeds=(0,), jobs: int = 1, timeout: float =
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     pending = list(cases)
-    running: list[_Job] = []
+    servers: list[_Server] = []
     results: dict[str, dict] = {}
+
+    def done(job, result):
+        results[job.case.module] = result
+        if progress is not None:
+            progress(result)
+
     try:
-        while pending or running:
-            while pending and len(running) < jobs:
-                running.append(_Job(pending.pop(0), seeds, workdir, jobs, reports_dir, traces_dir, baselines,
-                                    backend))
+        while pending or any(sv.job for sv in servers):
+            servers = [sv for sv in servers if sv.proc.poll() is None or sv.job is not None]
+            while pending and len([sv for sv in servers if sv.job is None]) == 0 and len(servers) < jobs:
+                servers.append(_Server(jobs, backend))
+            for sv in servers:
+                if sv.job is None and pending and sv.proc.poll() is None:
+                    sv.assign(_Job(pending.pop(0), seeds, workdir, reports_dir, traces_dir, baselines, backend))
             time.sleep(0.2)
-            for job in list(running):
-                if job.proc.poll() is None and time.perf_counter() - job.start > timeout:
-                    job.kill()
-                if job.proc.poll() is not None:
-                    running.remove(job)
-                    res = job.finish()
-                    results[job.case.module] = res
-                    if progress is not None:
-                        progress(res)
+            for sv in list(servers):
+                job = sv.job
+                if job is None:
+                    continue
+                if sv.proc.poll() is None and time.perf_counter() - job.start > timeout:
+                    sv.kill()
+                    sv.job = None
+                    done(job, job.finish(sv.proc.returncode, timed_out=True))
+                elif sv.finished():
+                    sv.job = None
+                    died = sv.proc.poll() is not None
+                    done(job, job.finish(sv.proc.returncode if died else 0))
+                if sv.proc.poll() is not None:
+                    servers.remove(sv)
     finally:
-        for job in running:  # interrupted: leave no stray workers behind
-            job.kill()
+        for sv in servers:
+            if sv.job is not None:  # interrupted: leave no stray workers behind
+                sv.kill()
+            else:
+                sv.close()
         if tmp is not None:
             tmp.cleanup()
     return [results[c.module] for c in cases if c.module in results]

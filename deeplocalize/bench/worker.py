@@ -7,7 +7,9 @@ module and, per seed and variant, fits the program:
 - ``shared`` (default): one plain fit watched by every tool whose table row
   allows it (`tools.Tool.watch`), then one fit per tool that needs its own
   (DeepLocalize), plus an exact fit for a watched verdict that asks for one
-  (TerminateOnNaN when it fired);
+  (TerminateOnNaN when it fired). On the buggy program the watchers look on
+  at DeepLocalize's own fit instead (it changes nothing in training); only
+  when DeepLocalize stopped that fit early do they get the plain fit;
 - ``separate``: one fit per tool.
 
 A tool that cannot run on the backend (`tools.unavailable`) gets an ``n/a``
@@ -16,6 +18,9 @@ record with the reason instead of a fit.
 Each finished run is one JSON line (`record.RunRecord.to_dict`). A crash is
 recorded with its error and never stops the other runs. The worker never
 reads the ground truth: scoring happens in the parent.
+
+``python -m deeplocalize.bench.worker --serve --backend B`` runs case after
+case, one line of those arguments (a JSON list) per case on stdin (`serve`).
 
 Example:
     python -m deeplocalize.bench.worker --case benchmark/cases/gh_gol_nn.py --case-id gol_nn \
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import json
 import math
 import os
@@ -94,27 +100,47 @@ def _basics(got: dict) -> dict:
     return {k: v for k, v in got.items() if k != "clock"}
 
 
-def run_own(module, ctx, tool) -> list[RunRecord]:
+def run_own(module, ctx, tool, watched=()) -> list[RunRecord]:
     """A fresh fit of the program with one tool's callbacks: its record, then
-    one per tool read from the same fit (`tools.followers`)."""
+    one per tool read from the same fit (`tools.followers`), then one per
+    ``watched`` tool looking on (as in `run_shared`, but on this tool's fit)."""
     rec = RunRecord(ctx.case_id, ctx.seed, ctx.variant, tool.name, mode="separate")
     if tool.needs_accuracy and ctx.acc_key is None:
         return [rec.update(status="n/a", error="the model logs no accuracy metric")]
-    made = {}
+    made, watchers = {}, {}
 
     def attach(c):
         made["cbs"] = tool.make(c)
         made["counter"] = watch.step_counter(c.keras) if tool.counts_steps else None
-        return made["cbs"] + ([made["counter"]] if made["counter"] else []), made["counter"], []
+        watchers.update({t.name: _watcher(t, c) for t in watched})
+        return made["cbs"] + ([made["counter"]] if made["counter"] else []), made["counter"], list(watchers.values())
 
     ctx.module, ctx._repair = module, None
+    got = None
     try:
-        rec.update(**_basics(fit(module, ctx, attach)))
+        got = fit(module, ctx, attach)
+        rec.update(**_basics(got))
         if tool.read is not None:
             tool.read(ctx, made["cbs"], rec, made["counter"])
     except Exception as exc:
         rec.fail(exc)
-    recs = [rec]
+    recs = [rec] + _followers(ctx, tool, rec, made)
+    for t in watched:
+        other = RunRecord(ctx.case_id, ctx.seed, ctx.variant, t.name, mode="shared")
+        other.details["fit"] = tool.name  # watched this tool's fit, not the plain one
+        if got is None:
+            other.fail(RuntimeError(f"the {tool.name} fit it watched failed: {rec.error}"))
+        else:
+            try:
+                _read_watched(ctx, t, watchers[t.name], other, _basics(got), got["clock"], got["steps_per_epoch"])
+            except Exception as exc:
+                other.fail(exc)
+        recs.append(other)
+    return recs
+
+
+def _followers(ctx, tool, rec, made) -> list[RunRecord]:
+    recs = []
     for follower in tools_mod.followers(tool.name):
         other = dataclasses.replace(rec, tool=follower.name, details={}, diagnoser_modes=None, report=None,
                                     trace=None, verification_s=None, verified_fix=None)
@@ -127,6 +153,11 @@ def run_own(module, ctx, tool) -> list[RunRecord]:
     return recs
 
 
+def _watcher(tool, ctx):
+    return watch.NanEpochWatch() if tool.watch == "nan_epochs" else watch.ProxyWatch(_maker(tool, ctx),
+                                                                                        lazy=tool.needs_accuracy)
+
+
 def run_shared(module, ctx, watched) -> list[RunRecord]:
     """The plain fit, with ``watched`` tools looking on. Returns the plain
     record first, then one per watched tool (``needs_exact_run`` when the
@@ -136,11 +167,7 @@ def run_shared(module, ctx, watched) -> list[RunRecord]:
     watchers = {}
 
     def attach(c):
-        for t in watched:
-            if t.watch == "nan_epochs":
-                watchers[t.name] = watch.NanEpochWatch()
-            else:
-                watchers[t.name] = watch.ProxyWatch(_maker(t, c), lazy=t.needs_accuracy)
+        watchers.update({t.name: _watcher(t, c) for t in watched})
         return [], None, list(watchers.values())
 
     try:
@@ -207,13 +234,32 @@ def run_variant(module, ctx, mode: str = "shared") -> list[RunRecord]:
             keras.backend.clear_session()
         except Exception:
             pass
+        gc.collect()  # a worker runs many cases: each fit starts from the same small heap
 
     fitted, skipped = _runnable([t for t in tools_mod.fitted_tools() if t.name != "plain"], ctx)
     if mode == "shared":
         watched = [t for t in fitted if t.watch]
-        recs = run_shared(module, ctx, watched)
-        clear()
-        for tool in [t for t in fitted if not t.watch]:
+        own = [t for t in fitted if not t.watch]
+        host = next((t for t in own if t.group == "ours"), None) if ctx.variant == "buggy" else None
+        recs, watched_done = [], False
+        if host is not None:
+            # The watchers look on at our fit of the buggy program, which changes nothing in
+            # training unless we stop it; its plain per-step time is not needed (the overhead
+            # is timed on the fixed program, see scoring.overhead).
+            own.remove(host)
+            got = run_own(module, ctx, host, watched=watched)
+            clear()
+            ours, seen = got[:len(got) - len(watched)], got[len(got) - len(watched):]
+            recs += ours
+            watched_done = ours[0].status == "ok" and not ours[0].stopped_early
+            if watched_done:
+                recs += seen + [RunRecord(ctx.case_id, ctx.seed, ctx.variant, "plain", status="n/a",
+                                          error=f"not fitted: the other tools watched the {host.name} fit, "
+                                                "which ran to its end")]
+        if not watched_done:
+            recs = run_shared(module, ctx, watched) + recs
+            clear()
+        for tool in own:
             recs += run_own(module, ctx, tool)
             clear()
         for i, rec in enumerate(recs):
@@ -276,6 +322,7 @@ def safe_name(name: str) -> str:
 
 def work(args) -> int:
     """Run one case (see the module docstring); records go to ``args.out``."""
+    cpu_start = time.process_time()
     out = open(args.out, "a", encoding="utf-8")
 
     def emit(obj):
@@ -313,8 +360,39 @@ def work(args) -> int:
                     ctx.trace_path = str(Path(args.traces) / f"{safe_name(args.case_id)}_seed{seed}_buggy.npz")
             for rec in run_variant(module, ctx, args.baselines):
                 emit({"type": "run", **rec.to_dict()})
-    emit({"type": "done", "cpu_s": time.process_time(), "backend": keras.backend.backend()})
+    emit({"type": "done", "cpu_s": time.process_time() - cpu_start, "backend": keras.backend.backend()})
     out.close()
+    return 0
+
+
+def serve(parser) -> int:
+    """Run cases one after another, one line of worker arguments (a JSON list)
+    per case on stdin; each case's stderr goes to its ``--log`` file and
+    ``done`` is written to stdout when it finished. Keras and TensorFlow are
+    imported once for all of them (the harness's ``--jobs`` servers)."""
+    import sys
+
+    reply = os.dup(1)  # the harness reads only "done" lines here: a case's prints go to its log
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        args = parser.parse_args(json.loads(line))
+        log = open(args.log or os.devnull, "ab", buffering=0)
+        saved = os.dup(1), os.dup(2)
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            work(args)
+        except BaseException:  # noqa: BLE001 -- recorded in the case's log; the next case still runs
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            for fd, old in zip((1, 2), saved):
+                os.dup2(old, fd)
+                os.close(old)
+            log.close()
+        os.write(reply, b"done\n")
     return 0
 
 
@@ -332,6 +410,16 @@ def main(argv=None) -> int:
     parser.add_argument("--backend", choices=BACKENDS, default=None,
                         help="the Keras backend (set as KERAS_BACKEND before keras is imported; default: "
                              "KERAS_BACKEND as it is)")
+    parser.add_argument("--log", default=None, help=argparse.SUPPRESS)  # --serve: the case's stderr file
+    if argv is None:
+        import sys
+
+        argv = sys.argv[1:]
+    if argv[:1] == ["--serve"]:
+        backend = argv[argv.index("--backend") + 1] if "--backend" in argv else None
+        if backend:
+            os.environ["KERAS_BACKEND"] = backend
+        return serve(parser)
     args = parser.parse_args(argv)
     if args.backend:
         os.environ["KERAS_BACKEND"] = args.backend
