@@ -29,11 +29,11 @@ def test_tools_that_need_tensorflow_say_why_elsewhere():
 def test_worker_records_na_with_the_reason_instead_of_fitting():
     from types import SimpleNamespace
 
-    from deeplocalize.bench import worker
+    from deeplocalize.bench import fits
 
     keras = SimpleNamespace(backend=SimpleNamespace(backend=lambda: "torch"))
     ctx = tools.Context(keras, "buggy", 3, case_id="c")
-    runnable, skipped = worker._runnable(tools.fitted_tools(), ctx)
+    runnable, skipped = fits._runnable(tools.fitted_tools(), ctx)
     names = {t.name for t in runnable}
     assert "deeplocalize" in names and "autotrainer" not in names and "deepdiagnosis" not in names
     assert {r.tool for r in skipped} == {"autotrainer", "deepdiagnosis"}
@@ -41,7 +41,7 @@ def test_worker_records_na_with_the_reason_instead_of_fitting():
         assert (rec.status, rec.seed, rec.variant, rec.case) == ("n/a", 3, "buggy", "c")
         assert "torch" in rec.error and "tensorflow" in rec.error
     keras.backend.backend = lambda: "tensorflow"
-    assert worker._runnable(tools.fitted_tools(), ctx) == (tools.fitted_tools(), [])
+    assert fits._runnable(tools.fitted_tools(), ctx) == (tools.fitted_tools(), [])
 
 
 def test_each_case_process_gets_the_backend():

@@ -181,6 +181,36 @@ def test_overhead_of_a_fit_timed_whole_leaves_out_the_trials_that_ran_in_it():
     assert scoring.overhead(runs)["ratio"] == pytest.approx(3.0)
 
 
+def test_repair_compares_with_our_fit_where_the_tools_watched_it_instead_of_a_plain_fit():
+    gt = {"faulty_layer": ["out"], "root_cause": "activation", "secondary_causes": [],
+          "validity": {"metric": "accuracy", "fixed": ">= 0.99"}}
+    fix = {"fix": "output_activation", "root_cause": "activation", "layer": "out", "change": "softmax"}
+    buggy = _dl(True, "out", "activation")
+    buggy.update(verified_fix=fix, details={"repair": {"final": {"accuracy": 0.86}}})
+    ours_fixed = _dl(False)
+    ours_fixed.final = {"accuracy": 0.88}
+    plain = _run(None, tool="plain", final={"accuracy": 0.95})
+    with_plain = {"buggy": {"deeplocalize": buggy}, "fixed": {"deeplocalize": ours_fixed, "plain": plain}}
+    assert scoring.score_case(gt, with_plain)["deeplocalize"]["repaired"] is False  # 0.86 trails 0.95
+    watched = {"buggy": {"deeplocalize": buggy},
+               "fixed": {"deeplocalize": ours_fixed, "plain": _run(None, tool="plain", status="n/a")}}
+    assert scoring.score_case(gt, watched)["deeplocalize"]["repaired"] is True  # our fit of it: 0.88
+    ours_fixed.stopped_early = True  # a fit we stopped is not the program's training
+    assert scoring.score_case(gt, watched)["deeplocalize"]["repaired"] is False
+
+
+def test_the_watchers_time_is_taken_out_of_our_fit_clock():
+    import keras
+    from types import SimpleNamespace
+
+    from deeplocalize.bench import watch
+
+    ours, other = SimpleNamespace(_fit_start=100.0), SimpleNamespace()
+    cb = watch.untimed(keras, [ours, other], [SimpleNamespace(seconds=2.5), SimpleNamespace(seconds=0.5)])
+    cb.on_train_end()
+    assert ours._fit_start == 103.0 and not hasattr(other, "_fit_start")
+
+
 def test_published_results_and_committed_copy_agree():
     shared = cases_mod.load_published()
     copy = cases_mod.load_published(ROOT / "benchmark" / "published.yaml")
@@ -358,6 +388,18 @@ def test_shared_baselines_match_separate_runs(fake_cases, crash_run, tmp_path):
         assert hosts["fixed"] is None and plain["fixed"] == "ok"  # the overhead's plain fit
     good = decisions(separate["good"]["runs"])
     assert good[("buggy", "terminate_on_nan")][1] is True and good[("fixed", "terminate_on_nan")][1] is False
+
+
+def test_the_plain_fit_is_kept_only_to_time_the_overhead_on_the_first_seed(fake_cases, tmp_path):
+    cases_dir, _ = fake_cases
+    slow = [c for c in cases_mod.discover(cases_dir) if c.id == "slow"]
+    (res,) = scheduler.run_cases(slow, seeds=(0, 1), jobs=1, timeout=400, workdir=tmp_path)
+    assert res["status"] == "ok", res["error"]
+    plain = {(r.seed, r.variant): r.status for r in res["runs"] if r.tool == "plain"}
+    host = {(r.seed, r.variant): r.details.get("fit") for r in res["runs"] if r.tool == "umlaut"}
+    assert plain == {(0, "buggy"): "n/a", (0, "fixed"): "ok", (1, "buggy"): "n/a", (1, "fixed"): "n/a"}
+    assert host == {(0, "buggy"): "deeplocalize", (0, "fixed"): None, (1, "buggy"): "deeplocalize",
+                    (1, "fixed"): "deeplocalize"}
 
 
 def test_subcommands_are_wired(monkeypatch):

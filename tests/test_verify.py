@@ -176,6 +176,11 @@ def test_healthy_model_gets_no_fix_even_always():
     d = cb.diagnosis
     assert d.verification is not None and not d.verified, [(t.fix, t.verdict) for t in d.verification.trials]
     assert d.status == "healthy"
+    # no symptom, no note: a fix that would only train faster is not evidence of a fault
+    faster = {t.fix: t for t in d.verification.trials if t.fix in ("learning_rate_x10", "train_longer")}
+    assert set(faster) == {"learning_rate_x10", "train_longer"}
+    assert all(t.verdict == "not applicable" and "only trains faster" in t.note for t in faster.values())
+    assert any(t.fix == "learning_rate_x0.1" and t.verdict != "not applicable" for t in d.verification.trials)
 
 
 def _run_then_fit_again(verify):
@@ -415,6 +420,26 @@ def test_softmax_on_one_unit_gets_an_output_activation_candidate_and_lambda_laye
     copy = fix.build(m, seed=0)
     assert copy.get_layer("out").activation.__name__ == "sigmoid"
     np.testing.assert_allclose(clone_compiled(m).get_layer("double")(x), x * 2.0, rtol=1e-6)
+
+
+def test_one_hot_classes_under_sigmoid_and_binary_crossentropy_get_a_softmax_head_candidate():
+    keras = _keras()
+    from deeplocalize.verify.fixes import candidates
+
+    def model(units):
+        m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(8, activation="relu", name="h"),
+                              keras.layers.Dense(units, activation="sigmoid", name="out")])
+        m.compile("adam", "binary_crossentropy")
+        return m
+
+    x = np.random.rand(60, 3).astype("float32")
+    one_hot = np.eye(5, dtype="float32")[np.arange(60) % 5]
+    head = {f.name: f for f in candidates(model(5), x, one_hot)[0]}["output_head"]
+    assert head.change == "activation='softmax' on 'out' with loss='categorical_crossentropy'"
+    assert head.build(model(5), seed=0).get_layer("out").activation.__name__ == "softmax"
+    multi_label = one_hot.copy()
+    multi_label[::2, 0] = 1.0  # several labels per row: independent sigmoids fit
+    assert "output_head" not in {f.name for f in candidates(model(5), x, multi_label)[0]}
 
 
 def test_auto_tries_the_noted_cause_on_a_run_the_checks_call_healthy():

@@ -106,6 +106,16 @@ def _repaired(tool, gt, b: RunRecord | None, fixed_plain: RunRecord | None) -> b
     return repaired(rep.get("final"), gt, fixed_plain.final if fixed_plain is not None else None)
 
 
+def _trained(runs: dict) -> RunRecord | None:
+    """The program's own training: its plain fit, else (where the other tools
+    watched ours instead) our fit when it ran to its end, which trains the
+    same (the callback changes nothing in training)."""
+    plain, ours = runs.get("plain"), runs.get(OURS)
+    if plain is not None and plain.status == "ok":
+        return plain
+    return ours if ours is not None and ours.ok and not ours.stopped_early else None
+
+
 def _flag(rec: RunRecord | None) -> bool | None:
     return bool(rec.flagged) if rec is not None and rec.ok else None
 
@@ -165,7 +175,7 @@ def score_case(gt: dict | None, runs: dict) -> dict:
     out: dict = {}
     for tool in scored_tools():
         if not tool.any_of:
-            out[tool.name] = _score_tool(tool, gt, buggy.get(tool.name), fixed.get(tool.name), fixed.get("plain"))
+            out[tool.name] = _score_tool(tool, gt, buggy.get(tool.name), fixed.get(tool.name), _trained(fixed))
     for tool in scored_tools():
         if tool.any_of:
             out[tool.name] = _score_derived(tool, out)

@@ -14,6 +14,7 @@ import time
 from deeplocalize.config import defaults, load_config
 from deeplocalize.verify.combine import try_combined
 from deeplocalize.verify.fixes import candidates, order
+from deeplocalize.verify.hook import noted_causes
 from deeplocalize.probes.random_state import preserved_random_state
 from deeplocalize.verify.trials import TrialRunner
 from deeplocalize.verify.verdict import Trial, Verification, apply_to, choose, evidence
@@ -21,13 +22,15 @@ from deeplocalize.verify.verdict import Trial, Verification, apply_to, choose, e
 MODES = ("auto", "always", "never")
 
 
-def budget_seconds(config: dict, fit_seconds: float | None) -> float:
+def budget_seconds(config: dict, fit_seconds: float | None, floor: bool = True) -> float:
     """The time verification may take: ``verify_budget`` seconds, or with 0
-    (auto) the user's own fit time kept between ``verify_budget_min`` and ``verify_budget_max``."""
+    (auto) the user's own fit time kept between ``verify_budget_min`` (unless
+    ``floor`` is False) and ``verify_budget_max``."""
     if config["verify_budget"] > 0:
         return float(config["verify_budget"])
     fit_seconds = fit_seconds if fit_seconds is not None else config["verify_budget_max"]
-    return float(min(max(fit_seconds, config["verify_budget_min"]), config["verify_budget_max"]))
+    low = config["verify_budget_min"] if floor else 0.0
+    return float(min(max(fit_seconds, low), config["verify_budget_max"]))
 
 
 def ranked_causes(diagnosis) -> list[str]:
@@ -59,8 +62,9 @@ def verify_model(model, sample, diagnosis=None, mode: str = "auto", config=None,
     if mode not in MODES:
         raise ValueError(f"verify must be one of {MODES}, got {mode!r}.")
     cfg = config if isinstance(config, dict) and set(defaults()) <= set(config) else load_config(config)
-    budget = budget_seconds(cfg, fit_seconds)
     wide = diagnosis is not None and diagnosis.status != "buggy"
+    # no symptom and no note: a search for a hidden fault takes at most as long as the user's fit
+    budget = budget_seconds(cfg, fit_seconds, floor=not (wide and not noted_causes(diagnosis)))
     # A trial never trains longer than the user's own run did (what the fixed program gets too).
     steps = max(20, min(cfg["verify_steps"], fit_steps)) if fit_steps else cfg["verify_steps"]
     v = Verification(mode=mode, budget=round(budget, 1), steps=steps, sample_size=sample.n)
@@ -81,6 +85,11 @@ def verify_model(model, sample, diagnosis=None, mode: str = "auto", config=None,
         if causes is not None:
             fixes = [f for f in fixes if f.root_cause in causes]
         fixes = order(fixes, ranked_causes(diagnosis), getattr(diagnosis, "faulty_layer", None))
+        if wide:  # no symptom: training faster is not a fault, unless a note named that cause
+            noted = set(noted_causes(diagnosis))
+            skipped += [(f.name, "a run with no symptom: a fix that only trains faster shows no fault")
+                        for f in fixes if f.only_faster and f.root_cause not in noted]
+            fixes = [f for f in fixes if not f.only_faster or f.root_cause in noted]
         as_is = runner.run(None)
         v.trials.append(as_is)
         v.steps = runner.steps  # fewer when one run of the full trial would not fit the budget

@@ -55,6 +55,15 @@ class Fix:
         return not self.edit_layer and self.loss is None and (self.optimizer is None or self.lr_factor is not None)
 
     @property
+    def only_faster(self) -> bool:
+        """True when the fix only lets a working model train faster (a larger
+        learning rate, more steps, smaller batches): on a run with no symptom
+        its win shows no fault."""
+        faster = (self.lr_factor or 1.0) > 1.0 or self.steps_factor > 1.0 or self.batch_divisor > 1
+        return faster and not self.edit_layer and self.loss is None and not self.changes_targets and \
+            (self.optimizer is None or self.lr_factor is not None)
+
+    @property
     def objective(self) -> str:
         """``"same"``: same loss on the same targets (losses compare as they are);
         ``"rescaled"``: same loss on transformed targets; ``"other"``: another

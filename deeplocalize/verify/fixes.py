@@ -120,12 +120,19 @@ def _loss_fits(model, s, x, y):
 
 
 def _output_head(model, s, x, y):
-    """Class labels trained with a regression loss (MSE, MAE, ...): the output
+    """Class labels trained with a regression loss (MSE, MAE, ...), or one-hot
+    classes scored as independent sigmoids (binary cross-entropy): the output
     activation and the cross-entropy that fit the labels, changed together."""
     units = s.output_units or 0
-    if not s.single_output or s.output_layer is None or s.loss_name in _CE or s.loss_name is None:
+    if not s.single_output or s.output_layer is None or s.loss_name is None:
         return None
-    if s.labels in ("binary", "multilabel") and (units == 1 or s.labels == "multilabel"):
+    exclusive_as_independent = (s.loss_name == "binary_crossentropy" and s.labels == "onehot" and units > 2
+                                and not s.logits)
+    if s.loss_name in _CE and not exclusive_as_independent:
+        return None
+    if exclusive_as_independent:
+        act, loss = "softmax", "categorical_crossentropy"
+    elif s.labels in ("binary", "multilabel") and (units == 1 or s.labels == "multilabel"):
         act, loss = "sigmoid", "binary_crossentropy"
     elif s.labels in ("onehot", "sparse") and units > 1:
         act = "softmax"
@@ -136,8 +143,9 @@ def _output_head(model, s, x, y):
         return None
     return Fix("output_head", "activation", s.output_layer,
                f"activation='{act}' on '{s.output_layer}' with loss='{loss}'",
-               f"The labels are classes: use activation='{act}' on the output layer '{s.output_layer}' and "
-               f"loss='{loss}' instead of {s.loss_name}.",
+               f"The labels are {'mutually exclusive ' if exclusive_as_independent else ''}classes: use "
+               f"activation='{act}' on the output layer '{s.output_layer}' and loss='{loss}' instead of "
+               f"{s.loss_name}.",
                edit_layer={s.output_layer: lambda layer: _activation_layer(layer, act)}, loss=loss)
 
 
