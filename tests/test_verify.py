@@ -442,6 +442,22 @@ def test_one_hot_classes_under_sigmoid_and_binary_crossentropy_get_a_softmax_hea
     assert "output_head" not in {f.name for f in candidates(model(5), x, multi_label)[0]}
 
 
+def test_a_copy_keeps_what_a_normalization_layer_adapted_to_the_data():
+    """The as-is copy of a model with an adapted Normalization must see standardized
+    inputs, as the user's model does (a fresh Normalization passes them raw)."""
+    keras = _keras()
+    from deeplocalize.verify.clone import clone_compiled
+
+    x = (np.random.rand(200, 3) * np.array([1.0, 100.0, 1e4])).astype("float32")
+    norm = keras.layers.Normalization(name="norm")
+    norm.adapt(x)
+    m = keras.Sequential([keras.Input((3,)), norm, keras.layers.Dense(2, name="d")])
+    m.compile("adam", "mse")
+    copy = clone_compiled(m, seed=0)
+    out = np.asarray(copy.get_layer("norm")(x))
+    assert np.abs(out.mean(0)).max() < 0.05 and np.abs(out.std(0) - 1).max() < 0.05
+
+
 def test_auto_tries_the_noted_cause_on_a_run_the_checks_call_healthy():
     """Every fourth input column x300: no symptom, only a note about the inputs; standardizing them
     trains far better, so auto verification reports the run buggy with a verified data fix."""

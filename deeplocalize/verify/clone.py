@@ -175,12 +175,33 @@ def clone_compiled(model, edit_layer=None, optimizer=None, loss=None, seed: int 
         raise
     except Exception as exc:
         raise NotApplicable(f"the model cannot be copied ({type(exc).__name__}: {str(exc)[:200]})") from exc
+    _keep_adapted_state(model, new)
     cfg = model._compile_config.config if hasattr(model, "_compile_config") else {}
     loss = cfg.get("loss", model.loss) if loss is None else loss
     optimizer = optimizer or fresh_optimizer(model.optimizer)
     new.compile(optimizer=optimizer, loss=loss, loss_weights=cfg.get("loss_weights"), jit_compile=False,
                 steps_per_execution=steps_per_execution)
     return new
+
+
+def _keep_adapted_state(source, copy) -> None:
+    """What a preprocessing layer learned from the data with ``adapt()`` (a
+    Normalization's mean and variance) is part of the program, not a weight
+    to draw afresh: the copy keeps it."""
+    def flat(model):
+        return model._flatten_layers(include_self=False) if hasattr(model, "_flatten_layers") else model.layers
+
+    adapted = {layer.name: layer for layer in flat(source)
+               if hasattr(layer, "adapt") and layer.weights and not layer.trainable_weights}
+    for layer in flat(copy):
+        src = adapted.get(layer.name)
+        if src is not None:
+            try:
+                layer.set_weights(src.get_weights())
+                if hasattr(layer, "finalize_state"):  # derives what the layer computes with (mean, std)
+                    layer.finalize_state()
+            except Exception:  # an edited layer of another shape keeps its own state
+                pass
 
 
 def _is_functional(model) -> bool:
