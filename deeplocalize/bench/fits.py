@@ -103,19 +103,9 @@ def run_own(module, ctx, tool, watched=()) -> list[RunRecord]:
             tool.read(ctx, made["cbs"], rec, made["counter"])
     except Exception as exc:
         rec.fail(exc)
-    recs = [rec] + _followers(ctx, tool, rec, made)
-    for t in watched:
-        other = RunRecord(ctx.case_id, ctx.seed, ctx.variant, t.name, mode="shared")
-        other.details["fit"] = tool.name  # watched this tool's fit, not the plain one
-        if got is None:
-            other.fail(RuntimeError(f"the {tool.name} fit it watched failed: {rec.error}"))
-        else:
-            try:
-                _read_watched(ctx, t, watchers[t.name], other, _basics(got), got["clock"], got["steps_per_epoch"])
-            except Exception as exc:
-                other.fail(exc)
-        recs.append(other)
-    return recs
+    failed = RuntimeError(f"the {tool.name} fit it watched failed: {rec.error}") if got is None else None
+    return [rec] + _followers(ctx, tool, rec, made) + _watched_records(ctx, watched, watchers, got, failed,
+                                                                         host=tool.name)
 
 
 def _followers(ctx, tool, rec, made) -> list[RunRecord]:
@@ -141,7 +131,6 @@ def run_shared(module, ctx, watched) -> list[RunRecord]:
     """The plain fit, with ``watched`` tools looking on. Returns the plain
     record first, then one per watched tool (``needs_exact_run`` when the
     tool asks for its own fit to get its exact step)."""
-    recs = [RunRecord(ctx.case_id, ctx.seed, ctx.variant, t.name, mode="shared") for t in watched]
     plain = RunRecord(ctx.case_id, ctx.seed, ctx.variant, "plain", mode="separate")
     watchers = {}
 
@@ -149,20 +138,34 @@ def run_shared(module, ctx, watched) -> list[RunRecord]:
         watchers.update({t.name: _watcher(t, c) for t in watched})
         return [], None, list(watchers.values())
 
+    got = failed = None
     try:
         got = fit(module, ctx, attach)
+        plain.update(**_basics(got))
     except Exception as exc:
-        return [r.fail(exc) for r in [plain] + recs]
-    basics, clock = _basics(got), got["clock"]
-    plain.update(**basics)
-    spe = basics["steps_per_epoch"]
-    for tool, rec in zip(watched, recs):
-        w = watchers[tool.name]
-        try:
-            _read_watched(ctx, tool, w, rec, basics, clock, spe)
-        except Exception as exc:
-            rec.fail(exc)
-    return [plain] + recs
+        failed = exc
+        plain.fail(exc)
+    return [plain] + _watched_records(ctx, watched, watchers, got, failed)
+
+
+def _watched_records(ctx, watched, watchers, got, failed, host: str | None = None) -> list[RunRecord]:
+    """One record per ``watched`` tool from the fit ``got`` it looked on at
+    (``host``: the tool whose fit it was; None: the plain fit), or ``failed``."""
+    recs = []
+    for tool in watched:
+        rec = RunRecord(ctx.case_id, ctx.seed, ctx.variant, tool.name, mode="shared")
+        if host is not None:
+            rec.details["fit"] = host
+        if failed is not None:
+            rec.fail(failed)
+        else:
+            try:
+                _read_watched(ctx, tool, watchers[tool.name], rec, _basics(got), got["clock"],
+                              got["steps_per_epoch"])
+            except Exception as exc:
+                rec.fail(exc)
+        recs.append(rec)
+    return recs
 
 
 def _maker(tool, ctx):

@@ -180,15 +180,20 @@ def run_cases(cases: list[CaseInfo], seeds=(0,), jobs: int = 1, timeout: float =
             progress(result)
 
     try:
-        while pending or any(sv.job for sv in servers):
-            servers = [sv for sv in servers if sv.proc.poll() is None or sv.job is not None]
-            while pending and len([sv for sv in servers if sv.job is None]) == 0 and len(servers) < jobs:
-                servers.append(_Server(jobs, backend))
-            for sv in servers:
-                if sv.job is None and pending and sv.proc.poll() is None:
+        while pending or servers:
+            # an idle server that died is replaced; a busy one's case is collected below first
+            servers = [sv for sv in servers if sv.job is not None or sv.proc.poll() is None]
+            idle = [sv for sv in servers if sv.job is None]
+            while pending and not idle and len(servers) < jobs:
+                idle.append(_Server(jobs, backend))
+                servers.append(idle[-1])
+            for sv in idle:
+                if pending:
                     sv.assign(_Job(pending.pop(0), seeds, workdir, reports_dir, traces_dir, baselines, backend))
+            if not pending and not any(sv.job for sv in servers):
+                break
             time.sleep(0.2)
-            for sv in list(servers):
+            for sv in servers:
                 job = sv.job
                 if job is None:
                     continue
@@ -200,8 +205,6 @@ def run_cases(cases: list[CaseInfo], seeds=(0,), jobs: int = 1, timeout: float =
                     sv.job = None
                     died = sv.proc.poll() is not None
                     done(job, job.finish(sv.proc.returncode if died else 0))
-                if sv.proc.poll() is not None:
-                    servers.remove(sv)
     finally:
         for sv in servers:
             if sv.job is not None:  # interrupted: leave no stray workers behind

@@ -63,8 +63,9 @@ def verify_model(model, sample, diagnosis=None, mode: str = "auto", config=None,
         raise ValueError(f"verify must be one of {MODES}, got {mode!r}.")
     cfg = config if isinstance(config, dict) and set(defaults()) <= set(config) else load_config(config)
     wide = diagnosis is not None and diagnosis.status != "buggy"
+    noted = set(noted_causes(diagnosis)) if wide else set()
     # no symptom and no note: a search for a hidden fault takes at most as long as the user's fit
-    budget = budget_seconds(cfg, fit_seconds, floor=not (wide and not noted_causes(diagnosis)))
+    budget = budget_seconds(cfg, fit_seconds, floor=not (wide and not noted))
     # A trial never trains longer than the user's own run did (what the fixed program gets too).
     steps = max(20, min(cfg["verify_steps"], fit_steps)) if fit_steps else cfg["verify_steps"]
     v = Verification(mode=mode, budget=round(budget, 1), steps=steps, sample_size=sample.n)
@@ -86,7 +87,6 @@ def verify_model(model, sample, diagnosis=None, mode: str = "auto", config=None,
             fixes = [f for f in fixes if f.root_cause in causes]
         fixes = order(fixes, ranked_causes(diagnosis), getattr(diagnosis, "faulty_layer", None))
         if wide:  # no symptom: training faster is not a fault, unless a note named that cause
-            noted = set(noted_causes(diagnosis))
             skipped += [(f.name, "a run with no symptom: a fix that only trains faster shows no fault")
                         for f in fixes if f.only_faster and f.root_cause not in noted]
             fixes = [f for f in fixes if not f.only_faster or f.root_cause in noted]

@@ -60,8 +60,7 @@ class Fix:
         learning rate, more steps, smaller batches): on a run with no symptom
         its win shows no fault."""
         faster = (self.lr_factor or 1.0) > 1.0 or self.steps_factor > 1.0 or self.batch_divisor > 1
-        return faster and not self.edit_layer and self.loss is None and not self.changes_targets and \
-            (self.optimizer is None or self.lr_factor is not None)
+        return faster and self.keeps_model and not self.changes_targets
 
     @property
     def objective(self) -> str:
