@@ -58,7 +58,12 @@ class Fix:
     def only_faster(self) -> bool:
         """True when the fix only lets a working model train faster (a larger
         learning rate, more steps, smaller batches): on a run with no symptom
-        its win shows no fault."""
+        its win shows no fault.
+
+        Example:
+            >>> Fix("learning_rate_x10", "learning_rate", "optimizer", "lr x10", "", lr_factor=10.0).only_faster
+            True
+        """
         faster = (self.lr_factor or 1.0) > 1.0 or self.steps_factor > 1.0 or self.batch_divisor > 1
         return faster and self.keeps_model and not self.changes_targets
 
