@@ -18,6 +18,7 @@ import pytest
 
 from deeplocalize.bench import cases as cases_mod
 from deeplocalize.bench import results, scheduler, scoring
+from deeplocalize.bench import tools as tools_mod
 from deeplocalize.bench.__main__ import main as bench_main
 from deeplocalize.bench.record import RunRecord
 
@@ -390,16 +391,34 @@ def test_shared_baselines_match_separate_runs(fake_cases, crash_run, tmp_path):
     assert good[("buggy", "terminate_on_nan")][1] is True and good[("fixed", "terminate_on_nan")][1] is False
 
 
-def test_the_plain_fit_is_kept_only_to_time_the_overhead_on_the_first_seed(fake_cases, tmp_path):
+def test_only_the_first_seed_times_the_overhead_and_runs_verify_always(fake_cases, tmp_path):
     cases_dir, _ = fake_cases
     slow = [c for c in cases_mod.discover(cases_dir) if c.id == "slow"]
-    (res,) = scheduler.run_cases(slow, seeds=(0, 1), jobs=1, timeout=400, workdir=tmp_path)
-    assert res["status"] == "ok", res["error"]
-    plain = {(r.seed, r.variant): r.status for r in res["runs"] if r.tool == "plain"}
-    host = {(r.seed, r.variant): r.details.get("fit") for r in res["runs"] if r.tool == "umlaut"}
+    results = scheduler.run_cases(slow, seeds=(0, 1), jobs=1, timeout=400, workdir=tmp_path)
+    # one job per seed, each with its own log
+    assert [sorted({r.seed for r in res["runs"]}) for res in results] == [[0], [1]]
+    assert all(res["status"] == "ok" for res in results), [res["error"] for res in results]
+    assert {p.name for p in tmp_path.glob("*.jsonl")} == {f"{slow[0].module}_seed0.jsonl", f"{slow[0].module}_seed1.jsonl"}
+    runs = [r for res in results for r in res["runs"]]
+    plain = {(r.seed, r.variant): r.status for r in runs if r.tool == "plain"}
+    host = {(r.seed, r.variant): r.details.get("fit") for r in runs if r.tool == "umlaut"}
     assert plain == {(0, "buggy"): "n/a", (0, "fixed"): "ok", (1, "buggy"): "n/a", (1, "fixed"): "n/a"}
     assert host == {(0, "buggy"): "deeplocalize", (0, "fixed"): None, (1, "buggy"): "deeplocalize",
                     (1, "fixed"): "deeplocalize"}
+    always = {(r.seed, r.variant): r.status for r in runs if r.tool == "deeplocalize_always"}
+    assert always == {(0, "buggy"): "ok", (0, "fixed"): "ok", (1, "buggy"): "n/a", (1, "fixed"): "n/a"}
+    auto = {(r.seed, r.variant): r.status for r in runs if r.tool == "deeplocalize"}
+    assert set(auto.values()) == {"ok"} and len(auto) == 4
+
+
+def test_a_repair_skipped_on_a_later_seed_is_not_scored():
+    gt = {"validity": {"metric": "accuracy", "fixed": ">= 0.9"}}
+    rec = RunRecord("c", 1, "buggy", "deeplocalize", flagged=True, verified_fix={"fix": "f"},
+                    details={"repair": {"skipped": "first seed only"}})
+    tool = tools_mod.TOOLS["deeplocalize"]
+    assert scoring._repaired(tool, gt, rec, None) is None
+    rec.details["repair"] = {"error": "did not apply"}
+    assert scoring._repaired(tool, gt, rec, None) is False
 
 
 def test_subcommands_are_wired(monkeypatch):

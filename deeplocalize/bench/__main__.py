@@ -154,7 +154,7 @@ def _run_with_progress(scheduler, chosen, seeds, args, reports_dir, traces_dir, 
         return scheduler.run_cases(chosen, **kwargs)
     with Progress(TextColumn("[bold]benchmark"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.description}"), transient=False) as progress:
-        task = progress.add_task("", total=len(chosen))
+        task = progress.add_task("", total=len(chosen) * len(seeds))  # one job per case and seed
 
         def tick(res):
             note = res["case"]["id"] + ("" if res["status"] == "ok" else f" ({res['status']})")

@@ -225,7 +225,7 @@ def run_variant(module, ctx, mode: str = "shared") -> list[RunRecord]:
         # The overhead is timed on the first seed's fixed (or healthy) program, against its
         # plain fit (see scoring.overhead); everywhere else the watchers look on at our fit,
         # which changes nothing in training unless we stop it.
-        timed = ctx.variant != "buggy" and ctx.times_overhead
+        timed = ctx.variant != "buggy" and ctx.first_seed
         host = None if timed else next((t for t in own if t.group == "ours"), None)
         recs, watched_done = [], False
         if host is not None:

@@ -175,7 +175,10 @@ def _verification(rows) -> list[str]:
              f"fix proven on the buggy run, applied to a fresh build of the whole program and trained as the "
              f"program says, meets the fixed program's validity condition or comes within "
              f"{scoring.REPAIR_MARGIN:.0%} of the fixed run's metric. Left of each `‖`: all programs; right: "
-             f"the {n_valid} whose bug reproduces (`valid` in the ground truth).", "",
+             f"the {n_valid} whose bug reproduces (`valid` in the ground truth)." +
+             (" With several seeds, *verify=always* and *repaired* come from the first seed only (the other "
+              "seeds run the defaults, to keep the benchmark's time)." if len({r.get("seed") for r in rows}) > 1
+              else ""), "",
              "| reading | detected | false alarms (fixed) | false alarms (healthy) | localized | root cause (strict) "
              "| root cause (lenient) | repaired | verification s: median / worst (total) |",
              "|---|---|---|---|---|---|---|---|---|"]

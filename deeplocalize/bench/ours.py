@@ -1,7 +1,9 @@
 """DeepLocalize as a benchmark tool: its callbacks and how its verdict is read.
 
 One fit serves three rows of the table (`tools`): the callback runs with
-``verify="always"``, and its verdict is read three ways:
+``verify="always"`` (on the run's first seed; the other seeds run the
+defaults, ``"auto"``, and have no ``always`` row), and its verdict is read
+three ways:
 
 - ``deeplocalize`` (the defaults, ``verify="auto"``): the verified verdict when
   the rules call the run buggy (there ``auto`` runs the same trials as
@@ -17,8 +19,9 @@ One fit serves three rows of the table (`tools`): the callback runs with
   steps longer than a ``verify="never"`` run's.
 
 On a buggy program whose verification proved a fix, the fix is applied to a
-fresh build of the whole program (`repair`), which is trained as the program
-says; the scorer compares its final metric with the fixed program's.
+fresh build of the whole program (`repair`, first seed only), which is
+trained as the program says; the scorer compares its final metric with the
+fixed program's.
 
 Example:
     >>> cbs = make_callbacks(ctx)          # [DeepLocalizeCallback(verbose=0, verify="always")]
@@ -37,11 +40,12 @@ DIAGNOSER_MODES = ("rules", "learned", "both")
 
 
 def make_callbacks(ctx, **options) -> list:
-    """A fresh `DeepLocalizeCallback` at defaults but ``verify="always"`` (see the
-    module docstring; ``options`` override them)."""
+    """A fresh `DeepLocalizeCallback` at defaults but ``verify="always"`` on the
+    run's first seed (see the module docstring; the other seeds run ``"auto"``,
+    the defaults, to keep the benchmark's time; ``options`` override them)."""
     from deeplocalize import DeepLocalizeCallback
 
-    options.setdefault("verify", "always")
+    options.setdefault("verify", "always" if ctx.first_seed else "auto")
     return [DeepLocalizeCallback(verbose=0, **options)]
 
 
@@ -107,7 +111,8 @@ def _fill_verification(ctx, cb, rec, v) -> None:
     rec.verified_fix = {"fix": fix.fix, "root_cause": fix.root_cause, "layer": fix.layer, "change": fix.change}
     if ctx.variant == "buggy":
         if ctx._repair is None:
-            ctx._repair = repair(ctx, getattr(v, "fix_object", None))
+            ctx._repair = repair(ctx, getattr(v, "fix_object", None)) if ctx.first_seed else \
+                {"skipped": "the repair is measured on the run's first seed only"}
         rec.details["repair"] = ctx._repair
 
 
@@ -177,7 +182,10 @@ def _auto_on_notes(cb, rules, v):
 
 
 def read_always(ctx, cbs, rec, counter=None) -> None:
-    """The ``verify="always"`` verdict of the same run."""
+    """The ``verify="always"`` verdict of the same run (first seed only, see `make_callbacks`)."""
+    if cbs[0].verify != "always":
+        rec.status, rec.error = "n/a", "verify='always' runs on the first seed only (the benchmark's time)"
+        return
     d = cbs[0].diagnosis
     _fill(rec, d)
     _fill_verification(ctx, cbs[0], rec, d.verification)

@@ -50,22 +50,27 @@ def worker_env(jobs: int, backend: str = "tensorflow") -> dict:
 
 
 class _Job:
-    """One case: its arguments for the worker, its output and log files, its clock."""
+    """One case and one seed (``seed=None``: every seed of ``seeds`` in one job): its
+    arguments for the worker, its output and log files, its clock."""
 
     def __init__(self, case: CaseInfo, seeds, workdir: Path, reports_dir, traces_dir, baselines: str = "shared",
-                 backend: str = "tensorflow"):
+                 backend: str = "tensorflow", seed: int | None = None):
         self.case = case
-        self.out = workdir / f"{safe_name(case.module)}.jsonl"
-        self.log = workdir / f"{safe_name(case.module)}.stderr"
+        name = safe_name(case.module) + (f"_seed{seed}" if seed is not None else "")
+        self.out = workdir / f"{name}.jsonl"
+        self.log = workdir / f"{name}.stderr"
         self.out.unlink(missing_ok=True)  # the worker appends; start from nothing
         self.log.unlink(missing_ok=True)
-        self.args = ["--case", case.path, "--case-id", case.id, "--seeds", ",".join(str(s) for s in seeds),
+        run_seeds = [seed] if seed is not None else list(seeds)
+        self.args = ["--case", case.path, "--case-id", case.id, "--seeds", ",".join(str(s) for s in run_seeds),
+                     "--first-seed", str(list(seeds)[0]),
                      "--out", str(self.out), "--baselines", baselines, "--variants", ",".join(case.variants),
                      "--backend", backend, "--log", str(self.log)]
         if reports_dir:
             self.args += ["--reports", str(reports_dir)]
         if traces_dir:
             self.args += ["--traces", str(traces_dir)]
+        self.seed = seed
         self.start = None
 
     def finish(self, returncode=0, timed_out: bool = False) -> dict:
@@ -160,9 +165,12 @@ def run_cases(cases: list[CaseInfo], seeds=(0,), jobs: int = 1, timeout: float =
               reports_dir=None, traces_dir=None, progress=None, workdir=None,
               baselines: str = "shared", backend: str = "tensorflow") -> list[dict]:
     """Run every case on ``jobs`` worker servers, one case at a time each, on
-    the Keras ``backend``. A server that crashes or runs past ``timeout`` on a
-    case is replaced by a fresh one for the next. ``progress(result)`` is
-    called as each case finishes. Returns the raw results in case order."""
+    the Keras ``backend``. With several seeds each case and seed is a job of its
+    own (seed by seed, so the per-case ``timeout`` holds one seed and the
+    servers stay evenly loaded). A server that crashes or runs past ``timeout``
+    on a job is replaced by a fresh one for the next. ``progress(result)`` is
+    called as each job finishes. Returns the raw results (one per job) in case
+    order, then seed order."""
     jobs = max(1, int(jobs))
     tmp = None
     if workdir is None:
@@ -170,12 +178,14 @@ def run_cases(cases: list[CaseInfo], seeds=(0,), jobs: int = 1, timeout: float =
         workdir = Path(tmp.name)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    pending = list(cases)
+    seeds = list(seeds)
+    pending = [(case, None) for case in cases] if len(seeds) == 1 else \
+        [(case, seed) for seed in seeds for case in cases]
     servers: list[_Server] = []
-    results: dict[str, dict] = {}
+    results: dict[tuple, dict] = {}
 
     def done(job, result):
-        results[job.case.module] = result
+        results[(job.case.module, job.seed)] = result
         if progress is not None:
             progress(result)
 
@@ -189,7 +199,8 @@ def run_cases(cases: list[CaseInfo], seeds=(0,), jobs: int = 1, timeout: float =
                 servers.append(idle[-1])
             for sv in idle:
                 if pending:
-                    sv.assign(_Job(pending.pop(0), seeds, workdir, reports_dir, traces_dir, baselines, backend))
+                    case, seed = pending.pop(0)
+                    sv.assign(_Job(case, seeds, workdir, reports_dir, traces_dir, baselines, backend, seed=seed))
             if not pending and not any(sv.job for sv in servers):
                 break
             time.sleep(0.2)
@@ -213,4 +224,5 @@ def run_cases(cases: list[CaseInfo], seeds=(0,), jobs: int = 1, timeout: float =
                 sv.close()
         if tmp is not None:
             tmp.cleanup()
-    return [results[c.module] for c in cases if c.module in results]
+    order = [None] if len(seeds) == 1 else seeds
+    return [results[(c.module, s)] for c in cases for s in order if (c.module, s) in results]

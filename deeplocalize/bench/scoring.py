@@ -101,6 +101,8 @@ def _repaired(tool, gt, b: RunRecord | None, fixed_plain: RunRecord | None) -> b
     if not tool.verifies or b is None or not b.ok or not ((gt or {}).get("validity") or {}).get("metric"):
         return None
     rep = (b.details or {}).get("repair") if b.flagged and b.verified_fix else None
+    if rep and rep.get("skipped"):
+        return None
     if not rep or rep.get("error"):
         return False
     return repaired(rep.get("final"), gt, fixed_plain.final if fixed_plain is not None else None)

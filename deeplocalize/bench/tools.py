@@ -44,7 +44,9 @@ class Context:
     trace_path: str | None = None
     module: object = None  # the case module, to build the program again (a repair run)
     _repair: dict | None = None  # the verified fix applied to the whole buggy program, once per fit
-    times_overhead: bool = True  # this seed's fixed/healthy program gets a plain fit to time the overhead
+    # The run's first seed: its fixed/healthy program gets a plain fit to time the overhead, and only
+    # there do our fits run verify="always", save reports and repair the program (benchmark time).
+    first_seed: bool = True
 
 
 @dataclass(frozen=True)

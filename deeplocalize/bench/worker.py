@@ -103,10 +103,11 @@ def work(args) -> int:
         return 0
     variants = [v for v in args.variants.split(",") if v]
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    first = args.first_seed if args.first_seed is not None else seeds[0]
     for seed in seeds:
         for variant in variants:
-            ctx = tools_mod.Context(keras, variant, seed, case_id=args.case_id, times_overhead=seed == seeds[0])
-            if variant == "buggy":
+            ctx = tools_mod.Context(keras, variant, seed, case_id=args.case_id, first_seed=seed == first)
+            if variant == "buggy" and ctx.first_seed:
                 if args.reports:
                     ctx.report_path = str(Path(args.reports) / f"{safe_name(args.case_id)}_seed{seed}.html")
                 if args.traces:
@@ -155,6 +156,9 @@ def main(argv=None) -> int:
     parser.add_argument("--case", required=True, help="path of the case module")
     parser.add_argument("--case-id", required=True)
     parser.add_argument("--seeds", default="0")
+    parser.add_argument("--first-seed", type=int, default=None,
+                        help="the run's first seed (default: the first of --seeds); only it times the overhead, "
+                             "runs verify='always', writes reports and repairs the program")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="buggy,fixed (a healthy program: healthy)")
     parser.add_argument("--out", required=True, help="JSON-lines file to append run records to")
     parser.add_argument("--reports", default=None, help="folder for HTML reports of the buggy runs")
