@@ -168,6 +168,7 @@ def test_overhead_prefers_a_complete_fixed_run():
     o = scoring.overhead(runs)
     assert o["variant"] == "fixed" and o["ratio"] == pytest.approx(1.2)
     runs["fixed"]["deeplocalize"].stopped_early = True
+    assert scoring.overhead(runs)["ratio"] is None  # a halted run's few steps are tracing and trials
     runs["buggy"]["deeplocalize"].stopped_early = False
     assert scoring.overhead(runs)["variant"] == "buggy"
 
@@ -180,6 +181,10 @@ def test_overhead_of_a_fit_timed_whole_leaves_out_the_trials_that_ran_in_it():
     assert scoring.overhead(runs)["ratio"] == pytest.approx(1.2)
     dl.timing_basis = "after_first_epoch"  # the trials ran after the last epoch ended: not in it
     assert scoring.overhead(runs)["ratio"] == pytest.approx(3.0)
+    # a later seed runs verify="auto" (no always row): its own trials are left out
+    dl.update(timing_basis="whole_fit", verification_s=0.6)
+    runs["fixed"]["deeplocalize_always"].status = "n/a"
+    assert scoring.overhead(runs)["ratio"] == pytest.approx(2.4)
 
 
 def test_repair_compares_with_our_fit_where_the_tools_watched_it_instead_of_a_plain_fit():

@@ -54,11 +54,10 @@ def _header(rows, totals, meta) -> list[str]:
                  f"Keras backend {meta.get('backend') or 'tensorflow'}.")
     for tool, why in _not_run(rows).items():
         lines += ["", f"{tool.label} did not run: {why}."]
-    cpu = [r["case_cpu_s"] for r in rows if r.get("case_cpu_s")]
+    cpu = [r["case_cpu_s"] for r in rows if r.get("case_cpu_s")]  # one job per row (case and seed)
     if cpu:
-        n_cpu = len({r["id"] for r in rows if r.get("case_cpu_s")})
-        lines += ["", f"CPU time of the case processes: {sum(cpu) / max(1, len(cpu)) * n_cpu:.0f} s over "
-                      f"{n_cpu} finished programs (wall time depends on what else runs on the machine; the "
+        lines += ["", f"CPU time of the case processes: {sum(cpu):.0f} s over "
+                      f"{len(cpu)} finished program×seed runs (wall time depends on what else runs on the machine; the "
                       f"load average at the end was {meta.get('load_end', 'n/a')})."]
     lines += ["", "Counts are `k/n`: k programs where it holds among the n where it applies (a crashed or "
                   "timed-out run, or a baseline that is n/a, is left out of n)." +

@@ -207,11 +207,11 @@ def _modes(gt, b: RunRecord | None, detected) -> dict:
 def overhead(runs: dict) -> dict:
     """Per-step time with DeepLocalize / without any callback, same variant, same process.
 
-    The fixed variant is used when its DeepLocalize run trained to the end
-    (buggy runs are usually halted after a few steps); else the buggy one if
-    it did; else whichever DeepLocalize run has more steps. A fit timed whole
-    (one epoch) is timed without the ``verify="always"`` trials that ran at
-    its end: they are timed in a column of their own.
+    The fixed variant is used when its DeepLocalize run trained to the end,
+    else the buggy one if it did; a run we halted is not timed (its few steps
+    are mostly tracing and trials). A fit timed whole (one epoch) is timed
+    without the verification trials that ran at its end: they are timed in a
+    column of their own.
     """
     candidates = []
     for variant in ("fixed", "buggy", "healthy"):
@@ -221,17 +221,17 @@ def overhead(runs: dict) -> dict:
             continue
         if not dl.per_step_s or not plain.per_step_s:
             continue
-        candidates.append((not dl.stopped_early, dl.steps_run or 0, variant, dl, plain))
+        if not dl.stopped_early:
+            candidates.append((variant, dl, plain))
     if not candidates:
         return {"ratio": None, "variant": None, "complete": None}
-    complete = [c for c in candidates if c[0]]
-    pick = complete[0] if complete else max(candidates, key=lambda c: c[1])
-    _, _, variant, dl, plain = pick
+    variant, dl, plain = candidates[0]
     per_step = dl.per_step_s
-    trials = getattr(runs[variant].get(OURS + "_always"), "verification_s", None)
+    always = runs[variant].get(OURS + "_always")  # the trials that ran in that fit: always's, or auto's
+    trials = always.verification_s if always is not None and always.status == "ok" else dl.verification_s
     if trials and dl.timing_basis == "whole_fit" and dl.wall_s and dl.steps_run:
         per_step = max(0.0, dl.wall_s - trials) / dl.steps_run
-    return {"ratio": per_step / plain.per_step_s, "variant": variant, "complete": pick[0],
+    return {"ratio": per_step / plain.per_step_s, "variant": variant, "complete": True,
             "dl_per_step_s": per_step, "plain_per_step_s": plain.per_step_s, "basis": dl.timing_basis}
 
 
