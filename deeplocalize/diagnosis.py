@@ -203,8 +203,23 @@ def _symptom_cause(trace: Trace, f: Finding, findings: list[Finding]) -> tuple[s
             return "activation", f"layer '{layer}' is the most anomalous layer"
         if _early_update_ratio(trace) < 1e-5:
             return "learning_rate", "updates are tiny relative to the weights"
+        squashing = _squashing_hidden_layer(trace)
+        if squashing is not None:
+            f.layer = f.layer or squashing.name
+            return "activation", (f"no layer is anomalous, but hidden layer '{squashing.name}' squashes with "
+                                  f"{squashing.activation}: stacked saturating units learn slowly or stall")
         return "optimizer", "no layer is anomalous; the optimization itself does not progress"
     return "architecture", "no more specific rule applies"
+
+
+def _squashing_hidden_layer(trace: Trace):
+    """The first hidden feed-forward layer with a sigmoid or tanh activation
+    (recurrent layers' gates are meant to squash), or None."""
+    for info in trace.layers:
+        if not info.is_output and info.activation in ("sigmoid", "tanh", "hard_sigmoid") \
+                and not info.class_name.endswith(("RNN", "LSTM", "GRU")):
+            return info
+    return None
 
 
 def _component_or_layer(trace: Trace, f: Finding) -> str | None:

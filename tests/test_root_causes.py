@@ -39,6 +39,9 @@ CASES = {
     "learning_rate": (lambda: (mlp(opt=keras.optimizers.SGD(learning_rate=5.0)), X, Y, {}), "learning_rate",
                       {"optimizer"}),
     "activation": (lambda: (mlp(out="relu"), X, Y, {}), "activation", {"out"}),
+    # a stack of sigmoid layers under plain SGD stays at chance with no single anomalous layer
+    "activation_stalled": (lambda: (mlp(act="sigmoid", hidden=3, opt=keras.optimizers.SGD(0.01)), X, Y, {}),
+                           "activation", {"hidden_1"}),
     "loss_function": (lambda: (mlp(out="sigmoid", loss="mse"), X, keras.utils.to_categorical(Y), {}),
                       "loss_function", {"loss"}),
     "initialization": (lambda: (mlp(init="zeros", hidden=2), X, Y, {}), "initialization", {"hidden_1"}),
