@@ -14,6 +14,13 @@ extrema over all, the rest averaged. The layer's output itself is returned untou
 the step computes exactly what it did. Only training steps are noted: the
 wrapper is active between the callback's batch hooks.
 
+On JAX a host callback costs more than a small layer's step, so the step
+makes one for all layers (the model's own ``call`` hands over what its layers
+noted), and only on recorded steps (``begin_step(record=True)``); on the
+other steps a second compiled train function counts the non-finite values
+and calls the host only when there are some, so a NaN is still named to its
+layer on the step it appears.
+
 Example:
     >>> capture = ForwardCapture(layers, activations, saturation_eps=0.01)
     >>> capture.install(model); capture.begin_step(); ...; stats, order = capture.end_step()
@@ -81,7 +88,12 @@ class ForwardCapture:
         self._order: list[int] = []
         self._counts: dict[int, int] = {}
         self._plain = None
-        self._compiled = None  # (the plain train function, the one traced with the wrappers)
+        # (the plain train function, {mode: the one traced with the wrappers in that mode})
+        self._compiled = None
+        self.mode = "all"  # JAX, while a step is traced: "all" statistics, or "nonfinite" ones only
+        self._pending: list = []  # JAX, while a step is traced: (layer index, output) noted so far
+        self._first_bad = None  # JAX: {layer index: statistics} of the step's first pass with a NaN/Inf
+        self._model_call = None
         self.model = None
 
     @classmethod
@@ -106,6 +118,9 @@ class ForwardCapture:
             for i, layer in enumerate(self.layers):
                 self._orig_calls[i] = layer.__dict__.get("call")
                 layer.call = self._wrap(i, layer.call)
+            if self._jax:  # the model's call ends the forward pass: one host callback for all layers
+                self._model_call = (model.__dict__.get("call"),)
+                model.call = self._wrap_model(model.call)
         self._retrace()
 
     def uninstall(self) -> None:
@@ -119,6 +134,12 @@ class ForwardCapture:
                 layer.__dict__.pop("call", None)
             else:
                 layer.call = orig
+        if self._model_call is not None:
+            (orig,), self._model_call = self._model_call, None
+            if orig is None:
+                self.model.__dict__.pop("call", None)
+            else:
+                self.model.call = orig
         self._retrace(installing=False)
 
     def _retrace(self, installing: bool = True) -> None:
@@ -134,9 +155,33 @@ class ForwardCapture:
                 model.train_function, self._plain = self._plain, None
             return
         if self._compiled is None or self._compiled[0] is not plain:
+            if not self._jax:
+                model.make_train_function(force=True)
+                self._compiled = (plain, {"all": model.train_function})
+            else:
+                self._compiled = (plain, {mode: self._jitted_in_mode(model, mode) for mode in ("all", "nonfinite")})
+        self._plain, model.train_function = plain, self._compiled[1]["all"]
+
+    def _jitted_in_mode(self, model, mode):
+        """A train function whose step is traced in ``mode``. Each mode gets a
+        train step function of its own: JAX would share one trace between two
+        ``jit``s of the same function."""
+        capture, own = self, model.__dict__.get("train_step")
+        step = model.train_step
+
+        def train_step(*args, **kwargs):
+            capture.mode = mode
+            return step(*args, **kwargs)
+
+        model.train_step = train_step
+        try:
             model.make_train_function(force=True)
-            self._compiled = (plain, model.train_function)
-        self._plain, model.train_function = plain, self._compiled[1]
+        finally:
+            if own is None:
+                del model.__dict__["train_step"]
+            else:
+                model.train_step = own
+        return model.train_function
 
     def _wrap(self, index, call):
         capture = self
@@ -152,15 +197,56 @@ class ForwardCapture:
 
         return call_and_note
 
+    def _wrap_model(self, call):
+        capture = self
+
+        @functools.wraps(call)
+        def call_and_hand_over(*args, **kwargs):
+            outputs = call(*args, **kwargs)
+            capture._hand_over()
+            return outputs
+
+        return call_and_hand_over
+
+    def _hand_over(self) -> None:
+        """JAX: one host callback with what the layers noted in this forward pass
+        (in ``"nonfinite"`` mode only when some output holds a NaN or Inf)."""
+        import jax
+        import keras
+
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        indices = [i for i, _ in pending]
+
+        def send():
+            stats = keras.ops.stack([_reduce(t, self.activations[i], self.saturation_eps) for i, t in pending])
+            jax.debug.callback(functools.partial(self._receive_all, indices), stats)
+
+        if self.mode == "all":
+            send()
+            return
+        bad = sum(keras.ops.sum(keras.ops.cast(~keras.ops.isfinite(t), "int32")) for _, t in pending)
+        jax.lax.cond(bad > 0, send, lambda: None)
+
+    def _receive_all(self, indices, stats) -> None:
+        """One forward pass's statistics (JAX). With several steps per call,
+        the first pass that holds a NaN or Inf is kept apart: after it, every
+        layer turns non-finite, and the combined view would blame the first."""
+        stats = np.asarray(stats, dtype=float)
+        if self.active and self._first_bad is None and np.any(stats[:, :2] > 0):
+            self._first_bad = dict(zip(indices, stats))
+        for index, row in zip(indices, stats):
+            self._receive(index, row)
+
     def _note(self, index, tensor) -> None:
         import keras
 
-        stats = _reduce(keras.ops.stop_gradient(tensor), self.activations[index], self.saturation_eps)
+        tensor = keras.ops.stop_gradient(tensor)
         if self._jax:
-            import jax
-
-            jax.debug.callback(functools.partial(self._receive, index), stats)
+            self._pending.append((index, tensor))
             return
+        stats = _reduce(tensor, self.activations[index], self.saturation_eps)
         if self._backend == "tensorflow":
             import tensorflow as tf
 
@@ -183,9 +269,18 @@ class ForwardCapture:
         self._seen[index], self._counts[index] = stats, n + 1
 
     # ---- per step ---------------------------------------------------------------------
-    def begin_step(self) -> None:
+    def begin_step(self, record: bool = True) -> None:
+        """Note the coming step; on JAX, every statistic only when ``record``
+        (else the layers are heard from only when an output is not finite)."""
         self._seen, self._order, self._counts = {}, [], {}
+        self._first_bad = None
+        self._pending = []  # nothing of an earlier trace is handed over
         self.active = True
+        if self._jax and self._plain is not None and self._compiled is not None:
+            wanted = self._compiled[1]["all" if record else "nonfinite"]
+            if self.model.__dict__.get("train_function") is not wanted:
+                # a plain attribute: Keras's tracking __setattr__ costs more than a small step
+                object.__setattr__(self.model, "train_function", wanted)
 
     def end_step(self) -> tuple[dict, list]:
         """``({layer index: values of FORWARD_STATS}, layer indices in call order)``
@@ -195,6 +290,8 @@ class ForwardCapture:
 
             jax.effects_barrier()  # the host callbacks of the step have all run
         self.active = False
+        if self._first_bad is not None:
+            return self._first_bad, self._order
         return self._seen, self._order
 
 

@@ -159,7 +159,9 @@ class OutsideObserver:
     def begin_batch(self) -> None:
         """Before the train function runs (the forward values are noted from here)."""
         if self.forward is not None:
-            self.forward.begin_step()
+            span = max(1, int(getattr(self.model, "steps_per_execution", 1) or 1))
+            self.forward.begin_step(record=any(self.is_sampled(s) for s in
+                                               range(self._last_step + 1, self._last_step + 1 + span)))
         if self._first_batch_due:
             self._first_batch_due = False
             self._tap_first_batch()

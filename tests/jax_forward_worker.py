@@ -1,0 +1,61 @@
+"""Forward values on JAX, watched from outside the step (run by tests/test_jax_forward.py).
+
+Cases: ``late_nan`` (a NaN born in a known layer on a step the callback does
+not record), ``second_fit`` (the model was fitted without the callback first,
+so Keras's own train function is already traced), ``healthy`` (how many host
+callbacks a run makes). Prints one ``JAXFWD {json}`` line per case.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import keras
+import numpy as np
+
+from deeplocalize import DeepLocalizeCallback
+from deeplocalize.probes import forward
+from tests.backend_matrix import Poison, _compile, _data
+
+STEPS = 600
+CALLS = {"n": 0}
+_receive_all = forward.ForwardCapture._receive_all
+
+
+def _counted(self, indices, stats):
+    CALLS["n"] += 1
+    return _receive_all(self, indices, stats)
+
+
+forward.ForwardCapture._receive_all = _counted
+
+
+def _model(poison_at=None):
+    extra = [Poison(at=poison_at, name="poison")] if poison_at is not None else []
+    return _compile(keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu", name="hidden"),
+                                      *extra, keras.layers.Dense(3, activation="softmax", name="output")]))
+
+
+def run(case: str) -> dict:
+    keras.utils.set_random_seed(0)
+    x, y = _data()
+    reps = -(-STEPS * 16 // len(x))
+    x, y = np.tile(x, (reps, 1))[: STEPS * 16], np.tile(y, reps)[: STEPS * 16]
+    model = _model(poison_at=433 if case == "late_nan" else None)
+    if case == "second_fit":
+        model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    cb = DeepLocalizeCallback(verbose=0, verify="never")
+    CALLS["n"] = 0
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[cb])
+    d = cb.diagnosis
+    rows = cb.trace.to_frame()
+    nan = next((f for f in d.findings if f.kind == "nan"), None)
+    return {"case": case, "host_calls": CALLS["n"], "steps_recorded": int(rows["step"].nunique()),
+            "forward_seen": bool(np.isfinite(rows["act_mean"]).any()), "records_433": bool((rows["step"] == 433).any()),
+            "nan": None if nan is None else {"layer": nan.layer, "step": nan.step}}
+
+
+if __name__ == "__main__":
+    for name in sys.argv[1:]:
+        print("JAXFWD " + json.dumps(run(name)), flush=True)
