@@ -83,6 +83,7 @@ class ForwardCapture:
         self._plain = None
         self._compiled = None  # (the plain train function, the one traced with the wrappers)
         self.model = None
+        self.backward = None  # a BackwardCapture tapping the outputs' gradients, where there is one
 
     @classmethod
     def for_model(cls, model, layers, activations, saturation_eps: float = 0.01) -> "ForwardCapture":
@@ -100,8 +101,11 @@ class ForwardCapture:
 
     # ---- wrapping ----------------------------------------------------------------
     def install(self, model) -> None:
-        """Wrap the layers' ``call``; on JAX, have the train function traced again with them."""
+        """Wrap the layers' ``call`` (and the optimizer, see ``backward``); on JAX, have
+        the train function traced again with them."""
         self.model = model
+        if self.backward is not None:
+            self.backward.install(model)
         if not self._orig_calls:  # not wrapped yet
             for i, layer in enumerate(self.layers):
                 self._orig_calls[i] = layer.__dict__.get("call")
@@ -109,8 +113,10 @@ class ForwardCapture:
         self._retrace()
 
     def uninstall(self) -> None:
-        """Restore the layers (and, on JAX, a train function without the wrappers)."""
+        """Restore the layers and the optimizer (and, on JAX, a train function without the wrappers)."""
         self.active = False
+        if self.backward is not None:
+            self.backward.uninstall()
         for i, layer in enumerate(self.layers):
             if i not in self._orig_calls:
                 continue
@@ -148,6 +154,8 @@ class ForwardCapture:
                 first = next((t for t in _flatten(outputs) if _is_float(t)), None)
                 if first is not None:
                     capture._note(index, first)
+                if capture.backward is not None:
+                    outputs = capture.backward.tap(index, outputs)
             return outputs
 
         return call_and_note

@@ -1,0 +1,284 @@
+"""Gradients seen from outside the step, on JAX and PyTorch: noted as the step runs.
+
+Where the outside observer watches a JAX or PyTorch run (see
+`deeplocalize.probes.outside`), the step still passes through two places
+the callback can reach without changing what it computes:
+
+- the optimizer's gradient application (``optimizer.stateless_apply`` in
+  Keras's JAX step, ``optimizer.apply`` in its PyTorch step), wrapped on
+  the instance: each probed layer's trainable-weight gradients are reduced
+  to the numbers the in-step probes record (`WEIGHT_GRAD_STATS`), and the
+  gradients go on to the optimizer untouched;
+- each probed layer's output (`BackwardCapture.tap`, called from the
+  forward wrapper of `deeplocalize.probes.forward`): on JAX an identity
+  with a custom VJP whose backward rule reduces the cotangent it passes on
+  unchanged; on PyTorch a ``Tensor.register_hook`` that reads the gradient
+  and returns nothing (for a softmax/sigmoid output whose cross-entropy
+  Keras takes from its logits, the logits' gradient, as the probes do).
+
+The numbers reach the host through ``jax.debug.callback`` from inside the
+jitted step, or eagerly on PyTorch. Weight gradients are reduced from the
+same strided sample as the probes' (`_sample_stride`), output gradients
+whole. A failure in any of this is kept in ``error`` (the observer warns
+once) and the capture stops noting; the step runs on as written.
+
+Example:
+    >>> backward = BackwardCapture(layers)
+    >>> backward.install(model); backward.begin_step(); ...
+    >>> outputs, weights = backward.end_step()   # {layer: OUTPUT_GRAD_STATS}, array (layers, 3)
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+from deeplocalize.probes.forward import _is_float
+from deeplocalize.probes.sampling import _sample_stride
+
+OUTPUT_GRAD_STATS = ("grad_norm", "grad_nan", "grad_inf")  # names as in `LAYER_STATS`
+WEIGHT_GRAD_STATS = ("gw_norm", "gw_nan", "gw_inf")
+_APPLY = {"jax": "stateless_apply", "torch": "apply"}  # what Keras's own step hands the gradients to
+
+
+def can_watch_gradients(model) -> str | None:
+    """Why the gradients cannot be noted from outside on ``model``'s backend, or None.
+
+    Example:
+        >>> can_watch_gradients(model)     # KERAS_BACKEND=jax
+        >>> can_watch_gradients(model)     # KERAS_BACKEND=tensorflow, run_eagerly=True
+        'the tensorflow backend: gradients are seen by the in-step probes only'
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    if backend not in _APPLY:
+        return f"the {backend} backend: gradients are seen by the in-step probes only"
+    if getattr(model, "optimizer", None) is None:
+        return "the model has no optimizer"
+    return None
+
+
+class BackwardCapture:
+    """Notes each probed layer's weight and output gradients during training steps.
+
+    Example:
+        >>> backward.begin_step()
+        >>> model.train_function(...)                  # the user's step, unchanged
+        >>> outputs, weights = backward.end_step()
+    """
+
+    def __init__(self, layers):
+        import keras
+
+        self.layers = layers
+        self.active = False
+        self.error: BaseException | None = None
+        self._backend = keras.backend.backend()
+        self._optimizer = None
+        self._orig_apply = None
+        self._owner: dict[int, int] = {}
+        self._identities: dict[int, object] = {}
+        self._outputs: dict[int, list] = {}
+        self._weights: list = []
+        self.seen = {"outputs": False, "weights": False}  # whether any arrived, ever
+
+    # ---- wrapping ----------------------------------------------------------------
+    def install(self, model) -> None:
+        """Wrap the optimizer's gradient application (before the train function is traced)."""
+        self._owner = {}
+        for i, layer in enumerate(self.layers):
+            for v in layer.trainable_weights:
+                self._owner.setdefault(id(v), i)
+        self._variables = list(model.trainable_variables)
+        optimizer, name = model.optimizer, _APPLY[self._backend]
+        if self._optimizer is not optimizer:
+            self.uninstall()
+            self._optimizer, self._orig_apply = optimizer, optimizer.__dict__.get(name)
+            setattr(optimizer, name, self._wrap_apply(getattr(optimizer, name)))
+
+    def uninstall(self) -> None:
+        """Give the optimizer back its own gradient application."""
+        self.active = False
+        optimizer, self._optimizer = self._optimizer, None
+        if optimizer is None:
+            return
+        name = _APPLY[self._backend]
+        if self._orig_apply is None:
+            optimizer.__dict__.pop(name, None)
+        else:
+            setattr(optimizer, name, self._orig_apply)
+        self._orig_apply = None
+
+    def _wrap_apply(self, apply):
+        capture = self
+
+        @functools.wraps(apply)
+        def apply_and_note(*args, **kwargs):
+            if capture.active and capture.error is None:
+                capture._guard(capture._note_weights, *args, **kwargs)
+            return apply(*args, **kwargs)
+
+        return apply_and_note
+
+    def _guard(self, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:  # never the user's step: noted, and the capture stops
+            self.error = self.error or exc
+            return None
+
+    # ---- weight gradients ---------------------------------------------------------
+    def _note_weights(self, *args, **kwargs) -> None:
+        if self._backend == "jax":  # stateless_apply(optimizer_variables, grads, trainable_variables)
+            grads = args[1] if len(args) > 1 else kwargs["grads"]
+            variables = self._variables
+        else:  # apply(grads, trainable_variables=None)
+            grads = args[0] if args else kwargs["grads"]
+            variables = args[1] if len(args) > 1 else kwargs.get("trainable_variables")
+            variables = self._variables if variables is None else variables
+        grads = list(grads)
+        if len(grads) != len(variables):
+            return
+        stats = _weight_stats(grads, [self._owner.get(id(v), -1) for v in variables], len(self.layers))
+        self._hand_over(self._receive_weights, stats)
+
+    def _receive_weights(self, stats) -> None:
+        if self.active:
+            self._weights.append(stats)
+
+    # ---- output gradients ---------------------------------------------------------
+    def tap(self, index: int, outputs):
+        """``outputs`` with its first float tensor's gradient noted in the
+        backward pass (the same values; on PyTorch the very same tensors)."""
+        if not self.active or self.error is not None:
+            return outputs
+        tapped = self._guard(self._tap, index, outputs)
+        return outputs if tapped is None else tapped
+
+    def _tap(self, index, outputs):
+        import keras
+
+        flat = keras.tree.flatten(outputs)
+        k = next((k for k, t in enumerate(flat) if _is_float(t)), None)
+        if k is None:
+            return outputs
+        if self._backend == "torch":
+            target = getattr(flat[k], "_keras_logits", None)
+            target = flat[k] if target is None else target
+            if target.requires_grad:
+                target.register_hook(functools.partial(self._torch_hook, index))
+            return outputs
+        original, flat[k] = flat[k], self._identity(index)(flat[k])
+        return flat[k] if original is outputs else keras.tree.pack_sequence_as(outputs, flat)
+
+    def _identity(self, index):
+        """The identity whose backward rule hands layer ``index``'s cotangent's statistics to the host."""
+        identity = self._identities.get(index)
+        if identity is None:
+            import jax
+
+            identity = jax.custom_vjp(lambda x: x)
+
+            def backward(_, g):
+                self._guard(self._hand_over, functools.partial(self._receive_output, index), _grad_stats(g))
+                return (g,)
+
+            identity.defvjp(lambda x: (x, None), backward)
+            self._identities[index] = identity
+        return identity
+
+    def _torch_hook(self, index, grad):
+        if self.active and self.error is None:
+            self._guard(self._receive_output, index, _grad_stats(grad.detach()))
+        return None
+
+    def _receive_output(self, index, stats) -> None:
+        if self.active:
+            self._outputs.setdefault(index, []).append(stats)
+
+    # ---- to the host ----------------------------------------------------------------
+    def _hand_over(self, receive, stats) -> None:
+        if self._backend == "jax":
+            import jax
+
+            jax.debug.callback(functools.partial(self._guard, receive), stats)
+        else:  # eager: kept as a tensor, read at the step's end
+            receive(stats)
+
+    def begin_step(self) -> None:
+        self._outputs, self._weights = {}, []
+        self.active = True
+
+    def end_step(self) -> tuple[dict, np.ndarray | None]:
+        """``({layer index: OUTPUT_GRAD_STATS}, (layers, WEIGHT_GRAD_STATS) array or None)``
+        of the step(s) since `begin_step`: norms averaged over several calls
+        (replicas, steps of one execution), counts summed."""
+        if self._backend == "jax":
+            import jax
+
+            jax.effects_barrier()  # the host callbacks of the step have all run
+        self.active = False
+        try:
+            outputs = {i: _combine(np.stack([_numpy(s) for s in got])) for i, got in self._outputs.items()}
+            weights = _combine(np.stack([_numpy(s) for s in self._weights])) if self._weights else None
+        except Exception as exc:
+            self.error = self.error or exc
+            return {}, None
+        self.seen["outputs"] |= bool(outputs)
+        self.seen["weights"] |= weights is not None
+        return outputs, weights
+
+
+def _combine(stats: np.ndarray) -> np.ndarray:
+    """One set of statistics from several: the first (norm) column averaged, counts summed."""
+    out = stats.sum(axis=0)
+    out[..., 0] = stats[..., 0].mean(axis=0)
+    return out
+
+
+def _numpy(stats) -> np.ndarray:
+    import keras
+
+    return np.asarray(keras.ops.convert_to_numpy(stats), dtype=float)
+
+
+def _grad_stats(g):
+    """`OUTPUT_GRAD_STATS` of one gradient, as one float32 vector (keras.ops only)."""
+    import keras
+
+    ops = keras.ops
+    g = ops.cast(g, "float32")
+    count = lambda mask: ops.sum(ops.cast(mask, "float32"))  # noqa: E731
+    return ops.stack([ops.sqrt(ops.sum(ops.square(g))), count(ops.isnan(g)), count(ops.isinf(g))])
+
+
+def _weight_stats(grads, owners, n_layers: int):
+    """`WEIGHT_GRAD_STATS` per layer, shape ``(n_layers, 3)``: each weight
+    gradient's strided sample (as the probes take it), summed over the
+    layer's weights; the norm NaN for a layer without a weight gradient."""
+    import keras
+
+    ops = keras.ops
+    per_layer: dict[int, list] = {}
+    for g, i in zip(grads, owners):
+        if g is None or i < 0:
+            continue
+        stride = _sample_stride(g.shape) if len(g.shape) else 1
+        flat = ops.cast(ops.reshape(g, (-1,)), "float32")
+        sample = flat[::stride] if stride > 1 else flat
+        k = float(stride)
+        per_layer.setdefault(i, []).append(ops.stack([ops.sum(ops.square(sample)) * k,
+                                                      ops.sum(ops.cast(ops.isnan(sample), "float32")) * k,
+                                                      ops.sum(ops.cast(ops.isinf(sample), "float32")) * k]))
+    nothing = ops.convert_to_tensor([math.nan, 0.0, 0.0], "float32")
+    rows = []
+    for i in range(n_layers):
+        if i not in per_layer:
+            rows.append(nothing)
+            continue
+        total = functools.reduce(lambda a, b: a + b, per_layer[i])
+        rows.append(ops.concatenate([ops.sqrt(total[:1]), total[1:]]))
+    return ops.stack(rows)
