@@ -108,7 +108,7 @@ def run(config: str) -> dict:
         def fail(*args):
             raise RuntimeError("a reduction that fails")
 
-        backward._weight_stats = fail
+        backward._weight_sums = fail
     cb = DeepLocalizeCallback(verbose=0, halt="never")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -16,8 +16,10 @@ the callback can reach without changing what it computes:
   and returns nothing (for a softmax/sigmoid output whose cross-entropy
   Keras takes from its logits, the logits' gradient, as the probes do).
 
-The numbers reach the host through ``jax.debug.callback`` from inside the
-jitted step, or eagerly on PyTorch. Weight gradients are reduced from the
+The numbers reach the host through one ``jax.debug.callback`` per step from
+inside the jitted step, at the gradient application (the output gradients'
+statistics, computed by the backward rules earlier in the same trace, go
+with it), or eagerly on PyTorch. Weight gradients are reduced from the
 same strided sample as the probes' (`_sample_stride`), output gradients
 whole. A failure in any of this is kept in ``error`` (the observer warns
 once) and the capture stops noting; the step runs on as written.
@@ -31,7 +33,6 @@ Example:
 from __future__ import annotations
 
 import functools
-import math
 
 import numpy as np
 
@@ -83,6 +84,7 @@ class BackwardCapture:
         self._identities: dict[int, object] = {}
         self._outputs: dict[int, list] = {}
         self._weights: list = []
+        self._stash: list = []  # JAX, while a step is traced: (layer index, its output gradient's statistics)
         self.seen = {"outputs": False, "weights": False}  # whether any arrived, ever
 
     # ---- wrapping ----------------------------------------------------------------
@@ -142,12 +144,29 @@ class BackwardCapture:
         grads = list(grads)
         if len(grads) != len(variables):
             return
-        stats = _weight_stats(grads, [self._owner.get(id(v), -1) for v in variables], len(self.layers))
-        self._hand_over(self._receive_weights, stats)
+        stats, owners = _weight_sums(grads, [self._owner.get(id(v), -1) for v in variables])
+        if stats is None:
+            return
+        if self._backend != "jax":
+            self._receive_weights(owners, stats)
+            return
+        import jax
 
-    def _receive_weights(self, stats) -> None:
+        stash, self._stash = [(i, t) for i, t in self._stash if t is not None], []
+        try:  # one callback for the step's gradients, the outputs' included
+            jax.debug.callback(functools.partial(self._on_host, [i for i, _ in stash], owners), stats,
+                               *[t for _, t in stash])
+        except Exception:  # the outputs' statistics belong to another trace: the weights' alone
+            jax.debug.callback(functools.partial(self._on_host, [], owners), stats)
+
+    def _on_host(self, indices, owners, weights, *outputs) -> None:
+        self._guard(self._receive_weights, owners, np.asarray(weights))
+        for i, values in zip(indices, outputs):
+            self._guard(self._receive_output, i, np.asarray(values))
+
+    def _receive_weights(self, owners, stats) -> None:
         if self.active:
-            self._weights.append(stats)
+            self._weights.append((owners, stats))
 
     # ---- output gradients ---------------------------------------------------------
     def tap(self, index: int, outputs):
@@ -183,7 +202,9 @@ class BackwardCapture:
             identity = jax.custom_vjp(lambda x: x)
 
             def backward(_, g):
-                self._guard(self._hand_over, functools.partial(self._receive_output, index), _grad_stats(g))
+                # Kept (a tracer of the step being traced) for the one host
+                # callback of the gradient application, which the step reaches later.
+                self._stash.append((index, self._guard(_sums, g)))
                 return (g,)
 
             identity.defvjp(lambda x: (x, None), backward)
@@ -192,24 +213,16 @@ class BackwardCapture:
 
     def _torch_hook(self, index, grad):
         if self.active and self.error is None:
-            self._guard(self._receive_output, index, _grad_stats(grad.detach()))
+            self._guard(self._receive_output, index, _sums(grad.detach()))
         return None
 
     def _receive_output(self, index, stats) -> None:
         if self.active:
             self._outputs.setdefault(index, []).append(stats)
 
-    # ---- to the host ----------------------------------------------------------------
-    def _hand_over(self, receive, stats) -> None:
-        if self._backend == "jax":
-            import jax
-
-            jax.debug.callback(functools.partial(self._guard, receive), stats)
-        else:  # eager: kept as a tensor, read at the step's end
-            receive(stats)
-
+    # ---- per step ---------------------------------------------------------------------
     def begin_step(self) -> None:
-        self._outputs, self._weights = {}, []
+        self._outputs, self._weights, self._stash = {}, [], []
         self.active = True
 
     def end_step(self) -> tuple[dict, np.ndarray | None]:
@@ -222,63 +235,84 @@ class BackwardCapture:
             jax.effects_barrier()  # the host callbacks of the step have all run
         self.active = False
         try:
-            outputs = {i: _combine(np.stack([_numpy(s) for s in got])) for i, got in self._outputs.items()}
-            weights = _combine(np.stack([_numpy(s) for s in self._weights])) if self._weights else None
+            got = _numpy([s for i in sorted(self._outputs) for s in self._outputs[i]] + [s for _, s in self._weights])
         except Exception as exc:
             self.error = self.error or exc
             return {}, None
+        outputs = {}
+        for i in sorted(self._outputs):
+            n = len(self._outputs[i])
+            outputs[i], got = _combine([_rooted(v) for v in got[:n]]), got[n:]
+        weights = _combine([_per_layer(o, v, len(self.layers)) for (o, _), v in zip(self._weights, got)]) \
+            if got else None
         self.seen["outputs"] |= bool(outputs)
         self.seen["weights"] |= weights is not None
         return outputs, weights
 
 
-def _combine(stats: np.ndarray) -> np.ndarray:
+def _combine(stats: list) -> np.ndarray:
     """One set of statistics from several: the first (norm) column averaged, counts summed."""
+    stats = np.stack(stats)
     out = stats.sum(axis=0)
     out[..., 0] = stats[..., 0].mean(axis=0)
     return out
 
 
-def _numpy(stats) -> np.ndarray:
+def _rooted(sums: np.ndarray) -> np.ndarray:
+    """``[sum of squares, NaN, Inf]`` -> ``[norm, NaN, Inf]``."""
+    return np.r_[np.sqrt(sums[..., :1]), sums[..., 1:]] if sums.ndim == 1 else \
+        np.c_[np.sqrt(sums[:, :1]), sums[:, 1:]]
+
+
+def _per_layer(owners: list, sums: np.ndarray, n_layers: int) -> np.ndarray:
+    """`WEIGHT_GRAD_STATS` per layer from each weight's sums (``owners[k]``:
+    the layer of row ``k``); the norm NaN for a layer without a weight gradient."""
+    out = np.zeros((n_layers, 3))
+    np.add.at(out, owners, sums)
+    out = _rooted(out)
+    out[sorted(set(range(n_layers)) - set(owners)), 0] = np.nan
+    return out
+
+
+def _numpy(stats: list) -> list:
+    """Each of ``stats`` (numpy from a host callback, or tensors) as a float64
+    array; tensors are copied to the host together, once."""
     import keras
 
-    return np.asarray(keras.ops.convert_to_numpy(stats), dtype=float)
+    if not stats or all(isinstance(s, np.ndarray) for s in stats):
+        return [np.asarray(s, dtype=float) for s in stats]
+    ops = keras.ops
+    flat = np.asarray(ops.convert_to_numpy(ops.concatenate([ops.reshape(s, (-1,)) for s in stats])), dtype=float)
+    out, at = [], 0
+    for s in stats:
+        size = int(np.prod(s.shape))
+        out.append(flat[at:at + size].reshape(tuple(s.shape)))
+        at += size
+    return out
 
 
-def _grad_stats(g):
-    """`OUTPUT_GRAD_STATS` of one gradient, as one float32 vector (keras.ops only)."""
+def _sums(g, stride: int = 1):
+    """``[sum of squares, NaN count, Inf count]`` of ``g`` (every ``stride``-th
+    value of it, the sums times ``stride``) as one float32 vector: one
+    reduction (keras.ops only); the host takes the root."""
     import keras
 
     ops = keras.ops
-    g = ops.cast(g, "float32")
-    count = lambda mask: ops.sum(ops.cast(mask, "float32"))  # noqa: E731
-    return ops.stack([ops.sqrt(ops.sum(ops.square(g))), count(ops.isnan(g)), count(ops.isinf(g))])
+    flat = ops.cast(ops.reshape(g, (-1,)), "float32")
+    flat = flat[::stride] if stride > 1 else flat
+    parts = ops.stack([ops.square(flat), ops.cast(ops.isnan(flat), "float32"), ops.cast(ops.isinf(flat), "float32")])
+    sums = ops.sum(parts, axis=1)
+    return sums * float(stride) if stride > 1 else sums
 
 
-def _weight_stats(grads, owners, n_layers: int):
-    """`WEIGHT_GRAD_STATS` per layer, shape ``(n_layers, 3)``: each weight
-    gradient's strided sample (as the probes take it), summed over the
-    layer's weights; the norm NaN for a layer without a weight gradient."""
+def _weight_sums(grads, owners):
+    """``(array (weights, 3) of `_sums`, the probed layer of each)`` over the
+    weight gradients a probed layer owns, each from the strided sample the
+    probes take (`_sample_stride`); ``(None, [])`` when there is none."""
     import keras
 
-    ops = keras.ops
-    per_layer: dict[int, list] = {}
-    for g, i in zip(grads, owners):
-        if g is None or i < 0:
-            continue
-        stride = _sample_stride(g.shape) if len(g.shape) else 1
-        flat = ops.cast(ops.reshape(g, (-1,)), "float32")
-        sample = flat[::stride] if stride > 1 else flat
-        k = float(stride)
-        per_layer.setdefault(i, []).append(ops.stack([ops.sum(ops.square(sample)) * k,
-                                                      ops.sum(ops.cast(ops.isnan(sample), "float32")) * k,
-                                                      ops.sum(ops.cast(ops.isinf(sample), "float32")) * k]))
-    nothing = ops.convert_to_tensor([math.nan, 0.0, 0.0], "float32")
-    rows = []
-    for i in range(n_layers):
-        if i not in per_layer:
-            rows.append(nothing)
-            continue
-        total = functools.reduce(lambda a, b: a + b, per_layer[i])
-        rows.append(ops.concatenate([ops.sqrt(total[:1]), total[1:]]))
-    return ops.stack(rows)
+    kept = [(g, i) for g, i in zip(grads, owners) if g is not None and i >= 0]
+    if not kept:
+        return None, []
+    rows = [_sums(g, _sample_stride(g.shape) if len(g.shape) else 1) for g, _ in kept]
+    return keras.ops.stack(rows), [i for _, i in kept]
