@@ -8,7 +8,7 @@ callback, then with it, then once more without it:
 - ``healthy``: the first recorded step's gradient columns against the same
   gradients computed here in numpy from the initial weights and first batch;
 - ``nan_backward``: a `GradPoison` layer, the identity forward, whose
-  backward pass turns NaN on training call `POISON_STEP`;
+  backward pass turns NaN on training call `POISON_STEP` (that of `tests/backend_matrix.py`);
 - ``broken``: the weight-gradient reduction raises inside the step.
 """
 
@@ -25,30 +25,21 @@ import keras
 from keras import layers as L
 
 from deeplocalize import DeepLocalizeCallback
+from tests.backend_matrix import POISON_STEP, Poison
 
-N, BATCH, POISON_STEP = 64, 16, 3
+N, BATCH = 64, 16
 
 
 @keras.saving.register_keras_serializable("deeplocalize_tests")
-class GradPoison(L.Layer):
+class GradPoison(Poison):
     """Returns its input exactly; on training call ``at`` its gradient is NaN
     (``0 * sqrt(u)`` at ``u = 0``: 0 forward, 0/0 backward)."""
-
-    def __init__(self, at=POISON_STEP, **kwargs):
-        super().__init__(**kwargs)
-        self.at = at
-
-    def build(self, shape):
-        self.calls = self.add_weight(shape=(), initializer="zeros", trainable=False, name="calls")
 
     def call(self, x, training=False):
         if not training:
             return x
-        ops = keras.ops
-        bad = ops.equal(self.calls, float(self.at))
-        self.calls.assign(self.calls + 1.0)
-        u = ops.where(bad, x - x, 1.0 + x - x)
-        return x + 0.0 * ops.sqrt(u)
+        u = keras.ops.where(self._due(), x - x, 1.0 + x - x)
+        return x + 0.0 * keras.ops.sqrt(u)
 
 
 def build(poison: bool):
