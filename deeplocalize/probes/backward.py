@@ -281,8 +281,13 @@ def _numpy(stats: list) -> list:
 
     if not stats or all(isinstance(s, np.ndarray) for s in stats):
         return [np.asarray(s, dtype=float) for s in stats]
-    ops = keras.ops
-    flat = np.asarray(ops.convert_to_numpy(ops.concatenate([ops.reshape(s, (-1,)) for s in stats])), dtype=float)
+    if _is_torch(stats[0]):
+        import torch
+
+        flat = torch.cat([s.reshape(-1) for s in stats]).cpu().numpy().astype(float)
+    else:
+        ops = keras.ops
+        flat = np.asarray(ops.convert_to_numpy(ops.concatenate([ops.reshape(s, (-1,)) for s in stats])), dtype=float)
     out, at = [], 0
     for s in stats:
         size = int(np.prod(s.shape))
@@ -295,13 +300,19 @@ def _sums(g, stride: int = 1):
     """``[sum of squares, NaN count, Inf count]`` of ``g`` (every ``stride``-th
     value of it, the sums times ``stride``) as one float32 vector: one
     reduction (keras.ops only); the host takes the root."""
-    import keras
+    if _is_torch(g):  # eager: torch's own ops (keras.ops would cost more than they do)
+        import torch
 
-    ops = keras.ops
-    flat = ops.cast(ops.reshape(g, (-1,)), "float32")
-    flat = flat[::stride] if stride > 1 else flat
-    parts = ops.stack([ops.square(flat), ops.cast(ops.isnan(flat), "float32"), ops.cast(ops.isinf(flat), "float32")])
-    sums = ops.sum(parts, axis=1)
+        flat = g.detach().reshape(-1)[::stride].float()
+        sums = torch.stack([flat.square().sum(), flat.isnan().sum().float(), flat.isinf().sum().float()])
+    else:
+        import keras
+
+        ops = keras.ops
+        flat = ops.cast(ops.reshape(g, (-1,)), "float32")
+        flat = flat[::stride] if stride > 1 else flat
+        sums = ops.sum(ops.stack([ops.square(flat), ops.cast(ops.isnan(flat), "float32"),
+                                  ops.cast(ops.isinf(flat), "float32")]), axis=1)
     return sums * float(stride) if stride > 1 else sums
 
 
@@ -315,4 +326,13 @@ def _weight_sums(grads, owners):
     if not kept:
         return None, []
     rows = [_sums(g, _sample_stride(g.shape) if len(g.shape) else 1) for g, _ in kept]
-    return keras.ops.stack(rows), [i for _, i in kept]
+    owners = [i for _, i in kept]
+    if _is_torch(rows[0]):
+        import torch
+
+        return torch.stack(rows), owners
+    return keras.ops.stack(rows), owners
+
+
+def _is_torch(t) -> bool:
+    return type(t).__module__.startswith("torch")
