@@ -194,7 +194,8 @@ class BackwardCapture:
         return flat[k] if original is outputs else keras.tree.pack_sequence_as(outputs, flat)
 
     def _identity(self, index):
-        """The identity whose backward rule hands layer ``index``'s cotangent's statistics to the host."""
+        """The identity whose backward rule notes layer ``index``'s cotangent's
+        statistics, for the step's host callback (see `_note_weights`)."""
         identity = self._identities.get(index)
         if identity is None:
             import jax
