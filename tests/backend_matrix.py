@@ -39,9 +39,13 @@ class Poison(L.Layer):
     def call(self, x, training=False):
         if not training:
             return x
+        return x * keras.ops.where(self._due(), float("nan"), 1.0)
+
+    def _due(self):
+        """Whether this training call is call ``at`` (and count it)."""
         bad = keras.ops.equal(self.calls, float(self.at))
         self.calls.assign(self.calls + 1.0)
-        return x * keras.ops.where(bad, float("nan"), 1.0)
+        return bad
 
 
 def _data(kind="flat"):

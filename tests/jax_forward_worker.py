@@ -1,7 +1,7 @@
 """Forward values on JAX, watched from outside the step (run by tests/test_jax_forward.py).
 
-Cases: ``late_nan`` (a NaN born in a known layer on a step the callback does
-not record), ``second_fit`` (the model was fitted without the callback first,
+Cases: ``late_nan`` (a NaN born in a known layer's output on a step the
+callback does not record), ``late_grad_nan`` (the same, in its gradient), ``second_fit`` (the model was fitted without the callback first,
 so Keras's own train function is already traced), ``healthy`` (how many host
 callbacks a run makes). Prints one ``JAXFWD {json}`` line per case.
 """
@@ -16,6 +16,7 @@ import numpy as np
 
 from deeplocalize import DeepLocalizeCallback
 from deeplocalize.probes import forward
+from tests.backend_gradients import GradPoison
 from tests.backend_matrix import Poison, _compile, _data
 
 STEPS = 600
@@ -31,8 +32,8 @@ def _counted(self, indices, stats):
 forward.ForwardCapture._receive_all = _counted
 
 
-def _model(poison_at=None):
-    extra = [Poison(at=poison_at, name="poison")] if poison_at is not None else []
+def _model(poison_at=None, layer=Poison):
+    extra = [layer(at=poison_at, name="poison")] if poison_at is not None else []
     return _compile(keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu", name="hidden"),
                                       *extra, keras.layers.Dense(3, activation="softmax", name="output")]))
 
@@ -42,7 +43,8 @@ def run(case: str) -> dict:
     x, y = _data()
     reps = -(-STEPS * 16 // len(x))
     x, y = np.tile(x, (reps, 1))[: STEPS * 16], np.tile(y, reps)[: STEPS * 16]
-    model = _model(poison_at=433 if case == "late_nan" else None)
+    model = _model(poison_at=433 if case.startswith("late") else None,
+                   layer=GradPoison if case == "late_grad_nan" else Poison)
     if case == "second_fit":
         model.fit(x, y, epochs=1, batch_size=16, verbose=0)
     cb = DeepLocalizeCallback(verbose=0, verify="never")
@@ -51,7 +53,7 @@ def run(case: str) -> dict:
     d = cb.diagnosis
     rows = cb.trace.to_frame()
     nan = next((f for f in d.findings if f.kind == "nan"), None)
-    return {"case": case, "host_calls": CALLS["n"], "steps_recorded": int(rows["step"].nunique()),
+    return {"case": case, "host_calls": CALLS["n"], "detail": None if nan is None else nan.detail, "steps_recorded": int(rows["step"].nunique()),
             "forward_seen": bool(np.isfinite(rows["act_mean"]).any()), "records_433": bool((rows["step"] == 433).any()),
             "nan": None if nan is None else {"layer": nan.layer, "step": nan.step}}
 

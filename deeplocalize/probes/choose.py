@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+from deeplocalize.probes.backward import BackwardCapture, can_watch_gradients
 from deeplocalize.probes.forward import ForwardCapture, can_capture
 from deeplocalize.probes.outside import OutsideObserver
 from deeplocalize.probes.step import activation_name, probed_layers
@@ -85,6 +86,8 @@ def watcher_for(model, model_now=None, **settings):
         layers = probed_layers(model)
         forward = ForwardCapture.for_model(model, layers, [activation_name(layer) for layer in layers],
                                            saturation_eps=settings.get("saturation_eps", 0.01))
+        if forward.backward is None and can_watch_gradients(model) is None:
+            forward.backward = BackwardCapture(layers)  # kept with the capture: its traced step calls both
     return OutsideObserver(model, reason, model_now=model_now, per_step_loss=not own_train_step(model),
                            forward=forward)
 
@@ -102,8 +105,7 @@ def coverage_of(watcher) -> dict:
         'in_graph'
     """
     if is_outside(watcher):
-        return {"observer": "outside", "watched": watcher.watched, "not_watched": watcher.not_watched,
-                "why": watcher.reason}
+        return watcher.coverage  # the observer's own dict: it says so when it stops watching something
     return {"observer": "in_graph", "watched": "every layer's forward values, gradients and weights",
             "not_watched": [], "why": None}
 

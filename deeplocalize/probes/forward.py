@@ -95,6 +95,7 @@ class ForwardCapture:
         self._first_bad = None  # JAX: {layer index: statistics} of the step's first pass with a NaN/Inf
         self._model_call = None
         self.model = None
+        self.backward = None  # a BackwardCapture tapping the outputs' gradients, where there is one
 
     @classmethod
     def for_model(cls, model, layers, activations, saturation_eps: float = 0.01) -> "ForwardCapture":
@@ -112,8 +113,11 @@ class ForwardCapture:
 
     # ---- wrapping ----------------------------------------------------------------
     def install(self, model) -> None:
-        """Wrap the layers' ``call``; on JAX, have the train function traced again with them."""
+        """Wrap the layers' ``call`` (and the optimizer, see ``backward``); on JAX, have
+        the train function traced again with them."""
         self.model = model
+        if self.backward is not None:
+            self.backward.install(model)
         if not self._orig_calls:  # not wrapped yet
             for i, layer in enumerate(self.layers):
                 self._orig_calls[i] = layer.__dict__.get("call")
@@ -124,8 +128,10 @@ class ForwardCapture:
         self._retrace()
 
     def uninstall(self) -> None:
-        """Restore the layers (and, on JAX, a train function without the wrappers)."""
+        """Restore the layers and the optimizer (and, on JAX, a train function without the wrappers)."""
         self.active = False
+        if self.backward is not None:
+            self.backward.uninstall()
         for i, layer in enumerate(self.layers):
             if i not in self._orig_calls:
                 continue
@@ -171,6 +177,8 @@ class ForwardCapture:
 
         def train_step(*args, **kwargs):
             capture.mode = mode
+            if capture.backward is not None:
+                capture.backward.mode = mode
             return step(*args, **kwargs)
 
         model.train_step = train_step
@@ -193,6 +201,8 @@ class ForwardCapture:
                 first = next((t for t in _flatten(outputs) if _is_float(t)), None)
                 if first is not None:
                     capture._note(index, first)
+                if capture.backward is not None:
+                    outputs = capture.backward.tap(index, outputs)
             return outputs
 
         return call_and_note

@@ -13,7 +13,11 @@ runs exactly as written:
 - every step, the loss Keras logs: a NaN or Inf is caught on the step it
   appears;
 - the first batch's input and label statistics (`FirstBatch`, taken as the
-  train function receives the batch), for the pre-flight checks of data.
+  train function receives the batch), for the pre-flight checks of data;
+- where the backend lets them be seen as the step runs, each layer's
+  forward values (`ForwardCapture`) and, on JAX and PyTorch, its weight
+  gradients and the gradient at its output (`BackwardCapture`): a NaN or
+  Inf born in a layer, forward or backward, is named on its step.
 
 Rows have the probes' layout (`LAYER_STATS`); what cannot be seen from
 outside (`NOT_WATCHED`) stays NaN and the diagnosis says so.
@@ -27,9 +31,11 @@ Example:
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
+from deeplocalize.probes.backward import OUTPUT_GRAD_STATS, WEIGHT_GRAD_STATS
 from deeplocalize.probes.forward import FORWARD_STATS
 from deeplocalize.probes.stats import _sample_stride
 from deeplocalize.probes.layer_infos import layer_infos
@@ -39,6 +45,8 @@ from deeplocalize.trace import LAYER_STATS, STAT_INDEX
 NOT_WATCHED = ("forward values (activations)", "gradients at the layers' outputs", "weight gradients")
 WATCHED = "weights, update ratios, logged loss and metrics"
 _FORWARD = [STAT_INDEX[n] for n in FORWARD_STATS]
+_OUTPUT_GRAD = [STAT_INDEX[n] for n in OUTPUT_GRAD_STATS]
+_WEIGHT_GRAD = [STAT_INDEX[n] for n in WEIGHT_GRAD_STATS]
 _COUNTS = [STAT_INDEX[n] for n in LAYER_STATS if n.endswith(("_nan", "_inf"))]
 
 
@@ -51,7 +59,11 @@ class OutsideObserver:
     since the epoch began, from which each step's loss is recovered; a
     user's step may log anything, so there the logged value is kept as is.
     ``forward`` (a `ForwardCapture`, optional) adds the layers' forward
-    values where the backend lets them be seen.
+    values where the backend lets them be seen, and its ``backward`` (a
+    `BackwardCapture`, optional) their gradients. ``coverage`` says what
+    is watched; it is kept up to date (the trace's meta holds this dict):
+    gradients the step never passed by, or whose capture failed, are
+    moved to ``not_watched``.
 
     Example:
         >>> OutsideObserver(model, reason="run_eagerly=True").is_sampled(0)
@@ -72,8 +84,12 @@ class OutsideObserver:
         self.activations = [activation_name(layer) for layer in self.layers]
         self.exec_order: list[int] | None = None
         self.forward = forward
-        self.not_watched = list(NOT_WATCHED[1:] if forward is not None else NOT_WATCHED)
-        self.watched = ("forward values, " if forward is not None else "") + WATCHED
+        self.backward = getattr(forward, "backward", None)
+        seen = [forward is not None] + [self.backward is not None] * 2
+        self.coverage = {"observer": "outside", "why": reason,
+                         "watched": ", ".join([w for w, s in zip(("forward values",) + NOT_WATCHED[1:], seen) if s]
+                                              + [WATCHED]),
+                         "not_watched": [w for w, s in zip(NOT_WATCHED, seen) if not s]}
         self.columns = ["step", "nonfinite", "loss", "lr"]
         self._rows: list = []
         self._fault = None
@@ -83,6 +99,7 @@ class OutsideObserver:
         self._last_step = -1
         self._first_batch = None  # an OutsideCapture filling a FirstBatch, while it waits for the batch
         self._first_batch_due = False
+        self._steps_seen = 0  # steps whose gradients were read
 
     # ---- the Probes interface ------------------------------------------------
     def layer_infos(self):
@@ -162,6 +179,8 @@ class OutsideObserver:
             span = max(1, int(getattr(self.model, "steps_per_execution", 1) or 1))
             self.forward.begin_step(record=any(self.is_sampled(s) for s in
                                                range(self._last_step + 1, self._last_step + 1 + span)))
+        if self.backward is not None:
+            self.backward.begin_step()
         if self._first_batch_due:
             self._first_batch_due = False
             self._tap_first_batch()
@@ -170,10 +189,13 @@ class OutsideObserver:
         """After training step ``step`` (batch ``batch`` of its epoch, as
         Keras numbers it) with the logs Keras passed the callbacks."""
         forward, order = self.forward.end_step() if self.forward is not None else ({}, [])
+        grads, weight_grads = self._gradients()
         if order and self.exec_order is None:
             self.exec_order = list(order)
         loss = self._step_loss(batch, logs.get("loss"))
-        bad = (loss is not None and not math.isfinite(loss)) or any(v[0] + v[1] > 0 for v in forward.values())
+        counts = [v[:2] for v in forward.values()] + [v[1:] for v in grads.values()]
+        counts += [] if weight_grads is None else [weight_grads[:, 1:].ravel()]
+        bad = (loss is not None and not math.isfinite(loss)) or any(np.sum(c) > 0 for c in counts)
         bad = bad and not self._fault_seen
         # With several steps per execution a call covers ``span`` steps.
         span, self._last_step = max(1, step - self._last_step), step
@@ -192,12 +214,44 @@ class OutsideObserver:
             row = self._layer_row(before, now)
             for i, values in forward.items():
                 row[i, _FORWARD] = values
+            for i, values in grads.items():
+                row[i, _OUTPUT_GRAD] = values
+            if weight_grads is not None:
+                row[:, _WEIGHT_GRAD] = weight_grads
             if bad:
                 self._fault_seen = True
                 self._fault = (row, columns)
             else:
                 self._rows.append((row, columns))
         self._before = (step + 1, now) if next_sampled else None
+
+    def _gradients(self) -> tuple[dict, np.ndarray | None]:
+        """The step's gradient statistics (see `BackwardCapture.end_step`).
+        What did not arrive on the first step is said not watched; a failed
+        capture is warned about once and watched no more."""
+        backward = self.backward
+        if backward is None:
+            return {}, None
+        grads, weight_grads = backward.end_step()
+        failed = backward.error
+        unseen = [(what, why) for what, why, seen in (
+            (NOT_WATCHED[1], "the step did not differentiate through the layers' outputs", backward.seen["outputs"]),
+            (NOT_WATCHED[2], "the step did not pass them to the optimizer's apply", backward.seen["weights"]))
+            if failed is not None or not (seen or self._steps_seen)]
+        self._steps_seen += 1
+        if failed is not None:
+            warnings.warn(f"deeplocalize: noting the gradients failed ({type(failed).__name__}: {failed}); "
+                          "training continues unaffected, watched without them from here on. Please report it "
+                          "at the deeplocalize issue tracker.", RuntimeWarning, stacklevel=4)
+            unseen = [(what, f"their capture failed: {type(failed).__name__}") for what, _ in unseen]
+            backward.uninstall()
+            self.backward, grads, weight_grads = None, {}, None
+        for what, why in unseen:
+            if any(w.startswith(what) for w in self.coverage["not_watched"]):
+                continue
+            self.coverage["watched"] = self.coverage["watched"].replace(what + ", ", "")
+            self.coverage["not_watched"].append(f"{what} ({why})")
+        return grads, weight_grads
 
     def _step_loss(self, batch: int, logged) -> float | None:
         """This step's loss: from the logged mean since the epoch began (over
