@@ -14,12 +14,14 @@ extrema over all, the rest averaged. The layer's output itself is returned untou
 the step computes exactly what it did. Only training steps are noted: the
 wrapper is active between the callback's batch hooks.
 
-On JAX a host callback costs more than a small layer's step, so the step
-makes one for all layers (the model's own ``call`` hands over what its layers
-noted), and only on recorded steps (``begin_step(record=True)``); on the
-other steps a second compiled train function counts the non-finite values
-and calls the host only when there are some, so a NaN is still named to its
-layer on the step it appears.
+Every statistic is taken on recorded steps only (``begin_step(record=True)``);
+on the other steps only the outputs' NaN/Inf counts, so a NaN is still named
+to its layer on the step it appears. On JAX a host callback costs more than a
+small layer's step, so a recorded step makes one for all layers (the model's
+own ``call`` hands over what its layers noted), and the other steps run a
+second compiled train function that calls the host only when some output is
+not finite; run eagerly (PyTorch, ``run_eagerly=True``), the counts are
+copied to the host once per step.
 
 Example:
     >>> capture = ForwardCapture(layers, activations, saturation_eps=0.01)
@@ -91,6 +93,7 @@ class ForwardCapture:
         # (the plain train function, {mode: the one traced with the wrappers in that mode})
         self._compiled = None
         self.mode = "all"  # JAX, while a step is traced: "all" statistics, or "nonfinite" ones only
+        self._record, self._light = True, []  # eager: whether this step is recorded; else its NaN/Inf counts
         self._pending: list = []  # JAX, while a step is traced: (layer index, output) noted so far
         self._first_bad = None  # JAX: {layer index: statistics} of the step's first pass with a NaN/Inf
         self._model_call = None
@@ -256,13 +259,19 @@ class ForwardCapture:
         if self._jax:
             self._pending.append((index, tensor))
             return
-        stats = _reduce(tensor, self.activations[index], self.saturation_eps)
         if self._backend == "tensorflow":
             import tensorflow as tf
 
             if not tf.executing_eagerly():
+                stats = _reduce(tensor, self.activations[index], self.saturation_eps)
                 tf.numpy_function(functools.partial(self._receive, index), [stats], [], stateful=True)
                 return
+        if not self._record:  # eager, a step not recorded: its NaN/Inf counts, read once at its end
+            ops = keras.ops
+            self._light.append((index, ops.stack([ops.sum(ops.cast(ops.isnan(tensor), "float32")),
+                                                  ops.sum(ops.cast(ops.isinf(tensor), "float32"))])))
+            return
+        stats = _reduce(tensor, self.activations[index], self.saturation_eps)
         self._receive(index, keras.ops.convert_to_numpy(stats))
 
     def _receive(self, index, stats) -> None:
@@ -280,9 +289,11 @@ class ForwardCapture:
 
     # ---- per step ---------------------------------------------------------------------
     def begin_step(self, record: bool = True) -> None:
-        """Note the coming step; on JAX, every statistic only when ``record``
-        (else the layers are heard from only when an output is not finite)."""
+        """Note the coming step: every statistic only when ``record``, else
+        (JAX, eager steps) only the outputs' NaN/Inf counts, which on JAX reach
+        the host only when some are not zero."""
         self._seen, self._order, self._counts = {}, [], {}
+        self._record, self._light = bool(record), []
         self._first_bad = None
         self._pending = []  # nothing of an earlier trace is handed over
         self.active = True
@@ -300,9 +311,27 @@ class ForwardCapture:
 
             jax.effects_barrier()  # the host callbacks of the step have all run
         self.active = False
+        if self._light:
+            self._read_light()
         if self._first_bad is not None:
             return self._first_bad, self._order
         return self._seen, self._order
+
+    def _read_light(self) -> None:
+        """The counts of a step not recorded, copied to the host at once (the
+        other statistics stay NaN)."""
+        import keras
+
+        light, self._light = self._light, []
+        counts = keras.ops.convert_to_numpy(keras.ops.stack([c for _, c in light]))
+        for (index, _), (nan, inf) in zip(light, np.asarray(counts, dtype=float)):
+            old = self._seen.get(index)
+            if old is None:
+                self._order.append(index)
+                old = np.full(len(FORWARD_STATS), np.nan)
+                old[:2] = 0.0
+            old[:2] += (nan, inf)
+            self._seen[index] = old
 
 
 def _reduce(a, activation, eps):

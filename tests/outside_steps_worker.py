@@ -1,9 +1,9 @@
-"""Forward values on JAX, watched from outside the step (run by tests/test_jax_forward.py).
+"""Watching from outside the step, recorded and unrecorded steps (run by tests/test_outside_steps.py).
 
 Cases: ``late_nan`` (a NaN born in a known layer's output on a step the
 callback does not record), ``late_grad_nan`` (the same, in its gradient), ``second_fit`` (the model was fitted without the callback first,
 so Keras's own train function is already traced), ``healthy`` (how many host
-callbacks a run makes). Prints one ``JAXFWD {json}`` line per case.
+callbacks a run makes on JAX). Prints one ``OUTSIDE {json}`` line per case.
 """
 
 from __future__ import annotations
@@ -60,4 +60,4 @@ def run(case: str) -> dict:
 
 if __name__ == "__main__":
     for name in sys.argv[1:]:
-        print("JAXFWD " + json.dumps(run(name)), flush=True)
+        print("OUTSIDE " + json.dumps(run(name)), flush=True)

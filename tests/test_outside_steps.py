@@ -1,0 +1,26 @@
+"""Watching from outside the step on JAX and PyTorch: every statistic on the
+recorded steps only (on JAX, host callbacks there only), yet a NaN named to
+its layer on any step (in its output or its gradient), and a second fit
+watched too."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.backend_subprocess import run_on_backend
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_unrecorded_steps_cost_little_and_still_name_a_late_nan(backend):
+    out = run_on_backend(backend, "outside_steps_worker.py", ["late_nan", "late_grad_nan", "second_fit", "healthy"],
+                         "OUTSIDE ", "case", timeout=600)
+    healthy, late, second = out["healthy"], out["late_nan"], out["second_fit"]
+    assert healthy["forward_seen"] and healthy["steps_recorded"] < 300 and not healthy["records_433"], healthy
+    if backend == "jax":  # one host callback per recorded step (600 steps, far fewer recorded), none on the others
+        assert 0 < healthy["host_calls"] <= healthy["steps_recorded"], healthy
+    # step 433 is not a recorded one, yet the NaN is named to the layer that made it, on that step
+    assert late["nan"] == {"layer": "poison", "step": 433}, late
+    # a NaN born in that layer's gradient, on that step too
+    assert out["late_grad_nan"]["nan"] == {"layer": "poison", "step": 433}, out["late_grad_nan"]
+    # Keras's train function was traced before the callback came: the forward values are still seen
+    assert second["forward_seen"], second
