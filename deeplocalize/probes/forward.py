@@ -90,10 +90,12 @@ class ForwardCapture:
         self._order: list[int] = []
         self._counts: dict[int, int] = {}
         self._plain = None
-        # (the plain train function, {mode: the one traced with the wrappers in that mode})
+        # (the plain train function, the one traced with the wrappers: on JAX it runs the
+        # step compiled for the mode `begin_step` asked for)
         self._compiled = None
         self.mode = "all"  # JAX, while a step is traced: "all" statistics, or "nonfinite" ones only
         self._record, self._light = True, []  # eager: whether this step is recorded; else its NaN/Inf counts
+        self._want = "all"
         self._pending: list = []  # JAX, while a step is traced: (layer index, output) noted so far
         self._first_bad = None  # JAX: {layer index: statistics} of the step's first pass with a NaN/Inf
         self._model_call = None
@@ -166,10 +168,16 @@ class ForwardCapture:
         if self._compiled is None or self._compiled[0] is not plain:
             if not self._jax:
                 model.make_train_function(force=True)
-                self._compiled = (plain, {"all": model.train_function})
+                self._compiled = (plain, model.train_function)
             else:
-                self._compiled = (plain, {mode: self._jitted_in_mode(model, mode) for mode in ("all", "nonfinite")})
-        self._plain, model.train_function = plain, self._compiled[1]["all"]
+                modes = {mode: self._jitted_in_mode(model, mode) for mode in ("all", "nonfinite")}
+
+                def train_function(*args, **kwargs):  # the mode `begin_step` asked for
+                    return modes[capture._want](*args, **kwargs)
+
+                capture = self
+                self._compiled = (plain, train_function)
+        self._plain, model.train_function = plain, self._compiled[1]
 
     def _jitted_in_mode(self, model, mode):
         """A train function whose step is traced in ``mode``. Each mode gets a
@@ -297,11 +305,7 @@ class ForwardCapture:
         self._first_bad = None
         self._pending = []  # nothing of an earlier trace is handed over
         self.active = True
-        if self._jax and self._plain is not None and self._compiled is not None:
-            wanted = self._compiled[1]["all" if record else "nonfinite"]
-            if self.model.__dict__.get("train_function") is not wanted:
-                # a plain attribute: Keras's tracking __setattr__ costs more than a small step
-                object.__setattr__(self.model, "train_function", wanted)
+        self._want = "all" if record else "nonfinite"  # JAX: which compiled step the train function runs
 
     def end_step(self) -> tuple[dict, list]:
         """``({layer index: values of FORWARD_STATS}, layer indices in call order)``
