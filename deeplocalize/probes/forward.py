@@ -170,12 +170,11 @@ class ForwardCapture:
                 model.make_train_function(force=True)
                 self._compiled = (plain, model.train_function)
             else:
-                modes = {mode: self._jitted_in_mode(model, mode) for mode in ("all", "nonfinite")}
+                capture, modes = self, {mode: self._jitted_in_mode(model, mode) for mode in ("all", "nonfinite")}
 
                 def train_function(*args, **kwargs):  # the mode `begin_step` asked for
                     return modes[capture._want](*args, **kwargs)
 
-                capture = self
                 self._compiled = (plain, train_function)
         self._plain, model.train_function = plain, self._compiled[1]
 
