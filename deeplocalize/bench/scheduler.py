@@ -179,8 +179,8 @@ def run_cases(cases: list[CaseInfo], seeds=(0,), jobs: int = 1, timeout: float =
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     seeds = list(seeds)
-    pending = [(case, None) for case in cases] if len(seeds) == 1 else \
-        [(case, seed) for seed in seeds for case in cases]
+    order = [None] if len(seeds) == 1 else seeds  # None: the one seed runs in the case's job
+    pending = [(case, seed) for seed in order for case in cases]
     servers: list[_Server] = []
     results: dict[tuple, dict] = {}
 
@@ -224,5 +224,4 @@ def run_cases(cases: list[CaseInfo], seeds=(0,), jobs: int = 1, timeout: float =
                 sv.close()
         if tmp is not None:
             tmp.cleanup()
-    order = [None] if len(seeds) == 1 else seeds
     return [results[(c.module, s)] for c in cases for s in order if (c.module, s) in results]

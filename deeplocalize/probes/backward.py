@@ -37,7 +37,7 @@ import functools
 
 import numpy as np
 
-from deeplocalize.probes.forward import _is_float
+from deeplocalize.probes.forward import _is_float, call_host
 from deeplocalize.probes.sampling import _sample_stride
 
 OUTPUT_GRAD_STATS = ("grad_norm", "grad_nan", "grad_inf")  # names as in `LAYER_STATS`
@@ -161,19 +161,10 @@ class BackwardCapture:
             jax.debug.callback(functools.partial(self._on_host, [i for i, _ in kept], owners), stats,
                                *[t for _, t in kept])
 
-        def send_when(with_outputs=True):
-            if self.mode == "all":
-                send(with_outputs)
-                return
-            # a step not recorded: the host hears of it only when a gradient is not finite
-            counts = [stats[:, 1:]] + ([t[1:] for _, t in stash] if with_outputs else [])
-            bad = sum(jax.numpy.sum(c) for c in counts)
-            jax.lax.cond(bad > 0, lambda: send(with_outputs), lambda: None)
-
         try:  # one callback for the step's gradients, the outputs' included
-            send_when()
+            call_host(self.mode, send, [stats[:, 1:]] + [t[1:] for _, t in stash])
         except Exception:  # the outputs' statistics belong to another trace: the weights' alone
-            send_when(with_outputs=False)
+            call_host(self.mode, lambda: send(with_outputs=False), [stats[:, 1:]])
 
     def _on_host(self, indices, owners, weights, *outputs) -> None:
         self._guard(self._receive_weights, owners, np.asarray(weights))

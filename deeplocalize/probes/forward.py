@@ -243,11 +243,7 @@ class ForwardCapture:
             stats = keras.ops.stack([_reduce(t, self.activations[i], self.saturation_eps) for i, t in pending])
             jax.debug.callback(functools.partial(self._receive_all, indices), stats)
 
-        if self.mode == "all":
-            send()
-            return
-        bad = sum(keras.ops.sum(keras.ops.cast(~keras.ops.isfinite(t), "int32")) for _, t in pending)
-        jax.lax.cond(bad > 0, send, lambda: None)
+        call_host(self.mode, send, [keras.ops.cast(~keras.ops.isfinite(t), "int32") for _, t in pending])
 
     def _receive_all(self, indices, stats) -> None:
         """One forward pass's statistics (JAX). With several steps per call,
@@ -335,6 +331,23 @@ class ForwardCapture:
                 old[:2] = 0.0
             old[:2] += (nan, inf)
             self._seen[index] = old
+
+
+def call_host(mode: str, send, counts) -> None:
+    """JAX, inside a step being traced: ``send()`` (it makes the host
+    callback) on a recorded step (``mode == "all"``); on the others only when
+    one of ``counts`` (NaN/Inf counts) is not zero.
+
+    Example:
+        >>> call_host(capture.mode, send, [ops.cast(~ops.isfinite(t), "int32") for t in outputs])
+    """
+    if mode == "all":
+        send()
+        return
+    import jax
+
+    bad = sum(jax.numpy.sum(c) for c in counts)
+    jax.lax.cond(bad > 0, send, lambda: None)
 
 
 def _reduce(a, activation, eps):

@@ -113,6 +113,10 @@ class OutsideObserver:
     def is_sampled(self, step: int) -> bool:
         return step < self.dense_steps or step % self.every == 0
 
+    def _any_sampled(self, first: int, span: int) -> bool:
+        """Whether one of the ``span`` steps from ``first`` on is recorded."""
+        return any(self.is_sampled(s) for s in range(first, first + span))
+
     def install(self, first_step: int = 0) -> None:
         """Read the weights step ``first_step`` starts from (nothing of the
         model changes)."""
@@ -177,8 +181,7 @@ class OutsideObserver:
         """Before the train function runs (the forward values are noted from here)."""
         if self.forward is not None:
             span = max(1, int(getattr(self.model, "steps_per_execution", 1) or 1))
-            self.forward.begin_step(record=any(self.is_sampled(s) for s in
-                                               range(self._last_step + 1, self._last_step + 1 + span)))
+            self.forward.begin_step(record=self._any_sampled(self._last_step + 1, span))
         if self.backward is not None:
             self.backward.begin_step()
         if self._first_batch_due:
@@ -199,8 +202,7 @@ class OutsideObserver:
         bad = bad and not self._fault_seen
         # With several steps per execution a call covers ``span`` steps.
         span, self._last_step = max(1, step - self._last_step), step
-        sampled = any(self.is_sampled(s) for s in range(step - span + 1, step + 1))
-        next_sampled = any(self.is_sampled(s) for s in range(step + 1, step + span + 1))
+        sampled, next_sampled = self._any_sampled(step - span + 1, span), self._any_sampled(step + 1, span)
         if not (sampled or bad or next_sampled):
             self._before = None
             return
