@@ -20,8 +20,14 @@ from tests.backend_gradients import GradPoison
 from tests.backend_matrix import Poison, _compile, _data
 
 STEPS = 600
-CALLS = {"n": 0}
+CALLS = {"n": 0, "fast": 0}
 _receive_all = forward.ForwardCapture._receive_all
+_calls_host = forward.ForwardCapture._calls_host
+
+
+def _counted_steps(self, calls):
+    CALLS["fast"] += not calls
+    return _calls_host(self, calls)
 
 
 def _counted(self, indices, stats):
@@ -30,6 +36,7 @@ def _counted(self, indices, stats):
 
 
 forward.ForwardCapture._receive_all = _counted
+forward.ForwardCapture._calls_host = _counted_steps
 
 
 def _model(poison_at=None, layer=Poison):
@@ -48,12 +55,12 @@ def run(case: str) -> dict:
     if case == "second_fit":
         model.fit(x, y, epochs=1, batch_size=16, verbose=0)
     cb = DeepLocalizeCallback(verbose=0, verify="never")
-    CALLS["n"] = 0
+    CALLS["n"] = CALLS["fast"] = 0
     model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[cb])
     d = cb.diagnosis
     rows = cb.trace.to_frame()
     nan = next((f for f in d.findings if f.kind == "nan"), None)
-    return {"case": case, "host_calls": CALLS["n"], "detail": None if nan is None else nan.detail, "steps_recorded": int(rows["step"].nunique()),
+    return {"case": case, "host_calls": CALLS["n"], "fast_steps": CALLS["fast"], "steps": STEPS, "detail": None if nan is None else nan.detail, "steps_recorded": int(rows["step"].nunique()),
             "forward_seen": bool(np.isfinite(rows["act_mean"]).any()), "records_433": bool((rows["step"] == 433).any()),
             "nan": None if nan is None else {"layer": nan.layer, "step": nan.step}}
 

@@ -18,6 +18,8 @@ def test_unrecorded_steps_cost_little_and_still_name_a_late_nan(backend):
     assert healthy["forward_seen"] and healthy["steps_recorded"] < 300 and not healthy["records_433"], healthy
     if backend == "jax":  # one host callback per recorded step (600 steps, far fewer recorded), none on the others
         assert 0 < healthy["host_calls"] <= healthy["steps_recorded"], healthy
+        # ...and every other step ran the step compiled without host callbacks (JAX's fast dispatch)
+        assert healthy["fast_steps"] >= healthy["steps"] - healthy["steps_recorded"] - 1, healthy
     # step 433 is not a recorded one, yet the NaN is named to the layer that made it, on that step
     assert late["nan"] == {"layer": "poison", "step": 433}, late
     # a NaN born in that layer's gradient, on that step too

@@ -37,7 +37,8 @@ import functools
 
 import numpy as np
 
-from deeplocalize.probes.forward import _is_float, call_host
+from deeplocalize.probes.forward import _is_float
+from deeplocalize.probes.jax_step import call_host
 from deeplocalize.probes.sampling import _sample_stride
 
 OUTPUT_GRAD_STATS = ("grad_norm", "grad_nan", "grad_inf")  # names as in `LAYER_STATS`
@@ -87,6 +88,8 @@ class BackwardCapture:
         self._weights: list = []
         self._stash: list = []  # JAX, while a step is traced: (layer index, its output gradient's statistics)
         self.mode = "all"  # JAX, while a step is traced: as `ForwardCapture.mode`
+        self.outbox = None  # JAX, a recorded step being traced to return them: its gradients' statistics
+        self.host_calls = True  # JAX: whether the step just run may have called the host (set by the forward capture)
         self.seen = {"outputs": False, "weights": False}  # whether any arrived, ever
 
     # ---- wrapping ----------------------------------------------------------------
@@ -121,7 +124,7 @@ class BackwardCapture:
 
         @functools.wraps(apply)
         def apply_and_note(*args, **kwargs):
-            if capture.active and capture.error is None:
+            if capture.active and capture.error is None and capture.mode != "fast":
                 capture._guard(capture._note_weights, *args, **kwargs)
             return apply(*args, **kwargs)
 
@@ -155,6 +158,9 @@ class BackwardCapture:
         import jax
 
         stash, self._stash = [(i, t) for i, t in self._stash if t is not None], []
+        if self.mode == "out":  # returned by the step (see deeplocalize.probes.jax_step)
+            self.outbox = ([i for i, _ in stash], owners, stats, [t for _, t in stash])
+            return
 
         def send(with_outputs=True):
             kept = stash if with_outputs else []
@@ -179,7 +185,7 @@ class BackwardCapture:
     def tap(self, index: int, outputs):
         """``outputs`` with its first float tensor's gradient noted in the
         backward pass (the same values; on PyTorch the very same tensors)."""
-        if not self.active or self.error is not None:
+        if not self.active or self.error is not None or self.mode == "fast":
             return outputs
         tapped = self._guard(self._tap, index, outputs)
         return outputs if tapped is None else tapped
@@ -237,7 +243,7 @@ class BackwardCapture:
         """``({layer index: OUTPUT_GRAD_STATS}, (layers, WEIGHT_GRAD_STATS) array or None)``
         of the step(s) since `begin_step`: norms averaged over several calls
         (replicas, steps of one execution), counts summed."""
-        if self._backend == "jax":
+        if self._backend == "jax" and self.host_calls:
             import jax
 
             jax.effects_barrier()  # the host callbacks of the step have all run

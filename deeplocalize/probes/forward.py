@@ -16,12 +16,12 @@ wrapper is active between the callback's batch hooks.
 
 Every statistic is taken on recorded steps only (``begin_step(record=True)``);
 on the other steps only the outputs' NaN/Inf counts, so a NaN is still named
-to its layer on the step it appears. On JAX a host callback costs more than a
-small layer's step, so a recorded step makes one for all layers (the model's
-own ``call`` hands over what its layers noted), and the other steps run a
-second compiled train function that calls the host only when some output is
-not finite; run eagerly (PyTorch, ``run_eagerly=True``), the counts are
-copied to the host once per step.
+to its layer on the step it appears. On JAX the statistics of a recorded
+step leave the compiled step as extra outputs, and the other steps run the
+model's own step, checked for a NaN/Inf in its loss and updated weights and
+replayed as a recorded one when it holds one (see
+`deeplocalize.probes.jax_step`). Run eagerly (PyTorch, ``run_eagerly=True``),
+the counts are copied to the host once per step.
 
 Example:
     >>> capture = ForwardCapture(layers, activations, saturation_eps=0.01)
@@ -35,6 +35,7 @@ import weakref
 
 import numpy as np
 
+from deeplocalize.probes.jax_step import call_host
 from deeplocalize.probes.stats import _flatten
 
 # One capture per model, reused by later fits: a compiled train function
@@ -93,9 +94,15 @@ class ForwardCapture:
         # (the plain train function, the one traced with the wrappers: on JAX it runs the
         # step compiled for the mode `begin_step` asked for)
         self._compiled = None
-        self.mode = "all"  # JAX, while a step is traced: "all" statistics, or "nonfinite" ones only
+        # JAX, while a step is traced: "out" (statistics returned), "fast" (none), or, calling
+        # the host, "all" statistics or "nonfinite" ones only (see deeplocalize.probes.jax_step)
+        self.mode = "all"
         self._record, self._light = True, []  # eager: whether this step is recorded; else its NaN/Inf counts
         self._want = "all"
+        self._host_calls = True  # JAX: whether the step just run may have called the host
+        self.outbox: list = []  # JAX, a recorded step being traced: (layer index, statistics) to return
+        self.layout = ([], None)  # JAX: the layer indices of those outputs (and the gradients'), set when traced
+        self._identities: dict = {}
         self._pending: list = []  # JAX, while a step is traced: (layer index, output) noted so far
         self._first_bad = None  # JAX: {layer index: statistics} of the step's first pass with a NaN/Inf
         self._model_call = None
@@ -170,36 +177,15 @@ class ForwardCapture:
                 model.make_train_function(force=True)
                 self._compiled = (plain, model.train_function)
             else:
-                capture, modes = self, {mode: self._jitted_in_mode(model, mode) for mode in ("all", "nonfinite")}
+                from deeplocalize.probes import jax_step
 
-                def train_function(*args, **kwargs):  # the mode `begin_step` asked for
-                    return modes[capture._want](*args, **kwargs)
-
-                self._compiled = (plain, train_function)
+                self._compiled = (plain, jax_step.train_function(self, model))
         self._plain, model.train_function = plain, self._compiled[1]
 
-    def _jitted_in_mode(self, model, mode):
-        """A train function whose step is traced in ``mode``. Each mode gets a
-        train step function of its own: JAX would share one trace between two
-        ``jit``s of the same function."""
-        capture, own = self, model.__dict__.get("train_step")
-        step = model.train_step
-
-        def train_step(*args, **kwargs):
-            capture.mode = mode
-            if capture.backward is not None:
-                capture.backward.mode = mode
-            return step(*args, **kwargs)
-
-        model.train_step = train_step
-        try:
-            model.make_train_function(force=True)
-        finally:
-            if own is None:
-                del model.__dict__["train_step"]
-            else:
-                model.train_step = own
-        return model.train_function
+    def _calls_host(self, calls: bool) -> None:
+        self._host_calls = calls
+        if self.backward is not None:
+            self.backward.host_calls = calls
 
     def _wrap(self, index, call):
         capture = self
@@ -207,15 +193,48 @@ class ForwardCapture:
         @functools.wraps(call)
         def call_and_note(*args, **kwargs):
             outputs = call(*args, **kwargs)
-            if capture.active:
+            if capture.active and capture.mode != "fast":
                 first = next((t for t in _flatten(outputs) if _is_float(t)), None)
-                if first is not None:
+                if first is not None and capture.mode == "out":
+                    outputs = capture._note_out(index, outputs, first)
+                elif first is not None:
                     capture._note(index, first)
                 if capture.backward is not None:
                     outputs = capture.backward.tap(index, outputs)
             return outputs
 
         return call_and_note
+
+    def _note_out(self, index, outputs, first):
+        """JAX, a recorded step traced to return its statistics (see
+        `deeplocalize.probes.jax_step`): ``outputs`` with ``first`` passed
+        through an identity whose forward rule notes its statistics in the
+        outbox (values of the step itself, not of the gradient's trace), or
+        noted at once where nothing is differentiated through it."""
+        import keras
+
+        if type(first).__name__ == "DynamicJaxprTracer":  # not under the gradient
+            self.outbox.append((index, _reduce(first, self.activations[index], self.saturation_eps)))
+            return outputs
+        flat = keras.tree.flatten(outputs)
+        k = next(k for k, t in enumerate(flat) if t is first)
+        flat[k] = self._identity(index)(first)
+        return flat[k] if first is outputs else keras.tree.pack_sequence_as(outputs, flat)
+
+    def _identity(self, index):
+        identity = self._identities.get(index)
+        if identity is None:
+            import jax
+
+            identity = jax.custom_vjp(lambda x: x)
+
+            def forward(x):
+                self.outbox.append((index, _reduce(x, self.activations[index], self.saturation_eps)))
+                return x, None
+
+            identity.defvjp(forward, lambda _, g: (g,))
+            self._identities[index] = identity
+        return identity
 
     def _wrap_model(self, call):
         capture = self
@@ -305,7 +324,7 @@ class ForwardCapture:
     def end_step(self) -> tuple[dict, list]:
         """``({layer index: values of FORWARD_STATS}, layer indices in call order)``
         of the step(s) since `begin_step`."""
-        if self._jax:
+        if self._jax and self._host_calls:
             import jax
 
             jax.effects_barrier()  # the host callbacks of the step have all run
@@ -331,23 +350,6 @@ class ForwardCapture:
                 old[:2] = 0.0
             old[:2] += (nan, inf)
             self._seen[index] = old
-
-
-def call_host(mode: str, send, counts) -> None:
-    """JAX, inside a step being traced: ``send()`` (it makes the host
-    callback) on a recorded step (``mode == "all"``); on the others only when
-    one of ``counts`` (NaN/Inf counts) is not zero.
-
-    Example:
-        >>> call_host(capture.mode, send, [ops.cast(~ops.isfinite(t), "int32") for t in outputs])
-    """
-    if mode == "all":
-        send()
-        return
-    import jax
-
-    bad = sum(jax.numpy.sum(c) for c in counts)
-    jax.lax.cond(bad > 0, send, lambda: None)
 
 
 def _reduce(a, activation, eps):

@@ -179,7 +179,9 @@ def clone_compiled(model, edit_layer=None, optimizer=None, loss=None, seed: int 
     cfg = model._compile_config.config if hasattr(model, "_compile_config") else {}
     loss = cfg.get("loss", model.loss) if loss is None else loss
     optimizer = optimizer or fresh_optimizer(model.optimizer)
-    new.compile(optimizer=optimizer, loss=loss, loss_weights=cfg.get("loss_weights"), jit_compile=False,
+    # XLA compiling costs more than a short trial saves on TensorFlow; JAX without jit runs op by op
+    jit = False if keras.backend.backend() == "tensorflow" else "auto"
+    new.compile(optimizer=optimizer, loss=loss, loss_weights=cfg.get("loss_weights"), jit_compile=jit,
                 steps_per_execution=steps_per_execution)
     return new
 

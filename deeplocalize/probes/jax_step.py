@@ -1,0 +1,203 @@
+"""JAX: the train function a forward capture installs in place of Keras's own.
+
+A compiled JAX step that may call the host (``jax.debug.callback``) loses
+JAX's fast dispatch and pays about half a millisecond per callback, more than
+a small model's whole step. So the steps are compiled twice, without any:
+
+- a **recorded** step runs the model's step with the layers' wrappers and
+  returns what they noted as extra outputs of the compiled step (each layer's
+  forward statistics from the forward rule of an identity with a custom VJP,
+  the output gradients' from its backward rule, the weight gradients' from the
+  optimizer's apply), copied to the host after it;
+- an **unrecorded** step runs the model's own step without the wrappers and
+  only says whether its loss or updated weights hold a NaN or Inf; when they
+  do, the same step is replayed as a recorded one, from the same state and
+  batch, to name the layer, and its result dropped (training goes on with the
+  unrecorded step's).
+
+Where that cannot be done (no ``jit``, a ``keras.distribution``, a step that
+does not trace with it), the steps call the host from inside: every statistic
+on a recorded step, and on the others only NaN/Inf counts that are not zero.
+
+Example:
+    >>> model.train_function = train_function(capture, model)   # see ForwardCapture.install
+"""
+
+from __future__ import annotations
+
+import warnings
+
+
+def train_function(capture, model):
+    """The train function that runs the step ``capture`` asked for in ``begin_step``.
+
+    Example:
+        >>> capture.begin_step(record=False); model.train_function(state, iterator)  # the unrecorded step
+    """
+    called = {mode: _calling_host(capture, model, mode) for mode in ("all", "nonfinite")}
+    direct = _direct(capture, model)
+
+    def run(state, iterator):
+        if direct["ok"]:
+            capture._calls_host(False)
+            try:
+                return direct["recorded" if capture._want == "all" else "unrecorded"](state, iterator)
+            except _TraceFailed as failed:  # our outputs do not trace in this step: from here on, the callbacks
+                direct["ok"] = False
+                warnings.warn(f"deeplocalize: the JAX step could not return the layers' statistics "
+                              f"({failed.__cause__!r}); they are sent from inside the step instead, which "
+                              "is slower. Training is unaffected.", RuntimeWarning, stacklevel=2)
+                iterator = _Prepend(failed.data, iterator)
+        capture._calls_host(True)
+        return called[capture._want](state, iterator)
+
+    return run
+
+
+class _TraceFailed(Exception):
+    def __init__(self, data):
+        super().__init__()
+        self.data = data
+
+
+class _Prepend:
+    """An iterator that yields ``first`` before the rest of ``rest``."""
+
+    def __init__(self, first, rest):
+        self.first, self.rest = [first], rest
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return self.first.pop() if self.first else next(self.rest)
+
+
+def _calling_host(capture, model, mode):
+    """Keras's train function with the step traced in ``mode`` (``"all"`` or
+    ``"nonfinite"``: host callbacks). Each mode gets a train step function of
+    its own: JAX would share one trace between two ``jit``s of the same function."""
+    own, step = model.__dict__.get("train_step"), model.train_step
+
+    def train_step(*args, **kwargs):
+        _set_mode(capture, mode)
+        return step(*args, **kwargs)
+
+    model.train_step = train_step
+    try:
+        model.make_train_function(force=True)
+    finally:
+        if own is None:
+            del model.__dict__["train_step"]
+        else:
+            model.train_step = own
+    return model.train_function
+
+
+def _direct(capture, model) -> dict:
+    """``{"ok", "recorded", "unrecorded"}``: the train functions of the steps
+    compiled without host callbacks (see the module's docstring); ``ok`` is
+    False where they cannot be made."""
+    import jax
+    import keras
+
+    if not model.jit_compile or getattr(model, "run_eagerly", False) or keras.distribution.distribution():
+        return {"ok": False}
+    step, spe = model.train_step, max(1, int(getattr(model, "steps_per_execution", 1) or 1))
+
+    def recorded_step(state, data):
+        _set_mode(capture, "out")
+        capture.outbox, backward = [], capture.backward
+        if backward is not None:
+            backward.outbox = None
+        logs, state = step(state, data)
+        noted, capture.outbox = capture.outbox, []
+        back = None if backward is None else backward.outbox
+        capture.layout = ([i for i, _ in noted], None if back is None else back[:2])
+        forward = jax.numpy.stack([s for _, s in noted]) if noted else None
+        return (logs, (forward, None if back is None else back[2:])), state
+
+    def unrecorded_step(state, data):
+        _set_mode(capture, "fast")
+        logs, state = step(state, data)
+        floats = [x for x in jax.tree_util.tree_leaves((logs, state[0]))
+                  if jax.numpy.issubdtype(x.dtype, jax.numpy.floating)]
+        total = sum((jax.numpy.sum(x.astype("float32")) for x in floats), jax.numpy.float32(0))
+        return (logs, ~jax.numpy.isfinite(total)), state
+
+    recorded_jit = jax.jit(recorded_step, donate_argnums=0)
+    unrecorded_jit = jax.jit(unrecorded_step)  # no donation: a replay needs the state the step began from
+    traced = set()
+
+    def call(compiled, state, data):
+        if compiled in traced:
+            return compiled(state, data)
+        try:  # the first call traces: a failure there is ours, and nothing was donated yet
+            out = compiled(state, data)
+        except Exception as exc:
+            raise _TraceFailed(data) from exc
+        traced.add(compiled)
+        return out
+
+    def recorded(state, data):
+        (logs, payload), state = call(recorded_jit, state, data)
+        _deliver(capture, payload)
+        return logs, state
+
+    def unrecorded(state, data):
+        (logs, bad), new = call(unrecorded_jit, state, data)
+        if bad:  # rare; a large but finite sum only costs a replay
+            recorded(state, data)
+        return logs, new
+
+    return {"ok": True, "recorded": _steps(recorded, spe), "unrecorded": _steps(unrecorded, spe)}
+
+
+def _steps(one, spe: int):
+    """A train function running ``one(state, data)`` for up to ``spe`` batches, as Keras's own does."""
+
+    def run(state, iterator):
+        logs, state = one(state, next(iterator))
+        try:
+            for _ in range(spe - 1):
+                logs, state = one(state, next(iterator))
+        except StopIteration:
+            pass
+        return logs, state
+
+    return run
+
+
+def _deliver(capture, payload) -> None:
+    """Hand a recorded step's outputs (copied to the host) to the captures."""
+    import jax
+
+    forward, back = jax.device_get(payload)
+    indices, back_layout = capture.layout
+    if forward is not None:
+        capture._receive_all(indices, forward)
+    if back is not None and capture.backward is not None:
+        capture.backward._on_host(*back_layout, back[0], *back[1])
+
+
+def _set_mode(capture, mode: str) -> None:
+    capture.mode = mode
+    if capture.backward is not None:
+        capture.backward.mode = mode
+
+
+def call_host(mode: str, send, counts) -> None:
+    """JAX, inside a step being traced: ``send()`` (it makes the host
+    callback) on a recorded step (``mode == "all"``); on the others only when
+    one of ``counts`` (NaN/Inf counts) is not zero.
+
+    Example:
+        >>> call_host(capture.mode, send, [ops.cast(~ops.isfinite(t), "int32") for t in outputs])
+    """
+    if mode == "all":
+        send()
+        return
+    import jax
+
+    bad = sum(jax.numpy.sum(c) for c in counts)
+    jax.lax.cond(bad > 0, send, lambda: None)
