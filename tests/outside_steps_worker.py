@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 
 import keras
 import numpy as np
@@ -45,7 +46,13 @@ def _model(poison_at=None, layer=Poison):
                                       *extra, keras.layers.Dense(3, activation="softmax", name="output")]))
 
 
+def _no_outputs(self, *args):
+    raise RuntimeError("the step cannot return the statistics")
+
+
 def run(case: str) -> dict:
+    if case == "late_nan_fallback":  # the recorded step does not trace with its extra outputs
+        forward.ForwardCapture._note_out = _no_outputs
     keras.utils.set_random_seed(0)
     x, y = _data()
     reps = -(-STEPS * 16 // len(x))
@@ -56,11 +63,13 @@ def run(case: str) -> dict:
         model.fit(x, y, epochs=1, batch_size=16, verbose=0)
     cb = DeepLocalizeCallback(verbose=0, verify="never")
     CALLS["n"] = CALLS["fast"] = 0
-    model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[cb])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[cb])
     d = cb.diagnosis
     rows = cb.trace.to_frame()
     nan = next((f for f in d.findings if f.kind == "nan"), None)
-    return {"case": case, "host_calls": CALLS["n"], "fast_steps": CALLS["fast"], "steps": STEPS, "detail": None if nan is None else nan.detail, "steps_recorded": int(rows["step"].nunique()),
+    return {"case": case, "host_calls": CALLS["n"], "fast_steps": CALLS["fast"], "steps": STEPS, "warnings": [str(w.message) for w in caught if "deeplocalize" in str(w.message)], "detail": None if nan is None else nan.detail, "steps_recorded": int(rows["step"].nunique()),
             "forward_seen": bool(np.isfinite(rows["act_mean"]).any()), "records_433": bool((rows["step"] == 433).any()),
             "nan": None if nan is None else {"layer": nan.layer, "step": nan.step}}
 

@@ -16,6 +16,7 @@ def test_unrecorded_steps_cost_little_and_still_name_a_late_nan(backend):
                          "OUTSIDE ", "case", timeout=600)
     healthy, late, second = out["healthy"], out["late_nan"], out["second_fit"]
     assert healthy["forward_seen"] and healthy["steps_recorded"] < 300 and not healthy["records_433"], healthy
+    assert not healthy["warnings"], healthy  # on JAX: no fall back to host callbacks
     if backend == "jax":  # one host callback per recorded step (600 steps, far fewer recorded), none on the others
         assert 0 < healthy["host_calls"] <= healthy["steps_recorded"], healthy
         # ...and every other step ran the step compiled without host callbacks (JAX's fast dispatch)
@@ -26,3 +27,10 @@ def test_unrecorded_steps_cost_little_and_still_name_a_late_nan(backend):
     assert out["late_grad_nan"]["nan"] == {"layer": "poison", "step": 433}, out["late_grad_nan"]
     # Keras's train function was traced before the callback came: the forward values are still seen
     assert second["forward_seen"], second
+
+
+def test_jax_falls_back_to_host_callbacks_when_the_step_cannot_return_the_statistics():
+    out = run_on_backend("jax", "outside_steps_worker.py", ["late_nan_fallback"], "OUTSIDE ", "case", timeout=600)
+    late = out["late_nan_fallback"]
+    assert any("sent from inside the step" in w for w in late["warnings"]), late
+    assert late["nan"] == {"layer": "poison", "step": 433} and late["forward_seen"], late
