@@ -104,7 +104,10 @@ def _fill_verification(ctx, cb, rec, v) -> None:
         return
     rec.verification_s = v.seconds
     rec.details["verification"] = {"verified": v.verified, "note": v.note, "tried": sum(
-        t.verdict not in ("baseline", "not tried", "not applicable") for t in v.trials), "trials": len(v.trials)}
+        t.verdict not in ("baseline", "not tried", "not applicable") for t in v.trials), "trials": len(v.trials),
+        # each trial's outcome, so that another way of choosing among proven fixes can be scored from the logs
+        "outcomes": [{"fix": t.fix, "root_cause": t.root_cause, "layer": t.layer, "verdict": t.verdict,
+                      **{k: t.improvement.get(k) for k in ("score_gain", "loss_ratio")}} for t in v.trials]}
     if not v.verified:
         return
     fix = v.fix

@@ -38,7 +38,7 @@ import functools
 import numpy as np
 
 from deeplocalize.probes.forward import _is_float
-from deeplocalize.probes.jax_step import call_host
+from deeplocalize.probes.jax_step import call_host, gated
 from deeplocalize.probes.sampling import _sample_stride
 
 OUTPUT_GRAD_STATS = ("grad_norm", "grad_nan", "grad_inf")  # names as in `LAYER_STATS`
@@ -88,6 +88,7 @@ class BackwardCapture:
         self._weights: list = []
         self._stash: list = []  # JAX, while a step is traced: (layer index, its output gradient's statistics)
         self.mode = "all"  # JAX, while a step is traced: as `ForwardCapture.mode`
+        self.record = True  # ...and as `ForwardCapture.record`
         self.outbox = None  # JAX, a recorded step being traced to return them: its gradients' statistics
         self.host_calls = True  # JAX: whether the step just run may have called the host (set by the forward capture)
         self.seen = {"outputs": False, "weights": False}  # whether any arrived, ever
@@ -124,7 +125,7 @@ class BackwardCapture:
 
         @functools.wraps(apply)
         def apply_and_note(*args, **kwargs):
-            if capture.active and capture.error is None and capture.mode != "fast":
+            if capture.active and capture.error is None:
                 capture._guard(capture._note_weights, *args, **kwargs)
             return apply(*args, **kwargs)
 
@@ -149,7 +150,12 @@ class BackwardCapture:
         grads = list(grads)
         if len(grads) != len(variables):
             return
-        stats, owners = _weight_sums(grads, [self._owner.get(id(v), -1) for v in variables])
+        ids = [self._owner.get(id(v), -1) for v in variables]
+        if self.mode == "out":  # JAX, one compiled step for all: the reductions only on recorded steps
+            owners = [i for g, i in zip(grads, ids) if g is not None and i >= 0]
+            stats = gated(self.record, lambda: _weight_sums(grads, ids)[0], (len(owners), 3)) if owners else None
+        else:
+            stats, owners = _weight_sums(grads, ids)
         if stats is None:
             return
         if self._backend != "jax":
@@ -185,7 +191,7 @@ class BackwardCapture:
     def tap(self, index: int, outputs):
         """``outputs`` with its first float tensor's gradient noted in the
         backward pass (the same values; on PyTorch the very same tensors)."""
-        if not self.active or self.error is not None or self.mode == "fast":
+        if not self.active or self.error is not None:
             return outputs
         tapped = self._guard(self._tap, index, outputs)
         return outputs if tapped is None else tapped
@@ -218,7 +224,8 @@ class BackwardCapture:
             def backward(_, g):
                 # Kept (a tracer of the step being traced) for the one host
                 # callback of the gradient application, which the step reaches later.
-                self._stash.append((index, self._guard(_sums, g)))
+                sums = (lambda: gated(self.record, lambda: _sums(g), (3,))) if self.mode == "out" else (lambda: _sums(g))
+                self._stash.append((index, self._guard(sums)))
                 return (g,)
 
             identity.defvjp(lambda x: (x, None), backward)

@@ -35,7 +35,7 @@ import weakref
 
 import numpy as np
 
-from deeplocalize.probes.jax_step import call_host
+from deeplocalize.probes.jax_step import call_host, gated
 from deeplocalize.probes.stats import _flatten
 
 # One capture per model, reused by later fits: a compiled train function
@@ -94,9 +94,10 @@ class ForwardCapture:
         # (the plain train function, the one traced with the wrappers: on JAX it runs the
         # step compiled for the mode `begin_step` asked for)
         self._compiled = None
-        # JAX, while a step is traced: "out" (statistics returned), "fast" (none), or, calling
-        # the host, "all" statistics or "nonfinite" ones only (see deeplocalize.probes.jax_step)
-        self.mode = "all"
+        # JAX, while a step is traced: "out" (statistics returned, computed where the traced
+        # bool `record` holds) or, calling the host, "all" statistics or "nonfinite" ones only
+        # (see deeplocalize.probes.jax_step)
+        self.mode, self.record = "all", True
         self._record, self._light = True, []  # eager: whether this step is recorded; else its NaN/Inf counts
         self._want = "all"
         self._host_calls = True  # JAX: whether the step just run may have called the host
@@ -193,7 +194,7 @@ class ForwardCapture:
         @functools.wraps(call)
         def call_and_note(*args, **kwargs):
             outputs = call(*args, **kwargs)
-            if capture.active and capture.mode != "fast":
+            if capture.active:
                 first = next((t for t in _flatten(outputs) if _is_float(t)), None)
                 if first is not None and capture.mode == "out":
                     outputs = capture._note_out(index, outputs, first)
@@ -214,7 +215,7 @@ class ForwardCapture:
         import keras
 
         if type(first).__name__ == "DynamicJaxprTracer":  # not under the gradient
-            self.outbox.append((index, _reduce(first, self.activations[index], self.saturation_eps)))
+            self.outbox.append((index, self._gated_reduce(index, first)))
             return outputs
         flat = keras.tree.flatten(outputs)
         k = next(k for k, t in enumerate(flat) if t is first)
@@ -229,12 +230,16 @@ class ForwardCapture:
             identity = jax.custom_vjp(lambda x: x)
 
             def forward(x):
-                self.outbox.append((index, _reduce(x, self.activations[index], self.saturation_eps)))
+                self.outbox.append((index, self._gated_reduce(index, x)))
                 return x, None
 
             identity.defvjp(forward, lambda _, g: (g,))
             self._identities[index] = identity
         return identity
+
+    def _gated_reduce(self, index, x):
+        return gated(self.record, lambda: _reduce(x, self.activations[index], self.saturation_eps),
+                     (len(FORWARD_STATS),))
 
     def _wrap_model(self, call):
         capture = self

@@ -104,9 +104,10 @@ def _direct(capture, model) -> dict:
     if not model.jit_compile or getattr(model, "run_eagerly", False) or keras.distribution.distribution():
         return {"ok": False}
     step, spe = model.train_step, max(1, int(getattr(model, "steps_per_execution", 1) or 1))
+    jnp = jax.numpy
 
-    def recorded_step(state, data):
-        _set_mode(capture, "out")
+    def watched_step(state, data, record):
+        _set_mode(capture, "out", record)
         capture.outbox, backward = [], capture.backward
         if backward is not None:
             backward.outbox = None
@@ -114,38 +115,32 @@ def _direct(capture, model) -> dict:
         noted, capture.outbox = capture.outbox, []
         back = None if backward is None else backward.outbox
         capture.layout = ([i for i, _ in noted], None if back is None else back[:2])
-        forward = jax.numpy.stack([s for _, s in noted]) if noted else None
-        return (logs, (forward, None if back is None else back[2:])), state
+        forward = jnp.stack([s for _, s in noted]) if noted else None
+        floats = [x for x in jax.tree_util.tree_leaves((logs, state[0])) if jnp.issubdtype(x.dtype, jnp.floating)]
+        total = sum((jnp.sum(x.astype("float32")) for x in floats), jnp.float32(0))
+        return (logs, (forward, None if back is None else back[2:]), ~jnp.isfinite(total)), state
 
-    def unrecorded_step(state, data):
-        _set_mode(capture, "fast")
-        logs, state = step(state, data)
-        floats = [x for x in jax.tree_util.tree_leaves((logs, state[0]))
-                  if jax.numpy.issubdtype(x.dtype, jax.numpy.floating)]
-        total = sum((jax.numpy.sum(x.astype("float32")) for x in floats), jax.numpy.float32(0))
-        return (logs, ~jax.numpy.isfinite(total)), state
+    # One compilation serves both kinds of step (``record`` is an argument, not a constant), as many
+    # as Keras's own; no donation: a replay needs the state the step began from.
+    compiled, traced = jax.jit(watched_step), []
 
-    recorded_jit = jax.jit(recorded_step, donate_argnums=0)
-    unrecorded_jit = jax.jit(unrecorded_step)  # no donation: a replay needs the state the step began from
-    traced = set()
-
-    def call(compiled, state, data):
-        if compiled in traced:
-            return compiled(state, data)
-        try:  # the first call traces: a failure there is ours, and nothing was donated yet
-            out = compiled(state, data)
+    def call(state, data, record):
+        if traced:
+            return compiled(state, data, record)
+        try:  # the first call traces: a failure there is ours
+            out = compiled(state, data, record)
         except Exception as exc:
             raise _TraceFailed(data) from exc
-        traced.add(compiled)
+        traced.append(True)
         return out
 
     def recorded(state, data):
-        (logs, payload), state = call(recorded_jit, state, data)
+        (logs, payload, _), state = call(state, data, True)
         _deliver(capture, payload)
         return logs, state
 
     def unrecorded(state, data):
-        (logs, bad), new = call(unrecorded_jit, state, data)
+        (logs, _, bad), new = call(state, data, False)
         if bad:  # rare; a large but finite sum only costs a replay
             recorded(state, data)
         return logs, new
@@ -180,10 +175,26 @@ def _deliver(capture, payload) -> None:
         capture.backward._on_host(*back_layout, back[0], *back[1])
 
 
-def _set_mode(capture, mode: str) -> None:
-    capture.mode = mode
+def _set_mode(capture, mode: str, record=True) -> None:
+    """While a step is traced: how the captures note (``mode``) and, in mode
+    ``"out"``, whether they compute the statistics (``record``, a traced bool)."""
+    capture.mode, capture.record = mode, record
     if capture.backward is not None:
-        capture.backward.mode = mode
+        capture.backward.mode, capture.backward.record = mode, record
+
+
+def gated(record, compute, shape):
+    """``compute()`` where the traced bool ``record`` holds, else zeros of
+    ``shape`` (float32), so a step not recorded skips the reductions.
+
+    Example:
+        >>> stats = gated(capture.record, lambda: _reduce(x, "relu", 0.01), (9,))
+    """
+    import jax
+
+    if record is True:
+        return compute()
+    return jax.lax.cond(record, compute, lambda: jax.numpy.zeros(shape, "float32"))
 
 
 def call_host(mode: str, send, counts) -> None:
