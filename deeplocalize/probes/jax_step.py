@@ -2,18 +2,19 @@
 
 A compiled JAX step that may call the host (``jax.debug.callback``) loses
 JAX's fast dispatch and pays about half a millisecond per callback, more than
-a small model's whole step. So the steps are compiled twice, without any:
+a small model's whole step. So the step is compiled once (as often as Keras
+compiles its own), without any, with whether to record as an argument:
 
-- a **recorded** step runs the model's step with the layers' wrappers and
-  returns what they noted as extra outputs of the compiled step (each layer's
-  forward statistics from the forward rule of an identity with a custom VJP,
-  the output gradients' from its backward rule, the weight gradients' from the
-  optimizer's apply), copied to the host after it;
-- an **unrecorded** step runs the model's own step without the wrappers and
-  only says whether its loss or updated weights hold a NaN or Inf; when they
-  do, the same step is replayed as a recorded one, from the same state and
-  batch, to name the layer, and its result dropped (training goes on with the
-  unrecorded step's).
+- a **recorded** step returns what the layers' wrappers noted as extra
+  outputs of the compiled step (each layer's forward statistics from the
+  forward rule of an identity with a custom VJP, the output gradients' from
+  its backward rule, the weight gradients' from the optimizer's apply),
+  copied to the host after it;
+- an **unrecorded** step skips those reductions (``lax.cond``) and only says
+  whether its loss or updated weights hold a NaN or Inf; when they do, the
+  same step is replayed as a recorded one, from the same state and batch (the
+  step does not donate its state), to name the layer, and the replay's result
+  is dropped: training goes on with the unrecorded step's.
 
 Where that cannot be done (no ``jit``, a ``keras.distribution``, a step that
 does not trace with it), the steps call the host from inside: every statistic
