@@ -222,10 +222,12 @@ class BackwardCapture:
             identity = jax.custom_vjp(lambda x: x)
 
             def backward(_, g):
-                # Kept (a tracer of the step being traced) for the one host
-                # callback of the gradient application, which the step reaches later.
-                sums = (lambda: gated(self.record, lambda: _sums(g), (3,))) if self.mode == "out" else (lambda: _sums(g))
-                self._stash.append((index, self._guard(sums)))
+                # Kept (a tracer of the step being traced) for the gradient application, which the
+                # step reaches later: its one host callback, or the step's outputs (mode "out").
+                if self.mode == "out":
+                    self._stash.append((index, self._guard(gated, self.record, lambda: _sums(g), (3,))))
+                else:
+                    self._stash.append((index, self._guard(_sums, g)))
                 return (g,)
 
             identity.defvjp(lambda x: (x, None), backward)
