@@ -94,8 +94,8 @@ class ForwardCapture:
         # (the plain train function, the one traced with the wrappers: on JAX it runs the
         # step compiled for the mode `begin_step` asked for)
         self._compiled = None
-        # JAX, while a step is traced: "out" (statistics returned, computed where the traced
-        # bool `record` holds) or, calling the host, "all" statistics or "nonfinite" ones only
+        # JAX, while a step is traced: "out" (statistics returned, computed where `record`
+        # holds) or, calling the host, "all" statistics or "nonfinite" ones only
         # (see deeplocalize.probes.jax_step)
         self.mode, self.record = "all", True
         self._record, self._light = True, []  # eager: whether this step is recorded; else its NaN/Inf counts

@@ -2,15 +2,15 @@
 
 A compiled JAX step that may call the host (``jax.debug.callback``) loses
 JAX's fast dispatch and pays about half a millisecond per callback, more than
-a small model's whole step. So the step is compiled once (as often as Keras
-compiles its own), without any, with whether to record as an argument:
+a small model's whole step. So the step is compiled without any, in two
+kinds (``record``, a static argument):
 
 - a **recorded** step returns what the layers' wrappers noted as extra
   outputs of the compiled step (each layer's forward statistics from the
   forward rule of an identity with a custom VJP, the output gradients' from
   its backward rule, the weight gradients' from the optimizer's apply),
   copied to the host after it;
-- an **unrecorded** step skips those reductions (``lax.cond``) and only says
+- an **unrecorded** step, compiled without those reductions, only says
   whether its loss or updated weights hold a NaN or Inf; when they do, the
   same step is replayed as a recorded one, from the same state and batch (the
   step does not donate its state), to name the layer, and the replay's result
@@ -121,18 +121,19 @@ def _direct(capture, model) -> dict:
         total = sum((jnp.sum(x.astype("float32")) for x in floats), jnp.float32(0))
         return (logs, (forward, None if back is None else back[2:]), ~jnp.isfinite(total)), state
 
-    # One compilation serves both kinds of step (``record`` is an argument, not a constant), as many
-    # as Keras's own; no donation: a replay needs the state the step began from.
-    compiled, traced = jax.jit(watched_step), []
+    # ``record`` is static: an unrecorded step compiles to Keras's own step plus the NaN check (a
+    # traced ``record`` under ``lax.cond`` compiled once, but changed XLA's fusions, and with them
+    # the last bits of the user's weights). No donation: a replay needs the state the step began from.
+    compiled, traced = jax.jit(watched_step, static_argnums=2), set()
 
     def call(state, data, record):
-        if traced:
+        if record in traced:
             return compiled(state, data, record)
-        try:  # the first call traces: a failure there is ours
+        try:  # the first call of each kind traces: a failure there is ours
             out = compiled(state, data, record)
         except Exception as exc:
             raise _TraceFailed(data) from exc
-        traced.append(True)
+        traced.add(record)
         return out
 
     def recorded(state, data):
@@ -178,24 +179,22 @@ def _deliver(capture, payload) -> None:
 
 def _set_mode(capture, mode: str, record=True) -> None:
     """While a step is traced: how the captures note (``mode``) and, in mode
-    ``"out"``, whether they compute the statistics (``record``, a traced bool)."""
+    ``"out"``, whether they compute the statistics (``record``)."""
     capture.mode, capture.record = mode, record
     if capture.backward is not None:
         capture.backward.mode, capture.backward.record = mode, record
 
 
-def gated(record, compute, shape):
-    """``compute()`` where the traced bool ``record`` holds, else zeros of
-    ``shape`` (float32), so a step not recorded skips the reductions.
+def gated(record: bool, compute, shape):
+    """``compute()`` on a recorded step, else zeros of ``shape`` (float32):
+    the step not recorded is compiled without the reductions.
 
     Example:
         >>> stats = gated(capture.record, lambda: _reduce(x, "relu", 0.01), (9,))
     """
     import jax
 
-    if record is True:
-        return compute()
-    return jax.lax.cond(record, compute, lambda: jax.numpy.zeros(shape, "float32"))
+    return compute() if record else jax.numpy.zeros(shape, "float32")
 
 
 def call_host(mode: str, send, counts) -> None:
