@@ -115,10 +115,12 @@ def _direct(capture, model) -> dict:
         logs, state = step(state, data)
         noted, capture.outbox = capture.outbox, []
         back = None if backward is None else backward.outbox
-        capture.layout = ([i for i, _ in noted], None if back is None else back[:2])
-        forward = jnp.stack([s for _, s in noted]) if noted else None
         floats = [x for x in jax.tree_util.tree_leaves((logs, state[0])) if jnp.issubdtype(x.dtype, jnp.floating)]
         total = sum((jnp.sum(x.astype("float32")) for x in floats), jnp.float32(0))
+        if not record:  # the wrappers' zeros are not returned (nor kept by XLA)
+            return (logs, None, ~jnp.isfinite(total)), state
+        capture.layout = ([i for i, _ in noted], None if back is None else back[:2])
+        forward = jnp.stack([s for _, s in noted]) if noted else None
         return (logs, (forward, None if back is None else back[2:]), ~jnp.isfinite(total)), state
 
     # ``record`` is static: an unrecorded step compiles to Keras's own step plus the NaN check (a
