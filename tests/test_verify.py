@@ -677,3 +677,22 @@ def test_an_expensive_trial_is_cut_to_fit_the_budget_and_every_trial_trains_as_l
     assert len(cut.as_is_seed(1)["loss"]) > 0 and cut.as_is.steps == as_is.steps
     whole = TrialRunner(model, sample, steps=300, seeds=(0, 1), margins=margins, seed_seconds=1e6)
     assert whole.run(None).steps == 300
+
+
+def test_a_proven_fix_of_the_cause_the_symptoms_named_wins_over_a_larger_gain():
+    from deeplocalize.verify.verdict import Trial, choose
+
+    def proven(fix, cause, gain, ratio):
+        return Trial(fix=fix, root_cause=cause, verdict="proven", improvement={"score_gain": gain, "loss_ratio": ratio})
+
+    trials = [Trial(fix="as_is", verdict="baseline"),
+              proven("scale_targets", "data_preprocessing", 0.9, 0.44),
+              proven("learning_rate_x0.01", "learning_rate", 0.55, 0.21),
+              proven("train_longer", "training_config", 0.95, 0.1),
+              Trial(fix="hidden_relu", root_cause="activation", verdict="not better",
+                    improvement={"score_gain": 0.0, "loss_ratio": 1.0})]
+    assert choose(trials, 0.02).fix == "scale_targets"  # no agreed cause: the largest gain
+    assert choose(trials, 0.02, agreed="learning_rate").fix == "learning_rate_x0.01"
+    assert choose(trials, 0.02, agreed="activation").fix == "scale_targets"  # its fix was not proven
+    assert choose(trials, 0.02, agreed="training_config").fix == "scale_targets"  # training longer: a last resort
+    assert choose(trials[:1], 0.02, agreed="learning_rate") is None

@@ -121,7 +121,9 @@ def verify_model(model, sample, diagnosis=None, mode: str = "auto", config=None,
     if any(t.note.startswith("not tried") for t in v.trials):
         v.note = (v.note + " " if v.note else "") + f"The time budget ({budget:.0f} s) ran out before every " \
                                                     "candidate was tried (config verify_budget)."
-    chosen = choose(v.trials, cfg["verify_tie"])
+    # the cause the checks found symptoms of (not a hunch from notes on a run they call healthy)
+    agreed = diagnosis.root_cause if diagnosis is not None and diagnosis.status == "buggy" else None
+    chosen = choose(v.trials, cfg["verify_tie"], agreed)
     if chosen is not None:
         v.chosen, v.evidence = chosen.fix, evidence(chosen, as_is, v.score_name)
     v.fixes = {f.name: f for f in fixes}

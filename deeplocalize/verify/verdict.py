@@ -164,12 +164,22 @@ def beats(fix_seed: dict, as_is_seed: dict, objective: str, margins: dict,
     return bool(by_score or by_loss), float(gain), float(ratio)
 
 
-def choose(trials: list[Trial], tie: float) -> Trial | None:
+def choose(trials: list[Trial], tie: float, agreed: str | None = None) -> Trial | None:
     """The proven fix to report: the largest worst-case score gain (loss ratio
     breaks ties); within ``tie`` of it, the one tried first (the rules' ranking).
-    Training longer is chosen only when nothing else works."""
+    Training longer is chosen only when nothing else works. When a fix of
+    ``agreed`` (the root cause the symptoms named) is proven, only those
+    compete: symptoms and trial agree on it, while a larger gain elsewhere
+    may only show a change that helps any model of this kind (scaled targets,
+    a default optimizer).
+
+    Example:
+        >>> choose(trials, tie=0.02, agreed="learning_rate").fix
+        'learning_rate_x0.01'
+    """
     proven = [t for t in trials if t.verdict == "proven"]
     main = [t for t in proven if t.root_cause != "training_config"] or proven
+    main = [t for t in main if t.root_cause == agreed] or main
     if not main:
         return None
     best = max(t.improvement["score_gain"] for t in main)
