@@ -16,12 +16,12 @@ import keras
 import numpy as np
 
 from deeplocalize import DeepLocalizeCallback
-from deeplocalize.probes import forward
+from deeplocalize.probes import forward, outside
 from tests.backend_gradients import GradPoison
 from tests.backend_matrix import Poison, _compile, _data
 
 STEPS = 600
-CALLS = {"n": 0, "fast": 0}
+CALLS = {"n": 0, "fast": 0, "host_reads": 0, "returned_reads": 0}
 _receive_all = forward.ForwardCapture._receive_all
 _calls_host = forward.ForwardCapture._calls_host
 
@@ -36,7 +36,16 @@ def _counted(self, indices, stats):
     return _receive_all(self, indices, stats)
 
 
+_read = outside.OutsideObserver._read
+
+
+def _counted_read(self, model, *samples):
+    CALLS["returned_reads" if samples and samples[0] is not None else "host_reads"] += 1
+    return _read(self, model, *samples)
+
+
 forward.ForwardCapture._receive_all = _counted
+outside.OutsideObserver._read = _counted_read
 forward.ForwardCapture._calls_host = _counted_steps
 
 
@@ -62,7 +71,7 @@ def run(case: str) -> dict:
     if case == "second_fit":
         model.fit(x, y, epochs=1, batch_size=16, verbose=0)
     cb = DeepLocalizeCallback(verbose=0, verify="never")
-    CALLS["n"] = CALLS["fast"] = 0
+    CALLS.update(n=0, fast=0, host_reads=0, returned_reads=0)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[cb])
@@ -71,7 +80,9 @@ def run(case: str) -> dict:
     nan = next((f for f in d.findings if f.kind == "nan"), None)
     return {"case": case, "host_calls": CALLS["n"], "fast_steps": CALLS["fast"], "steps": STEPS, "warnings": [str(w.message) for w in caught if "deeplocalize" in str(w.message)], "detail": None if nan is None else nan.detail, "steps_recorded": int(rows["step"].nunique()),
             "forward_seen": bool(np.isfinite(rows["act_mean"]).any()), "records_433": bool((rows["step"] == 433).any()),
-            "nan": None if nan is None else {"layer": nan.layer, "step": nan.step}}
+            "nan": None if nan is None else {"layer": nan.layer, "step": nan.step},
+            "weight_reads": {"host": CALLS["host_reads"], "returned": CALLS["returned_reads"]},
+            "update_ratio_seen": float(np.isfinite(rows.loc[rows["step"] > 0, "update_ratio"]).mean())}
 
 
 if __name__ == "__main__":

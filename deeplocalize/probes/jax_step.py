@@ -8,8 +8,9 @@ kinds (``record``, a static argument):
 - a **recorded** step returns what the layers' wrappers noted as extra
   outputs of the compiled step (each layer's forward statistics from the
   forward rule of an identity with a custom VJP, the output gradients' from
-  its backward rule, the weight gradients' from the optimizer's apply),
-  copied to the host after it;
+  its backward rule, the weight gradients' from the optimizer's apply) and
+  strided samples of the trainable weights before and after it, copied to
+  the host after it (no copy of whole weights);
 - an **unrecorded** step, compiled without those reductions, only says
   whether its loss or updated weights hold a NaN or Inf; when they do, the
   same step is replayed as a recorded one, from the same state and batch (the
@@ -27,6 +28,8 @@ Example:
 from __future__ import annotations
 
 import warnings
+
+from deeplocalize.probes.sampling import _sample_stride
 
 
 def train_function(capture, model):
@@ -107,8 +110,11 @@ def _direct(capture, model) -> dict:
     step, spe = model.train_step, max(1, int(getattr(model, "steps_per_execution", 1) or 1))
     jnp = jax.numpy
 
+    strides = [_sample_stride(v.shape) if len(v.shape) else 1 for v in model.trainable_variables]
+
     def watched_step(state, data, record):
         _set_mode(capture, "out", record)
+        before = state
         capture.outbox, backward = [], capture.backward
         if backward is not None:
             backward.outbox = None
@@ -121,7 +127,8 @@ def _direct(capture, model) -> dict:
             return (logs, None, ~jnp.isfinite(total)), state
         capture.layout = ([i for i, _ in noted], None if back is None else back[:2])
         forward = jnp.stack([s for _, s in noted]) if noted else None
-        return (logs, (forward, None if back is None else back[2:]), ~jnp.isfinite(total)), state
+        weights = (_samples(before[0], strides), _samples(state[0], strides))
+        return (logs, (forward, None if back is None else back[2:], weights), ~jnp.isfinite(total)), state
 
     # ``record`` is static: an unrecorded step compiles to Keras's own step plus the NaN check (a
     # traced ``record`` under ``lax.cond`` compiled once, but changed XLA's fusions, and with them
@@ -171,12 +178,20 @@ def _deliver(capture, payload) -> None:
     """Hand a recorded step's outputs (copied to the host) to the captures."""
     import jax
 
-    forward, back = jax.device_get(payload)
+    forward, back, (before, after) = jax.device_get(payload)
     indices, back_layout = capture.layout
+    # several steps in one call: the weights before the first and after the last
+    held = capture.weight_samples
+    capture.weight_samples = (before if held is None else held[0], after)
     if forward is not None:
         capture._receive_all(indices, forward)
     if back is not None and capture.backward is not None:
         capture.backward._on_host(*back_layout, back[0], *back[1])
+
+
+def _samples(values, strides) -> list:
+    """The trainable weights' strided samples (`deeplocalize.probes.stats._sample_stride`), as float32."""
+    return [v.reshape(-1)[::k].astype("float32") for v, k in zip(values, strides)]
 
 
 def _set_mode(capture, mode: str, record=True) -> None:

@@ -203,13 +203,19 @@ class OutsideObserver:
         # With several steps per execution a call covers ``span`` steps.
         span, self._last_step = max(1, step - self._last_step), step
         sampled, next_sampled = self._any_sampled(step - span + 1, span), self._any_sampled(step + 1, span)
-        if not (sampled or bad or next_sampled):
+        # a JAX step that returns its statistics also returns the weights' samples before and after it
+        delivered = self.forward.weight_samples if self.forward is not None else None
+        returns_weights = self.forward is not None and self.forward._jax and not self.forward._host_calls
+        if not (sampled or bad or (next_sampled and not returns_weights)):
             self._before = None
             return
         model = self._model_now()
-        now = self._read(model)
-        if sampled or bad:
+        if delivered is not None:
+            before, now = (self._read(model, samples) for samples in delivered)
+        else:
+            now = self._read(model)
             before = self._before[1] if self._before is not None and self._before[0] == step - span + 1 else None
+        if sampled or bad:
             columns = {"step": float(step), "nonfinite": float(bad), "loss": np.nan if loss is None else loss,
                        "lr": _learning_rate(model)}
             columns.update(self._batch_columns())
@@ -269,14 +275,16 @@ class OutsideObserver:
         return _chunk_mean(batch, logged, *last)
 
     # ---- reading weights ------------------------------------------------------------
-    def _read(self, model) -> list:
+    def _read(self, model, samples=None) -> list:
         """Per probed layer, a list of ``(sample, stride)`` of its trainable
         weights: whole below twice RATIO_SAMPLE values, strided above (as the
-        probes do). Each weight is copied to the host once, with no op."""
+        probes do). Each weight is copied to the host once, with no op; or,
+        given ``samples`` (the strided samples of ``model.trainable_weights``
+        a JAX step returned), taken from them."""
         import keras
 
-        held = _held_values(model)
-        trainable = {id(v) for v in model.trainable_weights}
+        held = _held_values(model) if samples is None else None
+        trainable = {id(v): k for k, v in enumerate(model.trainable_weights)}
         seen: set[int] = set()
         out = []
         for layer in self.layers:
@@ -286,6 +294,9 @@ class OutsideObserver:
                     continue
                 seen.add(id(v))
                 stride = _sample_stride(v.shape) if len(v.shape) else 1
+                if samples is not None:
+                    parts.append((np.asarray(samples[trainable[id(v)]], dtype=np.float64), stride))
+                    continue
                 value = held.get(id(v)) if held else None
                 flat = np.asarray(keras.ops.convert_to_numpy(v.value if value is None else value)).reshape(-1)
                 parts.append((flat[::stride].astype(np.float64), stride))
