@@ -210,6 +210,8 @@ class OutsideObserver:
             self._before = None
             return
         model = self._model_now()
+        if delivered is not None and len(delivered[1]) != len(model.trainable_weights):
+            delivered = None  # the trainable weights changed since the step was compiled
         if delivered is not None:
             before, now = (self._read(model, samples) for samples in delivered)
         else:
