@@ -190,7 +190,7 @@ def _deliver(capture, payload) -> None:
 
 
 def _samples(values, strides) -> list:
-    """The trainable weights' strided samples (`deeplocalize.probes.stats._sample_stride`), as float32."""
+    """The trainable weights' strided samples (`deeplocalize.probes.sampling._sample_stride`), as float32."""
     return [v.reshape(-1)[::k].astype("float32") for v, k in zip(values, strides)]
 
 
