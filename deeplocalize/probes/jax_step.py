@@ -27,7 +27,10 @@ Example:
 
 from __future__ import annotations
 
+import math
 import warnings
+
+import numpy as np
 
 from deeplocalize.probes.sampling import _sample_stride
 
@@ -111,6 +114,8 @@ def _direct(capture, model) -> dict:
     jnp = jax.numpy
 
     strides = [_sample_stride(v.shape) if len(v.shape) else 1 for v in model.trainable_variables]
+    # where each weight's sample ends in the one vector the step returns (one copy to the host, not one per weight)
+    ends = np.cumsum([-(-math.prod(v.shape) // k) for v, k in zip(model.trainable_variables, strides)])[:-1]
 
     def watched_step(state, data, record):
         _set_mode(capture, "out", record)
@@ -147,7 +152,7 @@ def _direct(capture, model) -> dict:
 
     def recorded(state, data):
         (logs, payload, _), state = call(state, data, True)
-        _deliver(capture, payload)
+        _deliver(capture, payload, ends)
         return logs, state
 
     def unrecorded(state, data):
@@ -174,11 +179,13 @@ def _steps(one, spe: int):
     return run
 
 
-def _deliver(capture, payload) -> None:
-    """Hand a recorded step's outputs (copied to the host) to the captures."""
+def _deliver(capture, payload, ends) -> None:
+    """Hand a recorded step's outputs (copied to the host) to the captures;
+    ``ends``: where each weight's sample ends in the weights' vectors."""
     import jax
 
-    forward, back, (before, after) = jax.device_get(payload)
+    forward, back, weights = jax.device_get(payload)
+    before, after = (np.split(w, ends) for w in weights)
     indices, back_layout = capture.layout
     # several steps in one call: the weights before the first and after the last
     held = capture.weight_samples
@@ -189,9 +196,13 @@ def _deliver(capture, payload) -> None:
         capture.backward._on_host(*back_layout, back[0], *back[1])
 
 
-def _samples(values, strides) -> list:
-    """The trainable weights' strided samples (`deeplocalize.probes.sampling._sample_stride`), as float32."""
-    return [v.reshape(-1)[::k].astype("float32") for v, k in zip(values, strides)]
+def _samples(values, strides):
+    """The trainable weights' strided samples (`deeplocalize.probes.sampling._sample_stride`),
+    as one float32 vector."""
+    import jax
+
+    parts = [v.reshape(-1)[::k].astype("float32") for v, k in zip(values, strides)]
+    return jax.numpy.concatenate(parts) if parts else jax.numpy.zeros((0,), "float32")
 
 
 def _set_mode(capture, mode: str, record=True) -> None:
