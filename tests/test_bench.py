@@ -525,6 +525,8 @@ def test_overhead_data_has_learnable_labels():
 
 
 def test_overhead_times_the_other_instruments_beside_ours():
+    import keras
+
     from deeplocalize.bench import overhead, overhead_tools
 
     rows = overhead.measure(models=["mlp"], repeats=1, n=64, epochs=1, tools=("check_numerics", "deepdiagnosis"))
@@ -534,7 +536,9 @@ def test_overhead_times_the_other_instruments_beside_ours():
     assert "| mlp | 2 | tf.debugging.enable_check_numerics() |" in table
     assert "TensorBoard(histogram_freq=1): not measured (tensorboard is not installed)" in table
     assert set(overhead_tools.SETTINGS) == {"deeplocalize", "tensorboard", "check_numerics", "per_batch_probe",
-                                            "umlaut", "autotrainer", "deepdiagnosis"}
+                                            "batch_hook", "umlaut", "autotrainer", "deepdiagnosis"}
+    hook = overhead_tools.SETTINGS["batch_hook"].make(None, None, None, 32)
+    assert len(hook) == 1 and type(hook[0]).on_train_batch_end is not keras.callbacks.Callback.on_train_batch_end
 
 
 # ---- several seeds: majority of seeds detects, any seed raises a false alarm -------------------------

@@ -74,6 +74,18 @@ def _check_numerics_off():
     tf.debugging.disable_check_numerics()
 
 
+def _batch_hook(model, x, y, batch_size):
+    """A callback whose per-batch hook does nothing: the floor any per-batch
+    callback pays (with one, Keras hands every batch's logs to the host)."""
+    import keras
+
+    class BatchHook(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            pass
+
+    return [BatchHook()]
+
+
 def _per_batch_probe(model, x, y, batch_size):
     """After every batch, a separate eager forward pass through every layer and
     a backward pass for every weight, on that batch's slice of the training data
@@ -120,6 +132,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
     Setting("check_numerics", "tf.debugging.enable_check_numerics()", lambda *a: [],
             enter=_check_numerics_on, leave=_check_numerics_off, own_model=True),
     Setting("per_batch_probe", "per-batch forward+backward probe (DeepDiagnosis-style)", _per_batch_probe),
+    Setting("batch_hook", "a callback with an empty per-batch hook (the floor)", _batch_hook),
     Setting("umlaut", "UMLAUT (re-implemented)", _peer("umlaut")),
     Setting("autotrainer", "AUTOTRAINER (re-implemented)", _peer("autotrainer")),
     Setting("deepdiagnosis", "DeepDiagnosis (re-implemented)", _peer("deepdiagnosis")),
