@@ -11,6 +11,7 @@ import csv
 import json
 import os
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ import pytest
 from deeplocalize.bench import cases as cases_mod
 from deeplocalize.bench import results, scheduler, scoring
 from deeplocalize.bench import tools as tools_mod
+from deeplocalize.bench import watch
 from deeplocalize.bench.__main__ import main as bench_main
 from deeplocalize.bench.record import RunRecord
 
@@ -185,6 +187,44 @@ def test_overhead_of_a_fit_timed_whole_leaves_out_the_trials_that_ran_in_it():
     dl.update(timing_basis="whole_fit", verification_s=0.6)
     runs["fixed"]["deeplocalize_always"].status = "n/a"
     assert scoring.overhead(runs)["ratio"] == pytest.approx(2.4)
+
+
+def test_overhead_reports_the_cpu_time_ratio_where_the_trials_are_not_in_it():
+    dl = _dl(False, per_step=0.03)
+    dl.update(per_step_cpu_s=0.05, timing_basis="after_first_epoch", verification_s=0.6)
+    runs = {"fixed": {"deeplocalize": dl, "plain": _run(None, per_step_s=0.010, per_step_cpu_s=0.04)}}
+    o = scoring.overhead(runs)
+    assert o["ratio"] == pytest.approx(3.0) and o["cpu_ratio"] == pytest.approx(1.25)
+    dl.timing_basis = "whole_fit"  # the trials' CPU time is in the fit's and not known on its own
+    assert scoring.overhead(runs)["cpu_ratio"] is None and scoring.overhead(runs)["ratio"] is not None
+    dl.update(timing_basis="after_first_epoch")
+    runs["fixed"]["plain"].per_step_cpu_s = None  # an old record without CPU times
+    assert scoring.overhead(runs)["cpu_ratio"] is None
+    t = scoring.totals([{"id": "a", "seed": 0, "kind": "buggy", "scores": {}, "overhead": o},
+                        {"id": "b", "seed": 0, "kind": "buggy", "scores": {}, "overhead": dict(o, cpu_ratio=1.5)}])
+    assert (t["overhead"]["cpu_n"], t["overhead"]["cpu_median"], t["overhead"]["cpu_max"]) == (2, 1.375, 1.5)
+
+
+def test_the_epoch_clock_counts_process_cpu_time_less_the_watchers():
+    import keras
+
+    class Busy(watch._Watch):
+        def epoch_end(self, epoch, logs):
+            end = time.process_time() + 0.05
+            while time.process_time() < end:
+                pass
+
+    busy = Busy()
+    clock = watch.epoch_clock(keras, [busy])
+    clock.on_train_begin()
+    for epoch in range(2):
+        busy.keras_callback().on_epoch_end(epoch)
+        clock.on_epoch_end(epoch)
+    assert busy.cpu_seconds >= 0.1
+    assert clock.epoch_cpu_ends[1] - clock.epoch_cpu_ends[0] < 0.03  # the watcher's 0.05 s is taken out
+    assert watch.per_step_cpu(clock, 10, 20, 99.0) == pytest.approx(
+        (clock.epoch_cpu_ends[1] - clock.epoch_cpu_ends[0]) / 10)
+    assert watch.per_step_cpu(clock, 10, 10, 2.0) == pytest.approx(0.2)  # one epoch: the whole fit
 
 
 def test_repair_compares_with_our_fit_where_the_tools_watched_it_instead_of_a_plain_fit():
@@ -463,6 +503,7 @@ def test_quick_benchmark_end_to_end(tmp_path):
             # the buggy program gets a plain fit only when our fit of it stopped early
             assert r["plain_wall_buggy_s"] == "" or float(r["plain_wall_buggy_s"]) > 0
     assert sum(r["status"] == "ok" for r in rows) >= len(rows) - 1, [(r["id"], r["error"]) for r in rows]
+    assert any(r["overhead_cpu_ratio"] and float(r["overhead_cpu_ratio"]) > 0 for r in rows)  # process CPU timed
 
     doc = json.loads((out / "results.json").read_text())
     assert set(doc) == {"meta", "totals", "paper_totals", "cases"}

@@ -50,9 +50,10 @@ def fit(module, ctx, attach) -> dict:
     epochs = int(fit_kwargs.get("epochs", 1))
     clock = watch.epoch_clock(keras, watchers)
     callbacks = user_callbacks + list(tool_cbs) + [w.keras_callback() for w in watchers] + [clock]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     history = program["model"].fit(program["x"], program.get("y"), callbacks=callbacks, **fit_kwargs)
     wall = time.perf_counter() - start - sum(w.seconds for w in watchers)
+    cpu = time.process_time() - cpu - sum(w.cpu_seconds for w in watchers)
     epochs_run = len(clock.epoch_ends)
     steps_per_epoch = (getattr(history, "params", None) or {}).get("steps")
     if counter is not None:
@@ -60,13 +61,15 @@ def fit(module, ctx, attach) -> dict:
     else:
         steps_run = epochs_run * steps_per_epoch if steps_per_epoch else None
     per_step, basis = watch.per_step_time(clock, steps_per_epoch, steps_run, wall)
+    per_step_cpu = watch.per_step_cpu(clock, steps_per_epoch, steps_run, cpu)
     metrics = _last_metrics(history)
     losses = (getattr(history, "history", None) or {}).get("loss", [])
     nonfinite = any(v is not None and not math.isfinite(float(v)) for v in losses)
     if counter is not None and counter.first_nonfinite_step is not None:
         nonfinite = True
     return dict(
-        wall_s=wall, per_step_s=per_step, timing_basis=basis, epochs_planned=epochs, epochs_run=epochs_run,
+        wall_s=wall, per_step_s=per_step, per_step_cpu_s=per_step_cpu, timing_basis=basis, epochs_planned=epochs,
+        epochs_run=epochs_run,
         steps_per_epoch=steps_per_epoch, steps_run=steps_run,
         stopped_early=bool(getattr(program["model"], "stop_training", False)) or epochs_run < epochs,
         nonfinite_loss=nonfinite, final=metrics, history_keys=sorted(metrics), clock=clock,

@@ -145,7 +145,9 @@ def _modes_and_overhead(totals) -> list[str]:
                      f"{_frac(m['root_cause_lenient'])} | {_cell(note[:200])} |")
     oh = totals["overhead"]
     lines += ["", f"**Overhead** (per-step time with DeepLocalize ÷ without, same variant, same process; "
-                  f"{oh['n']} case×seed runs): median {_fmt(oh['median'], '.3f')}, worst {_fmt(oh['max'], '.3f')}. "
+                  f"{oh['n']} case×seed runs): median {_fmt(oh['median'], '.3f')}, worst {_fmt(oh['max'], '.3f')}; "
+                  f"process CPU time per step ({oh.get('cpu_n', 0)} runs; less disturbed by the other jobs on the "
+                  f"machine): median {_fmt(oh.get('cpu_median'), '.3f')}, worst {_fmt(oh.get('cpu_max'), '.3f')}. "
                   "Per-step times leave out the first epoch (tracing) when a run has two or more, and the "
                   "verification trials (timed in their own column) when a one-epoch run is timed whole; these are short "
                   "benchmark runs on a shared machine, so `python -m deeplocalize.bench overhead` is the careful "
@@ -226,7 +228,7 @@ def _per_case(rows, out_dir) -> list[str]:
     head = ("| case | seed | status | ground truth (layer; cause) | DL detected | DL false alarm | DL layer | "
             "DL cause | DL localized | DL cause right (strict/lenient) | DL step | paper DL det/loc | " +
             " | ".join(f"{t.label.split(' (')[0]} det/FA" for t in others) +
-            " | DeepFD published det (UMLAUT/AT/DL/DeepFD) | overhead | report |")
+            " | DeepFD published det (UMLAUT/AT/DL/DeepFD) | overhead (wall / CPU) | report |")
     lines = ["", "## Per case", "", head, "|" + "---|" * (head.count("|") - 1)]
     for r in sorted((r for r in rows if r.get("kind") != "healthy"),
                     key=lambda r: (r["module"], r["seed"] if r["seed"] is not None else -1)):
@@ -247,7 +249,7 @@ def _per_case(rows, out_dir) -> list[str]:
             f"| {r['id']} | {r['seed']} | {status} | {_cell(gt_txt)} | {_yn(dl.get('detected'))} | "
             f"{_yn(dl.get('false_alarm'))} | {_cell(dl.get('faulty_layer') or '')} | {dl.get('root_cause') or ''} | "
             f"{_yn(dl.get('localized'))} | {cause_right} | {_fmt(dl.get('steps'), 'g')} | {pub_txt} | {dfa} | "
-            f"{fd_txt} | {_fmt(r['overhead'].get('ratio'), '.2f')} | {_report_link(r, out_dir)} |")
+            f"{fd_txt} | {_fmt(r['overhead'].get('ratio'), '.2f')} / {_fmt(r['overhead'].get('cpu_ratio'), '.2f')} | {_report_link(r, out_dir)} |")
     return lines
 
 
@@ -306,6 +308,7 @@ def totals_text(totals: dict, pub_same: dict) -> str:
         out.append(f"Published DeepLocalize on these {pub_same['of']} cases: detected {pub_same['detected']}, "
                    f"localized {pub_same['localized']}.")
     oh = totals["overhead"]
-    out.append(f"Overhead ratio: median {_fmt(oh['median'], '.3f')}, worst {_fmt(oh['max'], '.3f')} ({oh['n']} runs). "
+    out.append(f"Overhead ratio: median {_fmt(oh['median'], '.3f')}, worst {_fmt(oh['max'], '.3f')} ({oh['n']} runs); "
+               f"CPU time: median {_fmt(oh.get('cpu_median'), '.3f')}, worst {_fmt(oh.get('cpu_max'), '.3f')}. "
                f"Status: {totals['status']}.")
     return "\n".join(out)

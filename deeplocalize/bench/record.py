@@ -44,6 +44,7 @@ class RunRecord:
     wall_estimated: bool = False
     tool_s: float | None = None  # seconds spent inside a watching tool's own hooks
     per_step_s: float | None = None
+    per_step_cpu_s: float | None = None  # process CPU time, same basis as per_step_s
     timing_basis: str | None = None
     epochs_planned: int | None = None
     epochs_run: int | None = None

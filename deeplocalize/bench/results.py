@@ -97,7 +97,7 @@ def csv_columns() -> list[str]:
     for mode in ("rules", "learned", "both"):
         cols += [f"dl_{mode}_faulty_layer", f"dl_{mode}_root_cause", f"dl_{mode}_localized",
                  f"dl_{mode}_root_cause_strict", f"dl_{mode}_root_cause_lenient", f"dl_{mode}_error"]
-    cols += ["plain_wall_buggy_s", "plain_wall_fixed_s", "overhead_ratio", "overhead_variant",
+    cols += ["plain_wall_buggy_s", "plain_wall_fixed_s", "overhead_ratio", "overhead_cpu_ratio", "overhead_variant",
              "paper_detected", "paper_localized", "paper_time_s"]
     cols += [f"deepfd_pub_{t}_{m}" for t in published.TOOLS for m in published.METRICS]
     cols += ["case_wall_s", "case_cpu_s", "report"]
@@ -127,7 +127,8 @@ def csv_row(row: dict) -> dict:
     pub = row.get("published") or {}
     out.update(plain_wall_buggy_s=plain_b.wall_s if plain_b else None,
                plain_wall_fixed_s=plain_f.wall_s if plain_f else None,
-               overhead_ratio=row["overhead"].get("ratio"), overhead_variant=row["overhead"].get("variant"),
+               overhead_ratio=row["overhead"].get("ratio"),
+               overhead_cpu_ratio=row["overhead"].get("cpu_ratio"), overhead_variant=row["overhead"].get("variant"),
                paper_detected=pub.get("detected"), paper_localized=pub.get("localized"),
                paper_time_s=pub.get("time_s"), case_wall_s=row.get("case_wall_s"), case_cpu_s=row.get("case_cpu_s"),
                report=row.get("report"))

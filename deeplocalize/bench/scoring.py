@@ -224,14 +224,18 @@ def overhead(runs: dict) -> dict:
         if not dl.stopped_early:
             candidates.append((variant, dl, plain))
     if not candidates:
-        return {"ratio": None, "variant": None, "complete": None}
+        return {"ratio": None, "cpu_ratio": None, "variant": None}
     variant, dl, plain = candidates[0]
     per_step = dl.per_step_s
     always = runs[variant].get(OURS + "_always")  # the trials that ran in that fit: always's, or auto's
     trials = always.verification_s if always is not None and always.status == "ok" else dl.verification_s
     if trials and dl.timing_basis == "whole_fit" and dl.wall_s and dl.steps_run:
         per_step = max(0.0, dl.wall_s - trials) / dl.steps_run
-    return {"ratio": per_step / plain.per_step_s, "variant": variant, "complete": True,
+    # CPU time is less disturbed by other processes; a fit timed whole with trials in it has no CPU figure
+    # of its own (the trials' CPU time is not known)
+    cpu = dl.per_step_cpu_s if not (trials and dl.timing_basis == "whole_fit") else None
+    cpu_ratio = cpu / plain.per_step_cpu_s if cpu and plain.per_step_cpu_s else None
+    return {"ratio": per_step / plain.per_step_s, "cpu_ratio": cpu_ratio, "variant": variant,
             "dl_per_step_s": per_step, "plain_per_step_s": plain.per_step_s, "basis": dl.timing_basis}
 
 
@@ -326,9 +330,11 @@ def totals(rows: list[dict]) -> dict:
         m["available"] = any(m[k]["of"] for k in MODE_METRICS)
         m["errors"] = sorted({a["error"] for a in answers if a.get("error")})[:3]
         out["modes"][mode] = m
-    ratios = [r["overhead"]["ratio"] for r in rows if r.get("overhead") and r["overhead"].get("ratio")]
-    out["overhead"] = {"n": len(ratios), "median": statistics.median(ratios) if ratios else None,
-                       "max": max(ratios) if ratios else None}
+    out["overhead"] = {}
+    for key, name in (("ratio", ""), ("cpu_ratio", "cpu_")):
+        ratios = [r["overhead"][key] for r in rows if r.get("overhead") and r["overhead"].get(key)]
+        out["overhead"].update({name + "n": len(ratios), name + "median": statistics.median(ratios) if ratios else None,
+                                name + "max": max(ratios) if ratios else None})
     for tool in [t.name for t in scored_tools()]:
         per_prog = []
         for rs in _by_case(healthy_rows).values():

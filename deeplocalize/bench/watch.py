@@ -36,20 +36,23 @@ def _callback_base():
 
 
 def epoch_clock(keras, watchers=()):
-    """A callback with epoch hooks only: wall-clock time at train begin and at
-    each epoch end, less the time spent inside ``watchers`` so far."""
+    """A callback with epoch hooks only: wall-clock and process CPU time at
+    train begin and at each epoch end, less the time spent inside
+    ``watchers`` so far."""
 
     class EpochClock(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
             self.start = None
             self.epoch_ends: list[float] = []
+            self.epoch_cpu_ends: list[float] = []
 
         def on_train_begin(self, logs=None):
             self.start = time.perf_counter()
 
         def on_epoch_end(self, epoch, logs=None):
             self.epoch_ends.append(time.perf_counter() - sum(w.seconds for w in watchers))
+            self.epoch_cpu_ends.append(time.process_time() - sum(w.cpu_seconds for w in watchers))
 
     return EpochClock()
 
@@ -97,11 +100,24 @@ def per_step_time(clock, steps_per_epoch: int | None, steps_run: int | None,
     Returns ``(seconds, basis)``; basis says which one was used.
     """
     ends = list(clock.epoch_ends)
-    if steps_per_epoch and steps_run and len(ends) >= 2 and steps_run > steps_per_epoch:
+    if _after_first_epoch(ends, steps_per_epoch, steps_run):
         return (ends[-1] - ends[0]) / (steps_run - steps_per_epoch), "after_first_epoch"
     if steps_run:
         return total_s / steps_run, "whole_fit"
     return None, "unknown"
+
+
+def per_step_cpu(clock, steps_per_epoch: int | None, steps_run: int | None, total_cpu_s: float) -> float | None:
+    """Process CPU seconds per train step, on the same basis as `per_step_time`
+    (less disturbed than wall time by other processes on a shared machine)."""
+    ends = list(clock.epoch_cpu_ends)
+    if _after_first_epoch(ends, steps_per_epoch, steps_run):
+        return (ends[-1] - ends[0]) / (steps_run - steps_per_epoch)
+    return total_cpu_s / steps_run if steps_run else None
+
+
+def _after_first_epoch(ends, steps_per_epoch, steps_run) -> bool:
+    return bool(steps_per_epoch and steps_run and len(ends) >= 2 and steps_run > steps_per_epoch)
 
 
 class StopProxy:
@@ -131,6 +147,7 @@ class _Watch:
     def __init__(self):
         self.fired_epoch: int | None = None
         self.seconds = 0.0
+        self.cpu_seconds = 0.0
         self.callback = None
         self.error: str | None = None  # the tool's own failure: the fit and the other tools go on
 
@@ -157,7 +174,7 @@ class _Watch:
     def _timed(self, fn, *args):
         if self.error is not None:
             return
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         try:
             fn(*args)
         except Exception as exc:  # a watching tool never breaks the fit it watches
@@ -167,6 +184,7 @@ class _Watch:
             self.traceback = traceback.format_exc()[-4000:]
         finally:
             self.seconds += time.perf_counter() - t
+            self.cpu_seconds += time.process_time() - cpu
 
     def train_begin(self, model, logs):
         pass
