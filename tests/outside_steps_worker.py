@@ -36,16 +36,22 @@ def _counted(self, indices, stats):
     return _receive_all(self, indices, stats)
 
 
-_read = outside.OutsideObserver._read
+_read, _stats_row = outside.OutsideObserver._read, outside.OutsideObserver._stats_row
 
 
-def _counted_read(self, model, *samples):
-    CALLS["returned_reads" if samples and samples[0] is not None else "host_reads"] += 1
-    return _read(self, model, *samples)
+def _counted_read(self, model):
+    CALLS["host_reads"] += 1
+    return _read(self, model)
+
+
+def _counted_stats(self, stats, model):
+    CALLS["returned_reads"] += 1
+    return _stats_row(self, stats, model)
 
 
 forward.ForwardCapture._receive_all = _counted
 outside.OutsideObserver._read = _counted_read
+outside.OutsideObserver._stats_row = _counted_stats
 forward.ForwardCapture._calls_host = _counted_steps
 
 

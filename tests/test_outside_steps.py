@@ -21,9 +21,9 @@ def test_unrecorded_steps_cost_little_and_still_name_a_late_nan(backend):
         assert 0 < healthy["host_calls"] <= healthy["steps_recorded"], healthy
         # ...and every other step ran the step compiled without host callbacks (JAX's fast dispatch)
         assert healthy["fast_steps"] >= healthy["steps"] - healthy["steps_recorded"] - 1, healthy
-        # the recorded steps return the weights' samples: no whole weight is copied to the host after install
+        # the recorded steps return their weights' statistics: no weight is copied to the host after install
         assert healthy["weight_reads"]["host"] <= 1, healthy
-        assert healthy["weight_reads"]["returned"] >= 2 * healthy["steps_recorded"], healthy
+        assert healthy["weight_reads"]["returned"] >= healthy["steps_recorded"] - 1, healthy
     assert healthy["update_ratio_seen"] == 1.0, healthy  # every recorded step's update ratio, from either read
     # step 433 is not a recorded one, yet the NaN is named to the layer that made it, on that step
     assert late["nan"] == {"layer": "poison", "step": 433}, late

@@ -103,8 +103,9 @@ class ForwardCapture:
         self._host_calls = True  # JAX: whether the step just run may have called the host
         self.outbox: list = []  # JAX, a recorded step being traced: (layer index, statistics) to return
         self.layout = ([], None)  # JAX: the layer indices of those outputs (and the gradients'), set when traced
-        # JAX, a step returning its statistics: (before, after) strided samples of the trainable weights
-        self.weight_samples = None
+        # JAX, a step returning its statistics: each trainable weight's (see jax_step._weight_stats)
+        self.weight_stats = None
+        self.packing = None  # JAX: how that step's outputs were packed in one vector, set when traced
         self._identities: dict = {}
         self._pending: list = []  # JAX, while a step is traced: (layer index, output) noted so far
         self._first_bad = None  # JAX: {layer index: statistics} of the step's first pass with a NaN/Inf
@@ -324,7 +325,7 @@ class ForwardCapture:
         self._seen, self._order, self._counts = {}, [], {}
         self._record, self._light = bool(record), []
         self._first_bad = None
-        self.weight_samples = None
+        self.weight_stats = None
         self._pending = []  # nothing of an earlier trace is handed over
         self.active = True
         self._want = "all" if record else "nonfinite"  # JAX: which compiled step the train function runs

@@ -9,8 +9,9 @@ kinds (``record``, a static argument):
   outputs of the compiled step (each layer's forward statistics from the
   forward rule of an identity with a custom VJP, the output gradients' from
   its backward rule, the weight gradients' from the optimizer's apply) and
-  strided samples of the trainable weights before and after it, copied to
-  the host after it (no copy of whole weights);
+  each trainable weight's norm, NaN/Inf counts and update size (from the
+  strided samples the probes take), all packed in one vector that is copied
+  to the host after it (no copy of whole weights, one transfer);
 - an **unrecorded** step, compiled without those reductions, only says
   whether its loss or updated weights hold a NaN or Inf; when they do, the
   same step is replayed as a recorded one, from the same state and batch (the
@@ -114,8 +115,6 @@ def _direct(capture, model) -> dict:
     jnp = jax.numpy
 
     strides = [_sample_stride(v.shape) if len(v.shape) else 1 for v in model.trainable_variables]
-    # where each weight's sample ends in the one vector the step returns (one copy to the host, not one per weight)
-    ends = np.cumsum([-(-math.prod(v.shape) // k) for v, k in zip(model.trainable_variables, strides)])[:-1]
 
     def watched_step(state, data, record):
         _set_mode(capture, "out", record)
@@ -132,8 +131,10 @@ def _direct(capture, model) -> dict:
             return (logs, None, ~jnp.isfinite(total)), state
         capture.layout = ([i for i, _ in noted], None if back is None else back[:2])
         forward = jnp.stack([s for _, s in noted]) if noted else None
-        weights = (_samples(before[0], strides), _samples(state[0], strides))
-        return (logs, (forward, None if back is None else back[2:], weights), ~jnp.isfinite(total)), state
+        weights = _weight_stats(before[0], state[0], strides)
+        leaves, capture.packing = _layout((forward, None if back is None else back[2:], weights))
+        packed = jnp.concatenate([x.reshape(-1).astype("float32") for x in leaves])
+        return (logs, packed, ~jnp.isfinite(total)), state
 
     # ``record`` is static: an unrecorded step compiles to Keras's own step plus the NaN check (a
     # traced ``record`` under ``lax.cond`` compiled once, but changed XLA's fusions, and with them
@@ -151,8 +152,8 @@ def _direct(capture, model) -> dict:
         return out
 
     def recorded(state, data):
-        (logs, payload, _), state = call(state, data, True)
-        _deliver(capture, payload, ends)
+        (logs, packed, _), state = call(state, data, True)
+        _deliver(capture, packed)
         return logs, state
 
     def unrecorded(state, data):
@@ -179,30 +180,59 @@ def _steps(one, spe: int):
     return run
 
 
-def _deliver(capture, payload, ends) -> None:
-    """Hand a recorded step's outputs (copied to the host) to the captures;
-    ``ends``: where each weight's sample ends in the weights' vectors."""
+def _deliver(capture, packed) -> None:
+    """Hand a recorded step's outputs (one vector, copied to the host once)
+    to the captures."""
     import jax
 
-    forward, back, weights = jax.device_get(payload)
-    before, after = (np.split(w, ends) for w in weights)
+    forward, back, weights = _unpack(np.asarray(jax.device_get(packed)), capture.packing)
     indices, back_layout = capture.layout
-    # several steps in one call: the weights before the first and after the last
-    held = capture.weight_samples
-    capture.weight_samples = (before if held is None else held[0], after)
+    # several steps in one call: the weights' statistics of the first (the row's norms are the span's start)
+    if capture.weight_stats is None:
+        capture.weight_stats = weights
     if forward is not None:
         capture._receive_all(indices, forward)
     if back is not None and capture.backward is not None:
         capture.backward._on_host(*back_layout, back[0], *back[1])
 
 
-def _samples(values, strides):
-    """The trainable weights' strided samples (`deeplocalize.probes.sampling._sample_stride`),
-    as one float32 vector."""
+def _weight_stats(before, after, strides):
+    """Per trainable weight, from the strided sample the probes take
+    (`deeplocalize.probes.sampling._sample_stride`): ``[sum of squares of its
+    finite values, NaN count, Inf count, sum of squares of the update]``,
+    each times the stride, as one float32 ``(weights, 4)`` array."""
     import jax
 
-    parts = [v.reshape(-1)[::k].astype("float32") for v, k in zip(values, strides)]
-    return jax.numpy.concatenate(parts) if parts else jax.numpy.zeros((0,), "float32")
+    jnp = jax.numpy
+    rows = []
+    for old, new, k in zip(before, after, strides):
+        old, new = (v.reshape(-1)[::k].astype("float32") for v in (old, new))
+        rows.append(jnp.stack([jnp.sum(jnp.where(jnp.isfinite(old), old * old, 0.0)),
+                               jnp.sum(jnp.isnan(old)).astype("float32"), jnp.sum(jnp.isinf(old)).astype("float32"),
+                               jnp.sum(jnp.square(new - old))]) * float(k))
+    return jnp.stack(rows) if rows else jnp.zeros((0, 4), "float32")
+
+
+def _layout(payload):
+    """The array leaves of ``payload`` and what puts them back together on
+    the host: ``(tree structure, shapes, dtypes)``."""
+    import jax
+
+    leaves, tree = jax.tree_util.tree_flatten(payload)
+    return leaves, (tree, [tuple(x.shape) for x in leaves], [np.dtype(x.dtype) for x in leaves])
+
+
+def _unpack(flat: np.ndarray, packing):
+    """``payload`` back from the float32 vector `_layout`'s leaves were packed into."""
+    import jax
+
+    tree, shapes, dtypes = packing
+    leaves, at = [], 0
+    for shape, dtype in zip(shapes, dtypes):
+        size = math.prod(shape)
+        leaves.append(flat[at:at + size].reshape(shape).astype(dtype, copy=False))
+        at += size
+    return jax.tree_util.tree_unflatten(tree, leaves)
 
 
 def _set_mode(capture, mode: str, record=True) -> None:

@@ -79,6 +79,7 @@ class OutsideObserver:
         self.reason = reason
         self._model_now = model_now or (lambda: model)
         self.per_step_loss = bool(per_step_loss)
+        self._owner_cache = None
         self.every, self.dense_steps = max(1, int(every)), max(0, int(dense_steps))
         self.layers = probed_layers(model)
         self.activations = [activation_name(layer) for layer in self.layers]
@@ -176,6 +177,7 @@ class OutsideObserver:
     # ---- watching ---------------------------------------------------------------
     def new_epoch(self) -> None:
         self._last_mean = None
+        self._owner_cache = None  # the model's trainable weights are looked up again (once per epoch)
 
     def begin_batch(self) -> None:
         """Before the train function runs (the forward values are noted from here)."""
@@ -203,25 +205,24 @@ class OutsideObserver:
         # With several steps per execution a call covers ``span`` steps.
         span, self._last_step = max(1, step - self._last_step), step
         sampled, next_sampled = self._any_sampled(step - span + 1, span), self._any_sampled(step + 1, span)
-        # a JAX step that returns its statistics also returns the weights' samples before and after it
-        delivered = self.forward.weight_samples if self.forward is not None else None
+        # a JAX step that returns its statistics also returns its weights' (see jax_step._weight_stats)
+        delivered = self.forward.weight_stats if self.forward is not None else None
         returns_weights = self.forward is not None and self.forward._jax and not self.forward._host_calls
         if not (sampled or bad or (next_sampled and not returns_weights)):
             self._before = None
             return
         model = self._model_now()
-        if delivered is not None and len(delivered[1]) != len(model.trainable_weights):
+        if delivered is not None and len(delivered) != len(self._owners(model)):
             delivered = None  # the trainable weights changed since the step was compiled
-        if delivered is not None:
-            before, now = (self._read(model, samples) for samples in delivered)
-        else:
+        before = now = None
+        if delivered is None:
             now = self._read(model)
             before = self._before[1] if self._before is not None and self._before[0] == step - span + 1 else None
         if sampled or bad:
             columns = {"step": float(step), "nonfinite": float(bad), "loss": np.nan if loss is None else loss,
                        "lr": _learning_rate(model)}
             columns.update(self._batch_columns())
-            row = self._layer_row(before, now)
+            row = self._layer_row(before, now) if delivered is None else self._stats_row(delivered, model)
             for i, values in forward.items():
                 row[i, _FORWARD] = values
             for i, values in grads.items():
@@ -277,16 +278,14 @@ class OutsideObserver:
         return _chunk_mean(batch, logged, *last)
 
     # ---- reading weights ------------------------------------------------------------
-    def _read(self, model, samples=None) -> list:
+    def _read(self, model) -> list:
         """Per probed layer, a list of ``(sample, stride)`` of its trainable
         weights: whole below twice RATIO_SAMPLE values, strided above (as the
-        probes do). Each weight is copied to the host once, with no op; or,
-        given ``samples`` (the strided samples of ``model.trainable_weights``
-        a JAX step returned), taken from them."""
+        probes do). Each weight is copied to the host once, with no op."""
         import keras
 
-        held = _held_values(model) if samples is None else None
-        trainable = {id(v): k for k, v in enumerate(model.trainable_weights)}
+        held = _held_values(model)
+        trainable = {id(v) for v in model.trainable_weights}
         seen: set[int] = set()
         out = []
         for layer in self.layers:
@@ -296,14 +295,42 @@ class OutsideObserver:
                     continue
                 seen.add(id(v))
                 stride = _sample_stride(v.shape) if len(v.shape) else 1
-                if samples is not None:
-                    parts.append((np.asarray(samples[trainable[id(v)]], dtype=np.float64), stride))
-                    continue
                 value = held.get(id(v)) if held else None
                 flat = np.asarray(keras.ops.convert_to_numpy(v.value if value is None else value)).reshape(-1)
                 parts.append((flat[::stride].astype(np.float64), stride))
             out.append(parts)
         return out
+
+    def _owners(self, model) -> np.ndarray:
+        """The probed layer (its index, or -1) of each of ``model.trainable_weights``,
+        as `_read` pairs them; kept for the epoch."""
+        cache = self._owner_cache
+        if cache is None:
+            trainable = {id(v): k for k, v in enumerate(model.trainable_weights)}
+            cache = np.full(len(trainable), -1)
+            for i, layer in enumerate(self.layers):
+                for v in layer.weights:
+                    if id(v) in trainable and cache[trainable[id(v)]] < 0:
+                        cache[trainable[id(v)]] = i
+            self._owner_cache = cache
+        return cache
+
+    def _stats_row(self, stats: np.ndarray, model) -> np.ndarray:
+        """`_layer_row` from each weight's ``[sum of squares, NaN, Inf, sum of
+        squared updates]`` (a JAX step returned them)."""
+        row = self._layer_row(None, None)
+        owners = self._owners(model)
+        kept = owners >= 0
+        sums = np.zeros((len(self.layers), 4))
+        np.add.at(sums, owners[kept], np.asarray(stats, dtype=np.float64)[kept])
+        has = np.zeros(len(self.layers), bool)
+        has[owners[kept]] = True
+        norm = np.sqrt(sums[:, 0])
+        row[has, STAT_INDEX["w_norm"]] = norm[has]
+        row[has, STAT_INDEX["w_nan"]] = sums[has, 1]
+        row[has, STAT_INDEX["w_inf"]] = sums[has, 2]
+        row[has, STAT_INDEX["update_ratio"]] = np.sqrt(sums[has, 3]) / (norm[has] + 1e-12)
+        return row
 
     def _layer_row(self, before, now) -> np.ndarray:
         row = np.full((len(self.layers), len(LAYER_STATS)), np.nan)
