@@ -275,6 +275,8 @@ class BackwardCapture:
 
 def _combine(stats: list) -> np.ndarray:
     """One set of statistics from several: the first (norm) column averaged, counts summed."""
+    if len(stats) == 1:
+        return stats[0]
     stats = np.stack(stats)
     out = stats.sum(axis=0)
     out[..., 0] = stats[..., 0].mean(axis=0)
@@ -283,8 +285,9 @@ def _combine(stats: list) -> np.ndarray:
 
 def _rooted(sums: np.ndarray) -> np.ndarray:
     """``[sum of squares, NaN, Inf]`` -> ``[norm, NaN, Inf]``."""
-    return np.r_[np.sqrt(sums[..., :1]), sums[..., 1:]] if sums.ndim == 1 else \
-        np.c_[np.sqrt(sums[:, :1]), sums[:, 1:]]
+    out = np.array(sums, dtype=float)
+    out[..., 0] = np.sqrt(out[..., 0])
+    return out
 
 
 def _per_layer(owners: list, sums: np.ndarray, n_layers: int) -> np.ndarray:

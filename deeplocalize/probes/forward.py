@@ -106,6 +106,7 @@ class ForwardCapture:
         # JAX, a step returning its statistics: each trainable weight's (see jax_step._weight_stats)
         self.weight_stats = None
         self.packing = None  # JAX: how that step's outputs were packed in one vector, set when traced
+        self.unsettled = None  # JAX: what reads the last step's outputs, not called yet
         self._identities: dict = {}
         self._pending: list = []  # JAX, while a step is traced: (layer index, output) noted so far
         self._first_bad = None  # JAX: {layer index: statistics} of the step's first pass with a NaN/Inf
@@ -145,7 +146,7 @@ class ForwardCapture:
 
     def uninstall(self) -> None:
         """Restore the layers and the optimizer (and, on JAX, a train function without the wrappers)."""
-        self.active = False
+        self.active, self.unsettled = False, None
         if self.backward is not None:
             self.backward.uninstall()
         for i, layer in enumerate(self.layers):
@@ -330,9 +331,18 @@ class ForwardCapture:
         self.active = True
         self._want = "all" if record else "nonfinite"  # JAX: which compiled step the train function runs
 
+    def settle(self) -> None:
+        """JAX: read what the last step returned: a recorded step's statistics,
+        or the NaN/Inf flag of one not recorded, replayed recorded when it is
+        set (see `deeplocalize.probes.jax_step`)."""
+        pending, self.unsettled = self.unsettled, None
+        if pending is not None:
+            pending()
+
     def end_step(self) -> tuple[dict, list]:
         """``({layer index: values of FORWARD_STATS}, layer indices in call order)``
         of the step(s) since `begin_step`."""
+        self.settle()
         if self._jax and self._host_calls:
             import jax
 

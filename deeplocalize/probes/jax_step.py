@@ -13,10 +13,11 @@ kinds (``record``, a static argument):
   strided samples the probes take), all packed in one vector that is copied
   to the host after it (no copy of whole weights, one transfer);
 - an **unrecorded** step, compiled without those reductions, only says
-  whether its loss or updated weights hold a NaN or Inf; when they do, the
-  same step is replayed as a recorded one, from the same state and batch (the
-  step does not donate its state), to name the layer, and the replay's result
-  is dropped: training goes on with the unrecorded step's.
+  whether its loss or updated weights hold a NaN or Inf, read when the
+  callbacks run (`ForwardCapture.settle`); when they do, the same step is
+  replayed as a recorded one, from the same state and batch (the step does
+  not donate its state), to name the layer, and the replay's result is
+  dropped: training goes on with the unrecorded step's.
 
 Where that cannot be done (no ``jit``, a ``keras.distribution``, a step that
 does not trace with it), the steps call the host from inside: every statistic
@@ -151,15 +152,24 @@ def _direct(capture, model) -> dict:
         traced.add(record)
         return out
 
+    # What a step returns is read once the callbacks run, after Keras has waited for the step's
+    # logs: waiting for it here would keep Keras's own work from overlapping the step.
     def recorded(state, data):
+        capture.settle()  # an earlier step of this call
         (logs, packed, _), state = call(state, data, True)
-        _deliver(capture, packed)
+        capture.unsettled = lambda: _deliver(capture, packed)
         return logs, state
 
+    def replay(state, data):
+        (_, packed, _), _ = call(state, data, True)
+        _deliver(capture, packed)
+
     def unrecorded(state, data):
+        capture.settle()
         (logs, _, bad), new = call(state, data, False)
-        if bad:  # rare; a large but finite sum only costs a replay
-            recorded(state, data)
+        # a NaN/Inf (rare; a large but finite sum only costs a replay) replays the step
+        # recorded, from the state it began with
+        capture.unsettled = lambda: replay(state, data) if bad else None
         return logs, new
 
     return {"ok": True, "recorded": _steps(recorded, spe), "unrecorded": _steps(unrecorded, spe)}
