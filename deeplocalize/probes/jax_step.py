@@ -117,9 +117,9 @@ def _direct(capture, model) -> dict:
 
     strides = [_sample_stride(v.shape) if len(v.shape) else 1 for v in model.trainable_variables]
 
-    def watched_step(state, data, record):
+    def watched_step(kept, donated, data, record):
         _set_mode(capture, "out", record)
-        before = state
+        before = state = (*kept, *donated)
         capture.outbox, backward = [], capture.backward
         if backward is not None:
             backward.outbox = None
@@ -139,14 +139,17 @@ def _direct(capture, model) -> dict:
 
     # ``record`` is static: an unrecorded step compiles to Keras's own step plus the NaN check (a
     # traced ``record`` under ``lax.cond`` compiled once, but changed XLA's fusions, and with them
-    # the last bits of the user's weights). No donation: a replay needs the state the step began from.
-    compiled, traced = jax.jit(watched_step, static_argnums=2), set()
+    # the last bits of the user's weights). The optimizer's and the metrics' variables are donated
+    # (updated in place, as Keras's own step does); the model's are not: a replay needs them as
+    # they were before the step.
+    compiled, traced = jax.jit(watched_step, static_argnums=3, donate_argnums=1), set()
 
     def call(state, data, record):
+        kept, donated = tuple(state[:2]), tuple(state[2:])
         if record in traced:
-            return compiled(state, data, record)
+            return compiled(kept, donated, data, record)
         try:  # the first call of each kind traces: a failure there is ours
-            out = compiled(state, data, record)
+            out = compiled(kept, donated, data, record)
         except Exception as exc:
             raise _TraceFailed(data) from exc
         traced.add(record)
@@ -161,6 +164,7 @@ def _direct(capture, model) -> dict:
         return logs, state
 
     def replay(state, data):
+        state = (*state[:2], *jax.tree_util.tree_map(jnp.copy, state[2:]))  # the copies are donated, not Keras's
         (_, packed, _), _ = call(state, data, True)
         _deliver(capture, packed)
 
@@ -168,8 +172,9 @@ def _direct(capture, model) -> dict:
         capture.settle()
         (logs, _, bad), new = call(state, data, False)
         # a NaN/Inf (rare; a large but finite sum only costs a replay) replays the step
-        # recorded, from the state it began with
-        capture.unsettled = lambda: replay(state, data) if bad else None
+        # recorded, from the weights it began with (the optimizer's own state, donated, as it
+        # left it)
+        capture.unsettled = lambda: replay((*state[:2], *new[2:]), data) if bad else None
         return logs, new
 
     return {"ok": True, "recorded": _steps(recorded, spe), "unrecorded": _steps(unrecorded, spe)}
