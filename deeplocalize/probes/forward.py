@@ -37,13 +37,12 @@ import numpy as np
 
 from deeplocalize.probes.jax_step import call_host, gated
 from deeplocalize.probes.stats import _flatten
+from deeplocalize.probes.forward_stats import FORWARD_STATS, _reduce
+from deeplocalize.probes.torch_ops import ops_for
 
 # One capture per model, reused by later fits: a compiled train function
 # traced with the wrappers calls back into the capture it was traced with.
 _CAPTURES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-# The statistics of one output, in this order (names as in `LAYER_STATS`).
-FORWARD_STATS = ("act_nan", "act_inf", "act_min", "act_max", "act_mean", "act_mean_abs", "act_zero_frac",
-                 "act_dead_frac", "act_sat_frac")
 
 
 def can_capture(model) -> str | None:
@@ -298,12 +297,12 @@ class ForwardCapture:
                 tf.numpy_function(functools.partial(self._receive, index), [stats], [], stateful=True)
                 return
         if not self._record:  # eager, a step not recorded: its NaN/Inf counts, read once at its end
-            ops = keras.ops
+            ops = ops_for(tensor)
             self._light.append((index, ops.stack([ops.sum(ops.cast(ops.isnan(tensor), "float32")),
                                                   ops.sum(ops.cast(ops.isinf(tensor), "float32"))])))
             return
         stats = _reduce(tensor, self.activations[index], self.saturation_eps)
-        self._receive(index, keras.ops.convert_to_numpy(stats))
+        self._receive(index, ops_for(stats).convert_to_numpy(stats))
 
     def _receive(self, index, stats) -> None:
         if not self.active:
@@ -357,10 +356,9 @@ class ForwardCapture:
     def _read_light(self) -> None:
         """The counts of a step not recorded, copied to the host at once (the
         other statistics stay NaN)."""
-        import keras
-
         light, self._light = self._light, []
-        counts = keras.ops.convert_to_numpy(keras.ops.stack([c for _, c in light]))
+        ops = ops_for(light[0][1])
+        counts = ops.convert_to_numpy(ops.stack([c for _, c in light]))
         for (index, _), (nan, inf) in zip(light, np.asarray(counts, dtype=float)):
             old = self._seen.get(index)
             if old is None:
@@ -369,35 +367,6 @@ class ForwardCapture:
                 old[:2] = 0.0
             old[:2] += (nan, inf)
             self._seen[index] = old
-
-
-def _reduce(a, activation, eps):
-    """`FORWARD_STATS` of one output, as one float32 vector (keras.ops only)."""
-    import keras
-
-    ops = keras.ops
-    a = ops.cast(a, "float32")
-    finite = ops.isfinite(a)
-    safe = ops.where(finite, a, ops.zeros_like(a))
-    nan, inf = ops.sum(ops.cast(ops.isnan(a), "float32")), ops.sum(ops.cast(ops.isinf(a), "float32"))
-    size = ops.cast(ops.size(a), "float32")
-    zero = ops.sum(ops.cast(ops.equal(a, 0.0), "float32")) / size
-    if len(a.shape) >= 2:
-        axes = tuple(range(len(a.shape) - 1))
-        dead = ops.mean(ops.cast(ops.logical_and(ops.max(a, axis=axes) == 0.0, ops.min(a, axis=axes) == 0.0),
-                                 "float32"))
-    else:
-        dead = ops.convert_to_tensor(float("nan"))
-    if activation in ("sigmoid", "hard_sigmoid"):
-        sat = ops.mean(ops.cast(ops.logical_or(a < eps, a > 1.0 - eps), "float32"))
-    elif activation in ("tanh", "softsign", "hard_tanh"):
-        sat = ops.mean(ops.cast(ops.abs(a) > 1.0 - eps, "float32"))
-    elif activation == "softmax" and len(a.shape) >= 2:
-        sat = ops.mean(ops.cast(ops.max(a, axis=-1) > 1.0 - eps, "float32"))
-    else:
-        sat = ops.convert_to_tensor(float("nan"))
-    values = [nan, inf, ops.min(a), ops.max(a), ops.mean(safe), ops.mean(ops.abs(safe)), zero, dead, sat]
-    return ops.stack([ops.cast(ops.reshape(v, ()), "float32") for v in values])
 
 
 def _is_float(t) -> bool:
