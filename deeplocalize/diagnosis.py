@@ -14,7 +14,8 @@ from deeplocalize.findings import Diagnosis, Finding, primary_finding
 from deeplocalize.monitor import Monitor
 from deeplocalize.relevance import layer_relevance, most_relevant
 from deeplocalize.trace import Trace
-from deeplocalize.vocab import FINDING_KIND_ROWS, NUMERICAL_KINDS, cause_row, open_layer_component, verdict_component
+from deeplocalize.vocab import (FINDING_KIND_ROWS, NUMERICAL_KINDS, PRE_FLIGHT_KINDS, cause_row, open_layer_component,
+                                verdict_component)
 
 def analyze(trace: Trace, config=None, diagnoser: str = "rules") -> Diagnosis:
     """Run every check over a saved trace and diagnose it (no TensorFlow needed).
@@ -107,13 +108,13 @@ def coverage(trace: Trace, findings: list[Finding]) -> dict:
 
 def _found_directly(top: Finding | None, findings: list[Finding]) -> bool:
     """Whether the verdict's cause was seen, not inferred: a NaN/Inf traced
-    to its layer, or a leading error whose check named the cause itself (a
-    pre-flight check: labels that do not fit the loss, an output activation
+    to its layer, or a leading error or pre-flight finding whose check named
+    the cause itself (labels that do not fit the loss, an output activation
     that does not fit it). ``both`` never lets a guess overrule those."""
     if any(f.kind in NUMERICAL_KINDS for f in findings):
         return True
-    return top is not None and top.severity == "error" and top.root_cause is not None \
-        and "root_cause_rule" not in top.evidence
+    return top is not None and (top.severity == "error" or top.kind in PRE_FLIGHT_KINDS) \
+        and top.root_cause is not None and "root_cause_rule" not in top.evidence
 
 
 def _merge_learned(d: Diagnosis, guess: dict, diagnoser: str) -> None:

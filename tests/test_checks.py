@@ -390,6 +390,11 @@ def test_both_never_lets_a_guess_overrule_a_cause_the_checks_saw():
     assert inferred.root_cause == "training_config"  # a symptom's cause is inferred: the confident guess wins
     learned = diagnose(make_trace(), [labels_error()], diagnoser="learned", predictor=guess)
     assert learned.root_cause == "training_config"
+    # a pre-flight warning read from the program (sigmoid outputs under categorical cross-entropy)
+    mismatch = Finding(kind="loss_activation_mismatch", layer="out", root_cause="activation", severity="warning",
+                       step=0, epoch=0, message="sigmoid outputs do not sum to 1")
+    read = diagnose(make_trace(), [mismatch], diagnoser="both", predictor=guess)
+    assert (read.root_cause, read.faulty_layer) == ("activation", "out")
 
 
 def test_a_cause_several_warnings_share_leads_over_a_higher_priority_kind():

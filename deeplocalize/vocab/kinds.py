@@ -24,7 +24,9 @@ class FindingKind:
     loss keeps falling well. ``worth_verifying``: as a note (info) on a run
     with no symptom, it names a cause that ``verify="auto"`` still tests
     (rare on healthy runs, so their cost stays in the budget). ``activation_fix``: the fix when the root cause
-    is the activation of the named layer (``{layer}`` is filled in).
+    is the activation of the named layer (``{layer}`` is filled in). ``pre_flight``: read from the model or
+    its first batch before training (what the program says, not a symptom), so the cause its check names
+    is never overruled by the learned diagnoser's guess.
 
     Example:
         >>> FindingKind("nan", "NaN value", priority=0).trend
@@ -38,6 +40,7 @@ class FindingKind:
     harmless_while_learning: bool = False
     worth_verifying: bool = False
     activation_fix: str = ""
+    pre_flight: bool = False
 
 
 _ROWS = (
@@ -54,12 +57,13 @@ _ROWS = (
     FindingKind("accuracy_not_increasing", "Accuracy not increasing", priority=15, trend=True),
     FindingKind("oscillating_loss", "Oscillating loss", priority=13, trend=True),
     FindingKind("weights_unchanged", "Weights unchanged", priority=11, trend=True, harmless_while_learning=True),
-    FindingKind("loss_activation_mismatch", "Loss and output activation do not match", priority=3),
-    FindingKind("unnormalized_input", "Unnormalized input", priority=12, worth_verifying=True),
-    FindingKind("invalid_labels", "Invalid labels", priority=2),
+    FindingKind("loss_activation_mismatch", "Loss and output activation do not match", priority=3, pre_flight=True),
+    FindingKind("unnormalized_input", "Unnormalized input", priority=12, worth_verifying=True, pre_flight=True),
+    FindingKind("invalid_labels", "Invalid labels", priority=2, pre_flight=True),
     FindingKind("overfitting", "Overfitting", priority=16, trend=True),
-    FindingKind("learning_rate_out_of_range", "Learning rate out of range", priority=5, worth_verifying=True),
-    FindingKind("untrainable_layer", "Untrainable layer", priority=4),
+    FindingKind("learning_rate_out_of_range", "Learning rate out of range", priority=5, worth_verifying=True,
+                pre_flight=True),
+    FindingKind("untrainable_layer", "Untrainable layer", priority=4, pre_flight=True),
     FindingKind("still_learning", "Still learning at the end", priority=17),
     FindingKind("few_updates", "Few weight updates", priority=17, worth_verifying=True),
     FindingKind("internal_error", "Internal error"),
@@ -71,6 +75,7 @@ FINDING_KINDS = tuple(FINDING_KIND_ROWS)
 NUMERICAL_KINDS = ("nan", "inf")
 TREND_KINDS = tuple(k.name for k in _ROWS if k.trend)
 VERIFIABLE_NOTES = tuple(k.name for k in _ROWS if k.worth_verifying)
+PRE_FLIGHT_KINDS = tuple(k.name for k in _ROWS if k.pre_flight)
 HARMLESS_WHEN_LEARNING = tuple(k.name for k in _ROWS if k.harmless_while_learning)
 PRIORITY = tuple(k.name for k in sorted((k for k in _ROWS if k.priority is not None), key=lambda k: k.priority))
 
