@@ -696,18 +696,3 @@ def test_a_proven_fix_of_the_cause_the_symptoms_named_wins_over_a_larger_gain():
     assert choose(trials, 0.02, agreed="activation").fix == "scale_targets"  # its fix was not proven
     assert choose(trials, 0.02, agreed="training_config").fix == "scale_targets"  # training longer: a last resort
     assert choose(trials[:1], 0.02, agreed="learning_rate") is None
-
-
-def test_fixes_of_one_cause_are_tried_cheapest_first():
-    from deeplocalize.verify.fix import Fix
-    from deeplocalize.verify.fixes import order
-
-    longer = Fix("train_longer", "training_config", "training_config", "4x as many steps", "", steps_factor=4.0)
-    smaller = Fix("smaller_batch", "training_config", "training_config", "batch 2000 -> 250", "", steps_factor=8.0,
-                  batch_divisor=8)
-    relu = Fix("hidden_relu", "activation", "h", "relu on 'h'", "")
-    # the cause ranking decides first; within training_config, the fix that trains on fewer examples
-    assert [f.name for f in order([longer, relu, smaller], ["training_config"])] == \
-        ["smaller_batch", "train_longer", "hidden_relu"]
-    assert [f.name for f in order([longer, smaller, relu], ["activation"])] == \
-        ["hidden_relu", "smaller_batch", "train_longer"]

@@ -55,11 +55,10 @@ def candidates(model, x, y, batch_size: int | None = None) -> tuple[list[Fix], l
 
 def order(fixes: list[Fix], causes: list[str], layer: str | None = None) -> list[Fix]:
     """Fixes ranked by ``causes`` (most likely first), then `DEFAULT_ORDER`;
-    within a cause, the fix at ``layer`` first, then the one that trains on
-    fewer examples (smaller batches before as many more epochs)."""
+    within a cause, the fix at ``layer`` first."""
     ranked = list(dict.fromkeys([c for c in causes if c] + list(DEFAULT_ORDER)))
     return sorted(fixes, key=lambda f: (ranked.index(f.root_cause) if f.root_cause in ranked else 99,
-                                        f.layer != layer, f.steps_factor / f.batch_divisor))
+                                        f.layer != layer))
 
 
 # ---- the catalogue ---------------------------------------------------------------
