@@ -257,7 +257,8 @@ def _numerical_cause(trace: Trace, f: Finding, findings: list[Finding]) -> str |
     if f.detail == "loss" or f.layer == "loss":
         return "loss_function"
     x_abs = [abs(v[step]) for k, v in trace.steps.items() if k.startswith("x") and k.endswith(("_min", "_max"))]
-    if x_abs and np.nanmax(x_abs) > 1e3:
+    x_abs = [v for v in x_abs if not np.isnan(v)]  # NaN: the inputs' range was not read on that step
+    if x_abs and max(x_abs) > 1e3:
         return "data_preprocessing"
     if f.detail == "weight":
         return "optimizer" if _lr(trace) < 1.0 else "learning_rate"

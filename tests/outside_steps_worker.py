@@ -76,11 +76,13 @@ def run(case: str) -> dict:
                    layer=GradPoison if case == "late_grad_nan" else Poison)
     if case == "second_fit":
         model.fit(x, y, epochs=1, batch_size=16, verbose=0)
-    cb = DeepLocalizeCallback(verbose=0, verify="never")
+    # late_nan_goes_on: not halted, so the steps after the replayed one run too
+    cb = DeepLocalizeCallback(verbose=0, verify="never", halt="never" if case == "late_nan_goes_on" else "error")
     CALLS.update(n=0, fast=0, host_reads=0, returned_reads=0)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[cb])
+        history = model.fit(x, y, epochs=2 if case == "late_nan_goes_on" else 1, batch_size=16, verbose=0,
+                            callbacks=[cb])
     d = cb.diagnosis
     rows = cb.trace.to_frame()
     nan = next((f for f in d.findings if f.kind == "nan"), None)
@@ -88,6 +90,8 @@ def run(case: str) -> dict:
             "forward_seen": bool(np.isfinite(rows["act_mean"]).any()), "records_433": bool((rows["step"] == 433).any()),
             "nan": None if nan is None else {"layer": nan.layer, "step": nan.step},
             "weight_reads": {"host": CALLS["host_reads"], "returned": CALLS["returned_reads"]},
+            "epochs_run": len(history.history.get("loss", [])), "internal_errors": [
+                f.message for f in d.findings if f.kind == "internal_error"],
             "update_ratio_seen": float(np.isfinite(rows.loc[rows["step"] > 0, "update_ratio"]).mean())}
 
 

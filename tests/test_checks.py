@@ -411,3 +411,13 @@ def test_a_cause_several_warnings_share_leads_over_a_higher_priority_kind():
     assert primary_finding(agreeing).root_cause == "data_preprocessing"
     error = Finding(kind="nan", layer="h", root_cause="learning_rate", severity="error", step=5, epoch=0, message="nan")
     assert primary_finding(agreeing + [error]) is error  # an error still leads every warning
+
+
+def test_a_nan_cause_is_named_without_a_warning_when_the_inputs_range_was_not_read(recwarn):
+    from deeplocalize.diagnosis import _numerical_cause
+    from deeplocalize.findings import Finding
+
+    trace = make_trace(steps={"x_min": np.full(100, np.nan), "x_max": np.full(100, np.nan)})
+    nan = Finding(kind="nan", layer="dense", severity="error", step=0, epoch=0, message="NaN")
+    assert _numerical_cause(trace, nan, [nan]) in ("activation", "learning_rate")
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]

@@ -12,7 +12,8 @@ from tests.backend_subprocess import run_on_backend
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_unrecorded_steps_cost_little_and_still_name_a_late_nan(backend):
-    out = run_on_backend(backend, "outside_steps_worker.py", ["late_nan", "late_grad_nan", "second_fit", "healthy"],
+    out = run_on_backend(backend, "outside_steps_worker.py",
+                         ["late_nan", "late_grad_nan", "second_fit", "healthy", "late_nan_goes_on"],
                          "OUTSIDE ", "case", timeout=600)
     healthy, late, second = out["healthy"], out["late_nan"], out["second_fit"]
     assert healthy["forward_seen"] and healthy["steps_recorded"] < 300 and not healthy["records_433"], healthy
@@ -29,6 +30,11 @@ def test_unrecorded_steps_cost_little_and_still_name_a_late_nan(backend):
     assert late["nan"] == {"layer": "poison", "step": 433}, late
     # a NaN born in that layer's gradient, on that step too
     assert out["late_grad_nan"]["nan"] == {"layer": "poison", "step": 433}, out["late_grad_nan"]
+    # not halted: the replay of step 433 (on JAX from the weights it began with and a copy of the optimizer's
+    # state, which the step donates) leaves Keras's own state usable, and the second epoch runs
+    goes_on = out["late_nan_goes_on"]
+    assert goes_on["nan"] == {"layer": "poison", "step": 433} and goes_on["epochs_run"] == 2, goes_on
+    assert not goes_on["internal_errors"] and not goes_on["warnings"], goes_on
     # Keras's train function was traced before the callback came: the forward values are still seen
     assert second["forward_seen"], second
 
