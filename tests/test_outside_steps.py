@@ -35,6 +35,8 @@ def test_unrecorded_steps_cost_little_and_still_name_a_late_nan(backend):
     goes_on = out["late_nan_goes_on"]
     assert goes_on["nan"] == {"layer": "poison", "step": 433} and goes_on["epochs_run"] == 2, goes_on
     assert not goes_on["internal_errors"] and not goes_on["warnings"], goes_on
+    if backend == "jax":  # only the first fault is kept, so only its step is replayed (not the 766 after it)
+        assert goes_on["host_calls"] <= goes_on["steps_recorded"] + 2, goes_on
     # Keras's train function was traced before the callback came: the forward values are still seen
     assert second["forward_seen"], second
 

@@ -106,6 +106,7 @@ class ForwardCapture:
         self.weight_stats = None
         self.packing = None  # JAX: how that step's outputs were packed in one vector, set when traced
         self.unsettled = None  # JAX: what reads the last step's outputs, not called yet
+        self.replay_faults = True  # JAX: replay a step not recorded whose loss or weights turn non-finite
         self._identities: dict = {}
         self._pending: list = []  # JAX, while a step is traced: (layer index, output) noted so far
         self._first_bad = None  # JAX: {layer index: statistics} of the step's first pass with a NaN/Inf

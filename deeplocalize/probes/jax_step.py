@@ -174,7 +174,7 @@ def _direct(capture, model) -> dict:
         # a NaN/Inf (rare; a large but finite sum only costs a replay) replays the step
         # recorded, from the weights it began with (the optimizer's own state, donated, as it
         # left it)
-        capture.unsettled = lambda: replay((*state[:2], *new[2:]), data) if bad else None
+        capture.unsettled = lambda: replay((*state[:2], *new[2:]), data) if capture.replay_faults and bad else None
         return logs, new
 
     return {"ok": True, "recorded": _steps(recorded, spe), "unrecorded": _steps(unrecorded, spe)}

@@ -124,6 +124,7 @@ class OutsideObserver:
         self._last_step = first_step - 1
         self._before = (first_step, self._read(self._model_now()))
         if self.forward is not None:
+            self.forward.replay_faults = True
             self.forward.install(self.model)
         self._first_batch_due = True  # tapped at the next batch's start, outside any other wrapper
 
@@ -232,6 +233,8 @@ class OutsideObserver:
             if bad:
                 self._fault_seen = True
                 self._fault = (row, columns)
+                if self.forward is not None:  # later faults are not kept: no step need be replayed for them
+                    self.forward.replay_faults = False
             else:
                 self._rows.append((row, columns))
         self._before = (step + 1, now) if next_sampled else None
