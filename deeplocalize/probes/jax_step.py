@@ -15,9 +15,11 @@ kinds (``record``, a static argument):
 - an **unrecorded** step, compiled without those reductions, only says
   whether its loss or updated weights hold a NaN or Inf, read when the
   callbacks run (`ForwardCapture.settle`); when they do, the same step is
-  replayed as a recorded one, from the same state and batch (the step does
-  not donate its state), to name the layer, and the replay's result is
-  dropped: training goes on with the unrecorded step's.
+  replayed as a recorded one on the same batch, from the weights it began
+  with (the step donates only the optimizer's and metrics' variables; the
+  replay starts from a copy of those as the step left them), to name the
+  layer, and the replay's result is dropped: training goes on with the
+  unrecorded step's.
 
 Where that cannot be done (no ``jit``, a ``keras.distribution``, a step that
 does not trace with it), the steps call the host from inside: every statistic
