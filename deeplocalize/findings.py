@@ -126,7 +126,8 @@ class Diagnosis:
     @property
     def verified(self) -> bool:
         """True when a candidate fix, tried on a copy of the model, proved the root cause."""
-        return bool(self.verification is not None and self.verification.verified)
+        v = self.verification
+        return bool(v is not None and v.verified and not v.kept_cause)
 
     def verify(self, model=None, x=None, y=None, mode: str = "always", config=None, budget=None, sample=None):
         """Try the candidate fixes now (again), on ``model`` and a sample of ``(x, y)``, by default
@@ -191,6 +192,8 @@ class Diagnosis:
         checked = ""
         if self.verification is not None:
             checked = " Verified by a trial." if self.verified else " Unverified: no candidate fix proved it."
+            if self.verification.kept_cause:
+                checked = f" Unverified: {self.verification.kept_cause}."
         return f"deeplocalize: BUGGY{where}{when}: {top.message}{cause}{fix}{checked}{more}"
 
     def to_dict(self) -> dict:

@@ -696,3 +696,26 @@ def test_a_proven_fix_of_the_cause_the_symptoms_named_wins_over_a_larger_gain():
     assert choose(trials, 0.02, agreed="activation").fix == "scale_targets"  # its fix was not proven
     assert choose(trials, 0.02, agreed="training_config").fix == "scale_targets"  # training longer: a last resort
     assert choose(trials[:1], 0.02, agreed="learning_rate") is None
+
+
+def test_a_mistake_read_from_the_program_is_not_overruled_by_a_fix_that_only_trains_faster():
+    """Sigmoid outputs under categorical cross-entropy (3 exclusive iris classes): TensorFlow's
+    loss reads the logits, so softmax trains the same in the trial, while a learning rate x10
+    trains faster. The mismatch stays the root cause; the faster fix is added, not verified."""
+    from sklearn.datasets import load_iris
+
+    keras = _keras()
+    keras.utils.set_random_seed(0)
+    x, y = load_iris(return_X_y=True)
+    x = ((x - x.mean(0)) / x.std(0)).astype("float32")
+    m = _mlp(out_activation="sigmoid", units=3, inputs=4)
+    m.compile(keras.optimizers.Adam(1e-3), "categorical_crossentropy", metrics=["accuracy"])
+    cb = _fit(m, x, keras.utils.to_categorical(y, 3), epochs=20, batch_size=16)
+    d, v = _verified(cb)
+    assert v.fix_object.only_faster and v.fix.root_cause != "activation"
+    assert (d.root_cause, d.faulty_layer) == ("activation", "out")
+    assert not d.verified and v.kept_cause and v.fix.change in d.suggestion
+    assert "softmax" in d.suggestion and "Unverified" in d.summary()
+    from deeplocalize.report.console import format_summary
+
+    assert "unverified: the root cause stays activation" in format_summary(d)

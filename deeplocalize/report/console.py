@@ -62,8 +62,12 @@ def summary_lines(diagnosis) -> list[tuple[str, str, str]]:
     rows.append(("fix", v["fix"], "green"))
     check = getattr(diagnosis, "verification", None)
     if check is not None:
-        rows.append(("check", "verified: a trial on a copy of the model proved this fix" if check.verified
-                     else f"unverified: {check.summary()}", "green" if check.verified else "dim"))
+        if diagnosis.verified:
+            rows.append(("check", "verified: a trial on a copy of the model proved this fix", "green"))
+        elif check.verified:
+            rows.append(("check", f"unverified: {check.kept_cause}", "dim"))
+        else:
+            rows.append(("check", f"unverified: {check.summary()}", "dim"))
     rows += _partial(v)
     others = v["n_findings"] - 1
     if others > 0:

@@ -69,6 +69,7 @@ class Verification:
     sample_size: int = 0
     note: str = ""
     evidence: str = ""
+    kept_cause: str = ""  # why a proven fix did not name the root cause (see `apply_to`); "" when it did
     fixes: dict = field(default_factory=dict, repr=False, compare=False)  # name -> `Fix` tried; not saved
 
     @property
@@ -92,6 +93,8 @@ class Verification:
 
     def summary(self) -> str:
         """One sentence: what was proven, or why nothing was."""
+        if self.verified and self.kept_cause:
+            return f"Proven to train faster: {self.fix.change}; {self.kept_cause}. {self.evidence}"
         if self.verified:
             return f"Verified fix: {self.fix.change} ({self.fix.root_cause.replace('_', ' ')}). {self.evidence}"
         tried = sum(t.verdict not in ("baseline", "not tried", "not applicable") for t in self.trials)
@@ -210,7 +213,15 @@ def _num(value: float) -> str:
 
 def apply_to(diagnosis, verification: Verification) -> None:
     """Attach ``verification`` to ``diagnosis``; a proven fix names the root
-    cause, the suggestion and (unless a NaN/Inf already pinned one) the layer."""
+    cause, the suggestion and (unless a NaN/Inf already pinned one) the layer.
+
+    A mistake the checks read from the program itself (a pre-flight finding
+    that names its cause, such as a sigmoid output under categorical
+    cross-entropy) is not overruled by a fix that only trains faster (a
+    larger learning rate, more steps, smaller batches): a faster run shows
+    the model could learn more in its steps, not that the mistake is none.
+    The rules' cause stays, and the faster fix is added to the suggestion.
+    """
     from deeplocalize.findings import Finding
 
     diagnosis.verification = verification
@@ -222,9 +233,28 @@ def apply_to(diagnosis, verification: Verification) -> None:
             kind="fix_verified", layer=fix.layer, root_cause=fix.root_cause, severity="warning",
             message=f"The checks found no symptom, but a candidate fix trains far better: {verification.evidence}",
             suggestion=fix.suggestion, evidence={"fix": fix.fix, **fix.improvement}))
+    elif _read_from_program(diagnosis, verification):
+        cause = diagnosis.root_cause.replace("_", " ")
+        verification.kept_cause = (f"the root cause stays {cause}, read from the program itself; the proven fix "
+                                   f"({fix.change}) only trains faster")
+        diagnosis.suggestion = f"{diagnosis.suggestion} Also proven to train faster: {fix.change} " \
+                               f"({verification.evidence})"
+        return
     diagnosis.root_cause = fix.root_cause
     # A NaN/Inf is localized where it first appeared (the rules' layer); otherwise the fix names it.
     if not any(f.kind in ("nan", "inf") and f.severity == "error" for f in diagnosis.findings) \
             or diagnosis.faulty_layer is None:
         diagnosis.faulty_layer = fix.layer
     diagnosis.suggestion = f"{fix.suggestion} (verified: {verification.evidence})"
+
+
+def _read_from_program(diagnosis, verification: Verification) -> bool:
+    """Whether the diagnosis rests on a pre-flight finding that named its own
+    cause, and the proven fix, of another cause, only trains faster."""
+    from deeplocalize.vocab import PRE_FLIGHT_KINDS
+
+    proven = verification.fix_object
+    top = diagnosis.primary
+    return proven is not None and proven.only_faster and top is not None and top.kind in PRE_FLIGHT_KINDS \
+        and "root_cause_rule" not in top.evidence and top.root_cause == diagnosis.root_cause \
+        and proven.root_cause != diagnosis.root_cause
