@@ -168,10 +168,12 @@ def _symptom_cause(trace: Trace, f: Finding, findings: list[Finding]) -> tuple[s
         return "architecture", "validation loss rises while training loss falls"
     if f.kind == "oscillating_loss":
         return "learning_rate", "oscillation without progress means steps overshoot"
-    if data is not None and f.kind in ("dying_relu", "saturated_activation", "exploding_activation",
-                                       "exploding_gradient", "vanishing_gradient", "weights_unchanged",
-                                       "loss_not_decreasing", "accuracy_not_increasing"):
+    if data is not None and f.kind in ("initial_loss_high", "dying_relu", "saturated_activation",
+                                       "exploding_activation", "exploding_gradient", "vanishing_gradient",
+                                       "weights_unchanged", "loss_not_decreasing", "accuracy_not_increasing"):
         return "data_preprocessing", "inputs are far from normalized (pre-flight)"
+    if f.kind == "initial_loss_high":  # seen before the first update: not the learning rate
+        return "initialization", "inputs are in scale, so the initial weights make the first predictions extreme"
     if lr is not None:
         return "learning_rate", "the learning rate is outside the optimizer's usual range (pre-flight)"
     if init is not None:

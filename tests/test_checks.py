@@ -421,3 +421,23 @@ def test_a_nan_cause_is_named_without_a_warning_when_the_inputs_range_was_not_re
     nan = Finding(kind="nan", layer="dense", severity="error", step=0, epoch=0, message="NaN")
     assert _numerical_cause(trace, nan, [nan]) in ("activation", "learning_rate")
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_a_first_loss_far_above_a_uniform_guess():
+    from deeplocalize.diagnosis import diagnose
+
+    meta = _meta("softmax", 10, "sparse_categorical_crossentropy")
+    raw = make_trace(n_steps=40, steps=_batch(0, 9, 1, x_max=255.0), meta=meta,
+                     loss=np.r_[300.0, np.linspace(40, 2, 39)])
+    f = preflight.check_first_batch(raw, CFG)
+    assert kinds(f) == ["unnormalized_input", "initial_loss_high"]
+    assert f[1].severity == "warning" and f[1].evidence["ratio"] == pytest.approx(300 / np.log(10))
+    d = diagnose(raw, f)
+    assert (d.status, d.root_cause, d.faulty_layer) == ("buggy", "data_preprocessing", "data")
+    scaled = make_trace(n_steps=40, steps=_batch(0, 9, 1), meta=meta, loss=np.r_[300.0, np.linspace(40, 2, 39)])
+    assert diagnose(scaled, preflight.check_first_batch(scaled, CFG)).root_cause == "initialization"
+    near = make_trace(n_steps=40, steps=_batch(0, 9, 1), meta=meta, loss=np.r_[7.0, np.linspace(5, 2, 39)])
+    assert preflight.check_first_batch(near, CFG) == []  # 3x the guess: a fresh model can start there
+    regression = make_trace(n_steps=40, steps=_batch(0, 9, 1, int_frac=0.0), loss=np.r_[300.0, np.ones(39)],
+                            meta=_meta("linear", 1, "mean_squared_error"))
+    assert preflight.check_first_batch(regression, CFG) == []  # no uniform guess to compare with

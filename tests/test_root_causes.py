@@ -12,11 +12,11 @@ X, Y = digits()
 
 
 def mlp(out="softmax", loss="sparse_categorical_crossentropy", opt="adam", init="glorot_uniform", hidden=1,
-        units=10, trainable=True, act="relu"):
+        units=10, trainable=True, act="relu", out_init="glorot_uniform"):
     layers = [keras.Input((64,))]
     for i in range(hidden):
         layers.append(keras.layers.Dense(32, activation=act, kernel_initializer=init, name=f"hidden_{i + 1}"))
-    layers.append(keras.layers.Dense(units, activation=out, name="out"))
+    layers.append(keras.layers.Dense(units, activation=out, kernel_initializer=out_init, name="out"))
     m = keras.Sequential(layers)
     m.trainable = trainable
     m.compile(opt, loss, metrics=["accuracy"])
@@ -47,6 +47,12 @@ CASES = {
     "initialization": (lambda: (mlp(init="zeros", hidden=2), X, Y, {}), "initialization", {"hidden_1"}),
     # features in the hundred-thousands (prices, IP addresses as integers) saturate a tanh layer
     "data_preprocessing": (lambda: (mlp(act="tanh"), X * 1e5, Y, {}), "data_preprocessing", {"data"}),
+    # raw 0-255 pixels into ReLU layers: the first loss is ~50x a uniform guess's, though the run then learns
+    "data_preprocessing_raw_pixels": (lambda: (mlp(), X * 255.0, Y, {}), "data_preprocessing", {"data"}),
+    # normalized inputs, kernels drawn with stddev 3: confidently wrong from the first step
+    "initialization_too_large": (lambda: (mlp(init=keras.initializers.RandomNormal(stddev=3.0),
+                                              out_init=keras.initializers.RandomNormal(stddev=3.0)), X, Y, {}),
+                                 "initialization", {"hidden_1", "out"}),
     "labels": (lambda: (mlp(out="sigmoid", loss="binary_crossentropy", units=1), X, Y.astype("float32"), {}),
                "labels", {"labels"}),
     # epsilon in the thousands divides every Adam step away: the optimizer, not the rate, is misconfigured

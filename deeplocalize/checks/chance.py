@@ -1,4 +1,4 @@
-"""What a model that has learned nothing scores, and whether a run started far past it.
+"""What a model that has learned nothing scores, and whether a run started far from it.
 
 A model continued from trained weights (a second ``fit``, fine-tuning) sits
 on a plateau from its first step: its loss does not fall much, and that is
@@ -6,6 +6,11 @@ not a failure to learn. The loss of a classifier that has learned nothing is
 known (the cross-entropy of a uniform guess), so a first window far below it
 says the model was trained before this run. Likewise a loss still falling
 fast at the end (`late_loss_drop`) says the run stopped early, not stuck.
+
+A fresh classifier on normalized inputs also starts *near* that loss: its
+outputs are close to uniform. A first loss many times above it
+(`check_initial_loss`) says the first predictions are confidently wrong, before
+any update: inputs far out of scale, or initial weights far too large.
 
 Example:
     >>> chance_loss({"loss": [{"name": "sparse_categorical_crossentropy"}], "output_shapes": [[None, 10]]})
@@ -18,6 +23,7 @@ import math
 
 import numpy as np
 
+from deeplocalize.findings import Finding
 from deeplocalize.trace import Trace
 
 _CATEGORICAL = ("sparse_categorical_crossentropy", "categorical_crossentropy")
@@ -57,6 +63,30 @@ def started_trained(trace: Trace, config: dict) -> bool:
     if chance is None or loss.size < w:
         return False
     return float(np.median(loss[:w])) < config["trained_loss_fraction"] * chance
+
+
+def check_initial_loss(trace: Trace, config: dict) -> list[Finding]:
+    """An ``initial_loss_high`` warning when the loss of the run's first step
+    (the weights as initialized) is more than ``initial_loss_chance_ratio``
+    times the loss of a uniform guess. Its root cause is left to the
+    diagnosis (inputs out of scale, else the initialization).
+
+    Example:
+        >>> [f.kind for f in check_initial_loss(trace, load_config())]   # a CNN on raw 0-255 pixels
+        ['initial_loss_high']
+    """
+    chance = chance_loss(trace.meta)
+    if chance is None or trace.n_steps == 0 or "loss" not in trace.steps:
+        return []
+    first, step = float(trace.column("loss")[0]), float(trace.column("step")[0])
+    ratio = config["initial_loss_chance_ratio"]
+    if not (math.isfinite(first) and step < config["window"] and first > ratio * chance):
+        return []
+    return [Finding(
+        kind="initial_loss_high", severity="warning", step=int(step), epoch=0,
+        evidence={"first_loss": first, "chance_loss": chance, "ratio": first / chance},
+        message=f"The first step's loss is {first:.4g}, {first / chance:.0f}x the {chance:.3g} of a uniform guess: "
+        "before any update the model's predictions are confidently wrong.")]
 
 
 def late_loss_drop(trace: Trace, config: dict) -> tuple[float, float, float] | None:

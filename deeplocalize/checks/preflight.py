@@ -174,7 +174,8 @@ def _first(trace: Trace, key: str) -> float:
 
 def check_first_batch(trace: Trace, config: dict) -> list[Finding]:
     """Findings from the first training batch: labels that do not fit the loss
-    or the output's range, and inputs far from normalized.
+    or the output's range, inputs far from normalized, and a first loss far
+    above a uniform guess's.
 
     Example:
         >>> [f.kind for f in check_first_batch(trace, load_config())]
@@ -189,7 +190,9 @@ def check_first_batch(trace: Trace, config: dict) -> list[Finding]:
             continue
         findings += _labels(trace, k, name, act, units, loss.get("name"), bool(loss.get("from_logits")), config)
     findings += _inputs(trace, config)
-    return findings
+    from deeplocalize.checks.chance import check_initial_loss
+
+    return findings + check_initial_loss(trace, config)
 
 
 def _labels(trace, k, layer, act, units, loss, from_logits, config) -> list[Finding]:

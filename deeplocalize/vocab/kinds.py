@@ -59,6 +59,7 @@ _ROWS = (
     FindingKind("weights_unchanged", "Weights unchanged", priority=11, trend=True, harmless_while_learning=True),
     FindingKind("loss_activation_mismatch", "Loss and output activation do not match", priority=3, pre_flight=True),
     FindingKind("unnormalized_input", "Unnormalized input", priority=12, worth_verifying=True, pre_flight=True),
+    FindingKind("initial_loss_high", "Initial loss far above a uniform guess", priority=12),
     FindingKind("invalid_labels", "Invalid labels", priority=2, pre_flight=True),
     FindingKind("overfitting", "Overfitting", priority=16, trend=True),
     FindingKind("learning_rate_out_of_range", "Learning rate out of range", priority=5, worth_verifying=True,
