@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from deeplocalize.checks.chance import check_initial_loss
 from deeplocalize.findings import Finding
 from deeplocalize.trace import LayerInfo, Trace
 from deeplocalize.vocab import NORMALIZERS, OUTPUT_RANGE, RELU_LIKE
@@ -189,10 +190,7 @@ def check_first_batch(trace: Trace, config: dict) -> list[Finding]:
         if f"y{k}_min" not in trace.steps:
             continue
         findings += _labels(trace, k, name, act, units, loss.get("name"), bool(loss.get("from_logits")), config)
-    findings += _inputs(trace, config)
-    from deeplocalize.checks.chance import check_initial_loss
-
-    return findings + check_initial_loss(trace, config)
+    return findings + _inputs(trace, config) + check_initial_loss(trace, config)
 
 
 def _labels(trace, k, layer, act, units, loss, from_logits, config) -> list[Finding]:
