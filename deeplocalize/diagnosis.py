@@ -113,8 +113,7 @@ def _found_directly(top: Finding | None, findings: list[Finding]) -> bool:
     that does not fit it). ``both`` never lets a guess overrule those."""
     if any(f.kind in NUMERICAL_KINDS for f in findings):
         return True
-    return top is not None and (top.severity == "error" or top.kind in PRE_FLIGHT_KINDS) \
-        and top.root_cause is not None and "root_cause_rule" not in top.evidence
+    return top is not None and (top.severity == "error" or top.kind in PRE_FLIGHT_KINDS) and top.names_its_cause
 
 
 def _merge_learned(d: Diagnosis, guess: dict, diagnoser: str) -> None:

@@ -54,6 +54,17 @@ class Finding:
         if self.root_cause is not None and self.root_cause not in ROOT_CAUSES:
             raise ValueError(f"Unknown root cause {self.root_cause!r}; known: {ROOT_CAUSES}.")
 
+    @property
+    def names_its_cause(self) -> bool:
+        """The check that found it named the root cause itself (not the
+        diagnosis's decision table, which records ``root_cause_rule``).
+
+        Example:
+            >>> Finding("loss_activation_mismatch", root_cause="activation").names_its_cause
+            True
+        """
+        return self.root_cause is not None and "root_cause_rule" not in self.evidence
+
     def to_dict(self) -> dict:
         """JSON-ready dict of every field."""
         return jsonable(asdict(self))
@@ -191,9 +202,9 @@ class Diagnosis:
         when = f" at step {top.step}" if top.step is not None else ""
         checked = ""
         if self.verification is not None:
-            checked = " Verified by a trial." if self.verified else " Unverified: no candidate fix proved it."
-            if self.verification.kept_cause:
-                checked = f" Unverified: {self.verification.kept_cause}."
+            kept = self.verification.kept_cause
+            checked = " Verified by a trial." if self.verified else \
+                f" Unverified: {kept or 'no candidate fix proved it'}."
         return f"deeplocalize: BUGGY{where}{when}: {top.message}{cause}{fix}{checked}{more}"
 
     def to_dict(self) -> dict:

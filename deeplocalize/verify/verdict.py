@@ -253,8 +253,6 @@ def _read_from_program(diagnosis, verification: Verification) -> bool:
     cause, and the proven fix, of another cause, only trains faster."""
     from deeplocalize.vocab import PRE_FLIGHT_KINDS
 
-    proven = verification.fix_object
-    top = diagnosis.primary
+    proven, top = verification.fix_object, diagnosis.primary
     return proven is not None and proven.only_faster and top is not None and top.kind in PRE_FLIGHT_KINDS \
-        and "root_cause_rule" not in top.evidence and top.root_cause == diagnosis.root_cause \
-        and proven.root_cause != diagnosis.root_cause
+        and top.names_its_cause and top.root_cause == diagnosis.root_cause != proven.root_cause
