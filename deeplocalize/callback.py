@@ -283,6 +283,7 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
         if self._capture is not None:  # later epochs show the same examples again
             self._capture.switch_off()
             self._maybe_halt()
+        getattr(self._probes, "end_epoch", lambda: None)()  # the outside observer's (JAX: compiles ahead)
         if self._monitor.recorder is None:
             return
         self._drain(None, {})
@@ -383,8 +384,7 @@ class DeepLocalizeCallback(keras.callbacks.Callback):
 
 
 def _describe(exc: BaseException | None) -> str:
-    """``Type: message`` on one line, at most 400 characters (TensorFlow's run-time
-    errors span pages, and their repr is empty)."""
+    """``Type: message`` on one line, at most 400 characters (TensorFlow's errors span pages)."""
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text[:400]}{'...' if len(text) > 400 else ''}"
 

@@ -96,3 +96,16 @@ def test_distributed_over_two_cpu_devices(backend, env):
     else:  # a diverging regression: its NaN step is not fixed in advance
         assert "error" not in buggy and buggy["same_weights"] and buggy["same_history"]
         assert buggy["status"] == "buggy" and buggy["nan"] is not None, buggy["problems"]
+
+
+def test_jax_compiles_its_steps_in_the_first_epoch_as_keras_does():
+    """The step not recorded is compiled in the first epoch for every batch shape (in the
+    background, while the recorded steps run), never stalling a later epoch; the plain fit
+    compiles nothing after its first epoch either (checks the counting)."""
+    got = run_on_backend("jax", "compile_epochs_worker.py", ["plain", "deeplocalize"], "COMPILES ", "setting",
+                         timeout=300)
+    assert set(got) == {"plain", "deeplocalize"}, got
+    for name, result in got.items():
+        first, later = result["per_epoch"][0], result["per_epoch"][1:]
+        assert first > 0 and len(later) == 19, (name, result)
+        assert sum(later) == 0, f"{name} compiled after its first epoch: {result['per_epoch']}"

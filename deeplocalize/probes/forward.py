@@ -107,6 +107,8 @@ class ForwardCapture:
         self.packing = None  # JAX: how that step's outputs were packed in one vector, set when traced
         self.unsettled = None  # JAX: what reads the last step's outputs, not called yet
         self.replay_faults = True  # JAX: replay a step not recorded whose loss or weights turn non-finite
+        self.precompile = False  # JAX: steps not recorded are to come (compile them ahead, see jax_step._Ahead)
+        self.ahead = None  # JAX: what compiles them
         self._identities: dict = {}
         self._pending: list = []  # JAX, while a step is traced: (layer index, output) noted so far
         self._first_bad = None  # JAX: {layer index: statistics} of the step's first pass with a NaN/Inf
@@ -330,6 +332,11 @@ class ForwardCapture:
         self._pending = []  # nothing of an earlier trace is handed over
         self.active = True
         self._want = "all" if record else "nonfinite"  # JAX: which compiled step the train function runs
+
+    def end_epoch(self) -> None:
+        """JAX: wait for the steps compiling in the background (`deeplocalize.probes.jax_step._Ahead`)."""
+        if self.ahead is not None:
+            self.ahead.wait()
 
     def settle(self) -> None:
         """JAX: read what the last step returned: a recorded step's statistics,

@@ -21,6 +21,13 @@ kinds (``record``, a static argument):
   layer, and the replay's result is dropped: training goes on with the
   unrecorded step's.
 
+Each kind compiles once per batch shape. When steps not recorded are to
+come (``capture.precompile``), the first recorded step of each shape also
+traces the unrecorded kind for it and compiles it in a background thread
+(`_Ahead`), waited for at the first unrecorded step or at the end of the
+epoch: like Keras's own step, it is paid for in the first epoch, mostly
+while the recorded steps run, instead of stalling a later one.
+
 Where that cannot be done (no ``jit``, a ``keras.distribution``, a step that
 does not trace with it), the steps call the host from inside: every statistic
 on a recorded step, and on the others only NaN/Inf counts that are not zero.
@@ -145,6 +152,7 @@ def _direct(capture, model) -> dict:
     # (updated in place, as Keras's own step does); the model's are not: a replay needs them as
     # they were before the step.
     compiled, traced = jax.jit(watched_step, static_argnums=3, donate_argnums=1), set()
+    ahead = capture.ahead = _Ahead()
 
     def call(state, data, record):
         kept, donated = tuple(state[:2]), tuple(state[2:])
@@ -163,6 +171,8 @@ def _direct(capture, model) -> dict:
         capture.settle()  # an earlier step of this call
         (logs, packed, _), state = call(state, data, True)
         capture.unsettled = lambda: _deliver(capture, packed)
+        if capture.precompile:
+            ahead.compile(data, lambda: compiled.lower(tuple(state[:2]), tuple(state[2:]), data, False))
         return logs, state
 
     def replay(state, data):
@@ -172,6 +182,7 @@ def _direct(capture, model) -> dict:
 
     def unrecorded(state, data):
         capture.settle()
+        ahead.wait()
         (logs, _, bad), new = call(state, data, False)
         # a NaN/Inf (rare; a large but finite sum only costs a replay) replays the step
         # recorded, from the weights it began with (the optimizer's own state, donated, as it
@@ -180,6 +191,54 @@ def _direct(capture, model) -> dict:
         return logs, new
 
     return {"ok": True, "recorded": _steps(recorded, spe), "unrecorded": _steps(unrecorded, spe)}
+
+
+class _Ahead:
+    """Compiles, in one background thread, the unrecorded step for each batch
+    shape a recorded step meets (``jit(...).lower(...).compile()`` fills the
+    cache the later call reads).
+
+    Example:
+        >>> ahead = _Ahead()
+        >>> ahead.compile(batch, lambda: step.lower(kept, donated, batch, False))
+        >>> ahead.wait()   # before the first unrecorded step, or at the epoch's end
+    """
+
+    def __init__(self):
+        self._shapes: set = set()
+        self._pending: list = []
+        self._pool = None
+
+    def compile(self, data, lower) -> None:
+        """Trace ``lower()`` here, compile it in the background; once per shape of ``data``.
+        Never raises: a step that fails here is compiled when first called, as without it."""
+        import jax
+
+        shape = tuple((tuple(getattr(x, "shape", ())), str(getattr(x, "dtype", type(x))))
+                      for x in jax.tree_util.tree_leaves(data))
+        if shape in self._shapes:
+            return
+        self._shapes.add(shape)
+        try:
+            lowered = lower()
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="deeplocalize-compile")
+            self._pending.append(self._pool.submit(lowered.compile))
+        except Exception:
+            pass
+
+    def wait(self) -> None:
+        """Until every compilation started has finished (at once when none is pending)."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        for future in pending:
+            try:
+                future.result()
+            except Exception:  # compiled again, and the error raised, where the step is called
+                pass
 
 
 def _steps(one, spe: int):

@@ -80,11 +80,11 @@ class OutsideObserver:
         self._model_now = model_now or (lambda: model)
         self.per_step_loss = bool(per_step_loss)
         self._owner_cache = None
-        self.every, self.dense_steps = max(1, int(every)), max(0, int(dense_steps))
         self.layers = probed_layers(model)
         self.activations = [activation_name(layer) for layer in self.layers]
         self.exec_order: list[int] | None = None
         self.forward = forward
+        self.set_sampling(every, dense_steps)
         self.backward = getattr(forward, "backward", None)
         seen = [forward is not None] + [self.backward is not None] * 2
         self.coverage = {"observer": "outside", "why": reason,
@@ -110,6 +110,8 @@ class OutsideObserver:
     def set_sampling(self, every: int, dense_steps: int) -> None:
         """Record the first ``dense_steps`` steps, then every ``every``-th."""
         self.every, self.dense_steps = max(1, int(every)), max(0, int(dense_steps))
+        if self.forward is not None:
+            self.forward.precompile = self.every > 1
 
     def is_sampled(self, step: int) -> bool:
         return step < self.dense_steps or step % self.every == 0
@@ -179,6 +181,11 @@ class OutsideObserver:
     def new_epoch(self) -> None:
         self._last_mean = None
         self._owner_cache = None  # the model's trainable weights are looked up again (once per epoch)
+
+    def end_epoch(self) -> None:
+        """At the epoch's end: the forward capture's background work is finished."""
+        if self.forward is not None:
+            self.forward.end_epoch()
 
     def begin_batch(self) -> None:
         """Before the train function runs (the forward values are noted from here)."""
