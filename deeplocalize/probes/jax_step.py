@@ -21,12 +21,13 @@ kinds (``record``, a static argument):
   layer, and the replay's result is dropped: training goes on with the
   unrecorded step's.
 
-Each kind compiles once per batch shape. When steps not recorded are to
-come (``capture.precompile``), the first recorded step of each shape also
-traces the unrecorded kind for it and compiles it in a background thread
-(`_Ahead`), waited for at the first unrecorded step or at the end of the
-epoch: like Keras's own step, it is paid for in the first epoch, mostly
-while the recorded steps run, instead of stalling a later one.
+Each kind compiles once per batch shape. The first step of each kind and
+shape also traces the other kind for it (the unrecorded one only when
+steps not recorded are to come: ``capture.precompile``) and compiles it in
+a background thread (`_Ahead`), waited for before the next step of a kind
+or at the end of the epoch: like Keras's own step for a smaller last
+batch, it is paid for in the first epoch, mostly while other steps run,
+instead of stalling a later one.
 
 Where that cannot be done (no ``jit``, a ``keras.distribution``, a step that
 does not trace with it), the steps call the host from inside: every statistic
@@ -169,72 +170,77 @@ def _direct(capture, model) -> dict:
     # logs: waiting for it here would keep Keras's own work from overlapping the step.
     def recorded(state, data):
         capture.settle()  # an earlier step of this call
+        ahead.wait(True)
         (logs, packed, _), state = call(state, data, True)
         capture.unsettled = lambda: _deliver(capture, packed)
-        if capture.precompile:
-            ahead.compile(data, lambda: compiled.lower(tuple(state[:2]), tuple(state[2:]), data, False))
+        ahead.ran(True, data, (lambda: compiled.lower(tuple(state[:2]), tuple(state[2:]), data, False))
+                  if capture.precompile else None)
         return logs, state
 
     def replay(state, data):
         state = (*state[:2], *jax.tree_util.tree_map(jnp.copy, state[2:]))  # the copies are donated, not Keras's
+        ahead.wait(True)
         (_, packed, _), _ = call(state, data, True)
         _deliver(capture, packed)
 
     def unrecorded(state, data):
         capture.settle()
-        ahead.wait()
+        ahead.wait(False)
         (logs, _, bad), new = call(state, data, False)
         # a NaN/Inf (rare; a large but finite sum only costs a replay) replays the step
         # recorded, from the weights it began with (the optimizer's own state, donated, as it
         # left it)
         capture.unsettled = lambda: replay((*state[:2], *new[2:]), data) if capture.replay_faults and bad else None
+        ahead.ran(False, data, lambda: compiled.lower(tuple(new[:2]), tuple(new[2:]), data, True))
         return logs, new
 
     return {"ok": True, "recorded": _steps(recorded, spe), "unrecorded": _steps(unrecorded, spe)}
 
 
 class _Ahead:
-    """Compiles, in one background thread, the unrecorded step for each batch
-    shape a recorded step meets (``jit(...).lower(...).compile()`` fills the
-    cache the later call reads).
+    """Compiles, in one background thread, each kind of step (recorded or not)
+    for each batch shape the other kind meets (``jit(...).lower(...).compile()``
+    fills the cache the later call reads).
 
     Example:
         >>> ahead = _Ahead()
-        >>> ahead.compile(batch, lambda: step.lower(kept, donated, batch, False))
-        >>> ahead.wait()   # before the first unrecorded step, or at the epoch's end
+        >>> ahead.ran(True, batch, lambda: step.lower(kept, donated, batch, False))  # after a recorded step
+        >>> ahead.wait(False)   # before a step not recorded (and at the epoch's end: ahead.wait())
     """
 
     def __init__(self):
-        self._shapes: set = set()
-        self._pending: list = []
+        self._known: set = set()  # (record, batch shapes): run, or compiling
+        self._pending: list = []  # (record, future)
         self._pool = None
 
-    def compile(self, data, lower) -> None:
-        """Trace ``lower()`` here, compile it in the background; once per shape of ``data``.
-        Never raises: a step that fails here is compiled when first called, as without it."""
+    def ran(self, record: bool, data, lower_other=None) -> None:
+        """A step of kind ``record`` ran on ``data``: unless the other kind is known for
+        its shape, trace ``lower_other()`` here and compile it in the background. Never
+        raises: a step that fails here is compiled when first called, as without it."""
         import jax
 
-        shape = tuple((tuple(getattr(x, "shape", ())), str(getattr(x, "dtype", type(x))))
-                      for x in jax.tree_util.tree_leaves(data))
-        if shape in self._shapes:
+        shape = tuple(getattr(x, "shape", None) for x in jax.tree_util.tree_leaves(data))
+        self._known.add((record, shape))
+        if lower_other is None or (not record, shape) in self._known:
             return
-        self._shapes.add(shape)
+        self._known.add((not record, shape))
         try:
-            lowered = lower()
+            lowered = lower_other()
             if self._pool is None:
                 from concurrent.futures import ThreadPoolExecutor
 
                 self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="deeplocalize-compile")
-            self._pending.append(self._pool.submit(lowered.compile))
+            self._pending.append((not record, self._pool.submit(lowered.compile)))
         except Exception:
             pass
 
-    def wait(self) -> None:
-        """Until every compilation started has finished (at once when none is pending)."""
+    def wait(self, record: bool | None = None) -> None:
+        """Until the compilations started of kind ``record`` (of both: None) have finished."""
         if not self._pending:
             return
-        pending, self._pending = self._pending, []
-        for future in pending:
+        waiting = [(k, f) for k, f in self._pending if record is None or k == record]
+        self._pending = [(k, f) for k, f in self._pending if not (record is None or k == record)]
+        for _, future in waiting:
             try:
                 future.result()
             except Exception:  # compiled again, and the error raised, where the step is called
