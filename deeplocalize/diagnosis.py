@@ -159,7 +159,8 @@ def _has(findings, kind):
 
 
 def _symptom_cause(trace: Trace, f: Finding, findings: list[Finding]) -> tuple[str, str]:
-    """DeepDiagnosis-style chain: data -> learning rate -> weights -> the symptom's own cause."""
+    """DeepDiagnosis-style chain: data -> a loss that does not fit -> learning rate -> weights -> the
+    symptom's own cause."""
     data = _has(findings, "unnormalized_input")
     lr = _has(findings, "learning_rate_out_of_range")
     init = next((g for g in findings if g.kind == "untrainable_layer" and g.root_cause == "initialization"), None)
@@ -173,6 +174,11 @@ def _symptom_cause(trace: Trace, f: Finding, findings: list[Finding]) -> tuple[s
         return "data_preprocessing", "inputs are far from normalized (pre-flight)"
     if f.kind == "initial_loss_high":  # seen before the first update: not the learning rate
         return "initialization", "inputs are in scale, so the initial weights make the first predictions extreme"
+    mismatch = next((g for g in findings if g.kind == "loss_activation_mismatch" and g.severity != "info"
+                     and g.root_cause), None)
+    if mismatch is not None and f.kind in ("loss_not_decreasing", "accuracy_not_increasing"):
+        f.layer = f.layer or mismatch.layer
+        return mismatch.root_cause, f"the loss does not fit the output or the labels ('{mismatch.layer}', pre-flight)"
     if lr is not None:
         return "learning_rate", "the learning rate is outside the optimizer's usual range (pre-flight)"
     if init is not None:

@@ -288,6 +288,23 @@ def test_regression_targets_outside_output_range():
     assert kinds(f) == ["loss_activation_mismatch"] and f[0].root_cause == "activation"
 
 
+def test_binary_labels_trained_on_absolute_error():
+    meta = _meta("sigmoid", 1, "mean_absolute_error")
+    t = make_trace(n_steps=1, layers=(("h", "sigmoid"), ("out", "sigmoid")), steps=_batch(0, 1, 1), meta=meta)
+    f = preflight.check_first_batch(t, CFG)
+    assert kinds(f) == ["loss_activation_mismatch"] and f[0].layer == "loss" and f[0].root_cause == "loss_function"
+    assert "binary_crossentropy" in f[0].suggestion and f[0].severity == "warning"
+    squared = make_trace(n_steps=1, layers=(("h", "sigmoid"), ("out", "sigmoid")), steps=_batch(0, 1, 1),
+                         meta=_meta("sigmoid", 1, "mean_squared_error"))
+    assert preflight.check_first_batch(squared, CFG) == []  # a common, workable choice: not flagged
+    counts = make_trace(n_steps=1, layers=(("h", "relu"), ("out", "linear")), steps=_batch(0, 7, 1),
+                        meta=_meta("linear", 1, "mean_absolute_error"))
+    assert preflight.check_first_batch(counts, CFG) == []  # integer regression targets, not 0/1
+    fractions = make_trace(n_steps=1, layers=(("h", "relu"), ("out", "sigmoid")),
+                           steps=_batch(0, 1, 1, int_frac=0.3), meta=meta)
+    assert preflight.check_first_batch(fractions, CFG) == []  # targets in [0, 1], not labels
+
+
 def test_unnormalized_input_and_normalizing_first_layer():
     t = make_trace(n_steps=1, steps=_batch(0, 1, 2, x_max=255.0), meta=_meta("softmax", 2, "categorical_crossentropy"))
     assert kinds(preflight.check_first_batch(t, CFG)) == ["unnormalized_input"]
@@ -411,6 +428,23 @@ def test_a_cause_several_warnings_share_leads_over_a_higher_priority_kind():
     assert primary_finding(agreeing).root_cause == "data_preprocessing"
     error = Finding(kind="nan", layer="h", root_cause="learning_rate", severity="error", step=5, epoch=0, message="nan")
     assert primary_finding(agreeing + [error]) is error  # an error still leads every warning
+
+
+def test_a_stalled_run_is_blamed_on_a_loss_that_does_not_fit_its_labels():
+    from deeplocalize.diagnosis import diagnose
+    from deeplocalize.findings import Finding
+
+    flat = make_trace(n_steps=100, loss=np.full(100, 0.5) + 0.001 * np.sin(np.arange(100)))
+    stalls = [f for f in trends.run_all(flat, CFG) if f.kind == "loss_not_decreasing"]
+    assert stalls, "the flat loss must be a symptom for this test to mean anything"
+    mismatch = Finding(kind="loss_activation_mismatch", layer="loss", root_cause="loss_function", severity="warning",
+                       step=0, epoch=0, message="binary labels under mean absolute error")
+    d = diagnose(flat, [mismatch] + stalls, diagnoser="rules")
+    assert (d.root_cause, d.faulty_layer) == ("loss_function", "loss")
+    assert all(f.root_cause == "loss_function" for f in d.findings), [(f.kind, f.root_cause) for f in d.findings]
+    alone = diagnose(flat, [f for f in trends.run_all(flat, CFG) if f.kind == "loss_not_decreasing"],
+                     diagnoser="rules")
+    assert alone.root_cause != "loss_function"  # without the pre-flight finding the table guesses otherwise
 
 
 def test_a_nan_cause_is_named_without_a_warning_when_the_inputs_range_was_not_read(recwarn):

@@ -44,6 +44,10 @@ CASES = {
                            "activation", {"hidden_1"}),
     "loss_function": (lambda: (mlp(out="sigmoid", loss="mse"), X, keras.utils.to_categorical(Y), {}),
                       "loss_function", {"loss"}),
+    # 0/1 labels scored by mean absolute error through sigmoid layers: the gradient vanishes as they saturate
+    "loss_function_absolute_error": (lambda: (mlp(out="sigmoid", loss="mean_absolute_error", units=1, act="sigmoid",
+                                                  opt=keras.optimizers.SGD(0.05)), X, (Y >= 5).astype("float32"), {}),
+                                     "loss_function", {"loss"}),
     "initialization": (lambda: (mlp(init="zeros", hidden=2), X, Y, {}), "initialization", {"hidden_1"}),
     # features in the hundred-thousands (prices, IP addresses as integers) saturate a tanh layer
     "data_preprocessing": (lambda: (mlp(act="tanh"), X * 1e5, Y, {}), "data_preprocessing", {"data"}),

@@ -24,6 +24,7 @@ HINGE = {"hinge", "squared_hinge", "categorical_hinge"}
 REGRESSION = {"mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
               "mean_squared_logarithmic_error", "huber", "log_cosh", "logcosh", "cosine_similarity"}
 PROBABILITY_OUT = {"softmax", "sigmoid"}
+ABSOLUTE = {"mean_absolute_error", "mean_absolute_percentage_error"}  # gradients of one size, whatever the error
 _LR_RANGE = {  # optimizer: (too low, too high); outside it the step is rarely useful
     "SGD": (1e-5, 1.0),
     "Adam": (1e-6, 0.05),
@@ -254,6 +255,14 @@ def _labels(trace, k, layer, act, units, loss, from_logits, config) -> list[Find
             message=f"The labels are one-hot classes but the loss is {loss}, a regression loss: "
             "gradients are weak and accuracy plateaus.",
             suggestion="Use softmax with categorical_crossentropy for classes.")]
+    if loss in ABSOLUTE and integer and width <= 1 and y_min == 0 and y_max == 1:
+        return [Finding(
+            kind="loss_activation_mismatch", layer="loss", root_cause="loss_function", severity="warning",
+            step=0, epoch=0, evidence=ev,
+            message=f"The labels are binary (0 and 1) but the loss is {loss}: its gradient has the same size "
+            "however wrong a prediction is, and through a saturating output it vanishes, so training tends to "
+            "stall at the majority class.",
+            suggestion=f"Use activation='sigmoid' on '{layer}' with loss='binary_crossentropy' for 0/1 labels.")]
     return []
 
 
