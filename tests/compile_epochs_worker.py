@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 
 import jax
 import keras
@@ -30,7 +31,7 @@ class EpochMarks(keras.callbacks.Callback):
         self.ends.append(len(EVENTS))
 
 
-def compiles_per_epoch(callbacks) -> list[int]:
+def compiles_per_epoch(callbacks) -> tuple[list[int], list[str]]:
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(150, 4)).astype("float32")  # 4 full batches of 32 and one of 22 per epoch
@@ -42,10 +43,12 @@ def compiles_per_epoch(callbacks) -> list[int]:
     model.fit(x, y, batch_size=32, epochs=20, verbose=0, callbacks=list(callbacks) + [marks])
     bounds = [0] + marks.ends
     compiled = [name.endswith("backend_compile_duration") for name in EVENTS]
-    return [sum(compiled[a:b]) for a, b in zip(bounds, bounds[1:])]
+    threads = [t.name for t in threading.enumerate() if t.name.startswith("deeplocalize")]
+    return [sum(compiled[a:b]) for a, b in zip(bounds, bounds[1:])], threads
 
 
 if __name__ == "__main__":
     settings = {"plain": lambda: [], "deeplocalize": lambda: [DeepLocalizeCallback(verbose=0)]}
     for name in sys.argv[1:]:
-        print("COMPILES " + json.dumps({"setting": name, "per_epoch": compiles_per_epoch(settings[name]())}))
+        per_epoch, threads = compiles_per_epoch(settings[name]())
+        print("COMPILES " + json.dumps({"setting": name, "per_epoch": per_epoch, "threads_left": threads}))

@@ -100,8 +100,8 @@ def test_distributed_over_two_cpu_devices(backend, env):
 
 def test_jax_compiles_its_steps_in_the_first_epoch_as_keras_does():
     """The step not recorded is compiled in the first epoch for every batch shape (in the
-    background, while the recorded steps run), never stalling a later epoch; the plain fit
-    compiles nothing after its first epoch either (checks the counting)."""
+    background, while the recorded steps run), never stalling a later epoch, and no thread is
+    left behind; the plain fit compiles nothing after its first epoch either (checks the counting)."""
     got = run_on_backend("jax", "compile_epochs_worker.py", ["plain", "deeplocalize"], "COMPILES ", "setting",
                          timeout=300)
     assert set(got) == {"plain", "deeplocalize"}, got
@@ -109,3 +109,4 @@ def test_jax_compiles_its_steps_in_the_first_epoch_as_keras_does():
         first, later = result["per_epoch"][0], result["per_epoch"][1:]
         assert first > 0 and len(later) == 19, (name, result)
         assert sum(later) == 0, f"{name} compiled after its first epoch: {result['per_epoch']}"
+        assert result["threads_left"] == [], result

@@ -245,6 +245,9 @@ class _Ahead:
                 future.result()
             except Exception:  # compiled again, and the error raised, where the step is called
                 pass
+        if not self._pending and self._pool is not None:  # no idle thread left behind per model
+            self._pool.shutdown(wait=True)  # at once: nothing is pending
+            self._pool = None
 
 
 def _steps(one, spe: int):

@@ -133,6 +133,7 @@ class OutsideObserver:
     def uninstall(self) -> None:
         self._before = None
         if self.forward is not None:
+            self.forward.end_epoch()  # nothing compiles on in the background after training
             self.forward.uninstall()
         self._untap()
 
