@@ -334,7 +334,11 @@ class ForwardCapture:
         self._want = "all" if record else "nonfinite"  # JAX: which compiled step the train function runs
 
     def end_epoch(self) -> None:
-        """JAX: wait for the steps compiling in the background (`deeplocalize.probes.jax_step._Ahead`)."""
+        """JAX: wait for the steps compiling in the background (`deeplocalize.probes.jax_step._Ahead`).
+
+        Example:
+            >>> capture.end_epoch()   # at an epoch's end: no compilation is left running
+        """
         if self.ahead is not None:
             self.ahead.wait()
 

@@ -184,7 +184,8 @@ class OutsideObserver:
         self._owner_cache = None  # the model's trainable weights are looked up again (once per epoch)
 
     def end_epoch(self) -> None:
-        """At the epoch's end: the forward capture's background work is finished."""
+        """At the epoch's end, finish the forward capture's background work.
+        Example: ``observer.end_epoch()``, from the callback's ``on_epoch_end``."""
         if self.forward is not None:
             self.forward.end_epoch()
 
