@@ -155,6 +155,9 @@ def _direct(capture, model) -> dict:
     compiled, traced = jax.jit(watched_step, static_argnums=3, donate_argnums=1), set()
     ahead = capture.ahead = _Ahead()
 
+    def lower(state, data, record):  # traced here, compiled by `_Ahead` in the background
+        return compiled.lower(tuple(state[:2]), tuple(state[2:]), data, record)
+
     def call(state, data, record):
         kept, donated = tuple(state[:2]), tuple(state[2:])
         if record in traced:
@@ -173,8 +176,7 @@ def _direct(capture, model) -> dict:
         ahead.wait(True)
         (logs, packed, _), state = call(state, data, True)
         capture.unsettled = lambda: _deliver(capture, packed)
-        ahead.ran(True, data, (lambda: compiled.lower(tuple(state[:2]), tuple(state[2:]), data, False))
-                  if capture.precompile else None)
+        ahead.ran(True, data, (lambda: lower(state, data, False)) if capture.precompile else None)
         return logs, state
 
     def replay(state, data):
@@ -191,7 +193,7 @@ def _direct(capture, model) -> dict:
         # recorded, from the weights it began with (the optimizer's own state, donated, as it
         # left it)
         capture.unsettled = lambda: replay((*state[:2], *new[2:]), data) if capture.replay_faults and bad else None
-        ahead.ran(False, data, lambda: compiled.lower(tuple(new[:2]), tuple(new[2:]), data, True))
+        ahead.ran(False, data, lambda: lower(new, data, True))
         return logs, new
 
     return {"ok": True, "recorded": _steps(recorded, spe), "unrecorded": _steps(unrecorded, spe)}
