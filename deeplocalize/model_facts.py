@@ -67,7 +67,8 @@ def model_facts(model) -> dict:
 
     opt = model.optimizer
     try:
-        lr = float(keras.ops.convert_to_numpy(opt.learning_rate))  # any backend (a torch value needs no grad)
+        rate = opt.learning_rate  # a Variable's value, converted on any backend (a torch value needs no grad)
+        lr = float(keras.ops.convert_to_numpy(getattr(rate, "value", rate)))
     except Exception:
         lr = math.nan
     facts = {

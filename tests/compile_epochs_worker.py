@@ -16,8 +16,11 @@ import numpy as np
 
 from deeplocalize import DeepLocalizeCallback
 
-EVENTS: list[str] = []
-jax.monitoring.register_event_duration_secs_listener(lambda name, _secs, **_: EVENTS.append(name))
+EVENTS: list[str] = []  # event names
+STEPS: list[str] = []  # the names of the functions compiled
+jax.monitoring.register_event_duration_secs_listener(
+    lambda name, _secs, **kw: (EVENTS.append(name), name.endswith("backend_compile_duration")
+                               and STEPS.append(str(kw.get("fun_name")))))
 
 
 class EpochMarks(keras.callbacks.Callback):
@@ -47,8 +50,27 @@ def compiles_per_epoch(callbacks) -> tuple[list[int], list[str]]:
     return [sum(compiled[a:b]) for a, b in zip(bounds, bounds[1:])], threads
 
 
+def long_epochs(callbacks) -> dict:
+    """Epochs of 13 batches, the last one smaller: past the first (dense) steps, a recorded
+    step falling on the smaller batch is deferred to the next, so the recorded step is
+    compiled for the full batch only. The compilations of the whole fit, and the steps recorded."""
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(400, 8)).astype("float32")  # 12 batches of 32 and one of 16
+    y = (x[:, 0] + x[:, 1] > 0).astype("int64")
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(2, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    STEPS.clear()
+    model.fit(x, y, batch_size=32, epochs=8, verbose=0, callbacks=list(callbacks))
+    cb = next((c for c in callbacks if isinstance(c, DeepLocalizeCallback)), None)
+    steps = [] if cb is None else [int(s) for s in cb.trace.column("step")]
+    return {"compiled": [name for name in STEPS if "step" in name], "recorded": steps}
+
+
 if __name__ == "__main__":
     settings = {"plain": lambda: [], "deeplocalize": lambda: [DeepLocalizeCallback(verbose=0)]}
     for name in sys.argv[1:]:
         per_epoch, threads = compiles_per_epoch(settings[name]())
-        print("COMPILES " + json.dumps({"setting": name, "per_epoch": per_epoch, "threads_left": threads}))
+        print("COMPILES " + json.dumps({"setting": name, "per_epoch": per_epoch, "threads_left": threads,
+                                        "long_epochs": long_epochs(settings[name]())}))

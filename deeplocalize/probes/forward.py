@@ -108,6 +108,9 @@ class ForwardCapture:
         self.unsettled = None  # JAX: what reads the last step's outputs, not called yet
         self.replay_faults = True  # JAX: replay a step not recorded whose loss or weights turn non-finite
         self.precompile = False  # JAX: steps not recorded are to come (compile them ahead, see jax_step._Ahead)
+        # JAX: a recorded step may run unrecorded on a smaller batch than its kind was compiled
+        # for (the next step is recorded instead); ``deferred`` says it did
+        self.may_defer, self.deferred = False, False
         self.ahead = None  # JAX: what compiles them
         self._identities: dict = {}
         self._pending: list = []  # JAX, while a step is traced: (layer index, output) noted so far
@@ -321,12 +324,16 @@ class ForwardCapture:
         self._seen[index], self._counts[index] = stats, n + 1
 
     # ---- per step ---------------------------------------------------------------------
-    def begin_step(self, record: bool = True) -> None:
+    def begin_step(self, record: bool = True, may_defer: bool = False) -> None:
         """Note the coming step: every statistic only when ``record``, else
         (JAX, eager steps) only the outputs' NaN/Inf counts, which on JAX reach
-        the host only when some are not zero."""
+        the host only when some are not zero. ``may_defer``: on JAX, a
+        recorded step on a smaller batch than the recorded step was compiled
+        for (an epoch's last) may run unrecorded, setting ``deferred``, so
+        that no step is compiled for it (see `deeplocalize.probes.jax_step`)."""
         self._seen, self._order, self._counts = {}, [], {}
         self._record, self._light = bool(record), []
+        self.may_defer, self.deferred = bool(record and may_defer), False
         self._first_bad = None
         self.weight_stats = None
         self._pending = []  # nothing of an earlier trace is handed over

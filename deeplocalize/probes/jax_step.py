@@ -172,6 +172,9 @@ def _direct(capture, model) -> dict:
     # What a step returns is read once the callbacks run, after Keras has waited for the step's
     # logs: waiting for it here would keep Keras's own work from overlapping the step.
     def recorded(state, data):
+        if capture.may_defer and ahead.smaller(data) and not ahead.known(True, data):
+            capture.deferred = True  # an epoch's smaller last batch: the next step is recorded instead
+            return unrecorded(state, data)
         capture.settle()  # an earlier step of this call
         ahead.wait(True)
         (logs, packed, _), state = call(state, data, True)
@@ -214,16 +217,35 @@ class _Ahead:
         self._known: set = set()  # (record, batch shapes): run, or compiling
         self._pending: list = []  # (record, future)
         self._pool = None
+        self._largest = 0  # the largest batch met (its leading dimension)
+
+    @staticmethod
+    def _shape(data) -> tuple:
+        import jax
+
+        return tuple(getattr(x, "shape", None) for x in jax.tree_util.tree_leaves(data))
+
+    def known(self, record: bool, data) -> bool:
+        """Whether the kind ``record`` ran, or is compiling, for ``data``'s shapes."""
+        return (record, self._shape(data)) in self._known
+
+    def smaller(self, data) -> bool:
+        """Whether ``data`` is a smaller batch than one met before (an epoch's last)."""
+        first = next(iter(self._shape(data)), None)
+        return bool(first) and first[0] is not None and first[0] < self._largest
 
     def ran(self, record: bool, data, lower_other=None) -> None:
         """A step of kind ``record`` ran on ``data``: unless the other kind is known for
-        its shape, trace ``lower_other()`` here and compile it in the background. Never
+        its shape, trace ``lower_other()`` here and compile it in the background. The
+        recorded kind is not compiled ahead for a smaller batch (see `smaller`): a
+        recorded step falling on one runs unrecorded, the next step recorded. Never
         raises: a step that fails here is compiled when first called, as without it."""
-        import jax
-
-        shape = tuple(getattr(x, "shape", None) for x in jax.tree_util.tree_leaves(data))
+        shape = self._shape(data)
+        smaller = self.smaller(data)
         self._known.add((record, shape))
-        if lower_other is None or (not record, shape) in self._known:
+        if shape and shape[0]:
+            self._largest = max(self._largest, shape[0][0] or 0)
+        if lower_other is None or (not record, shape) in self._known or (not record and smaller):
             return
         self._known.add((not record, shape))
         try:
@@ -294,9 +316,9 @@ def _weight_stats(before, after, strides):
     rows = []
     for old, new, k in zip(before, after, strides):
         old, new = (v.reshape(-1)[::k].astype("float32") for v in (old, new))
-        rows.append(jnp.stack([jnp.sum(jnp.where(jnp.isfinite(old), old * old, 0.0)),
-                               jnp.sum(jnp.isnan(old)).astype("float32"), jnp.sum(jnp.isinf(old)).astype("float32"),
-                               jnp.sum(jnp.square(new - old))]) * float(k))
+        terms = [jnp.where(jnp.isfinite(old), old * old, 0.0), jnp.isnan(old).astype("float32"),
+                 jnp.isinf(old).astype("float32"), jnp.square(new - old)]
+        rows.append(jnp.sum(jnp.stack(terms), axis=1) * float(k))  # one reduction (a kernel) per weight
     return jnp.stack(rows) if rows else jnp.zeros((0, 4), "float32")
 
 

@@ -38,6 +38,7 @@ import numpy as np
 from deeplocalize.probes.backward import OUTPUT_GRAD_STATS, WEIGHT_GRAD_STATS
 from deeplocalize.probes.forward import FORWARD_STATS
 from deeplocalize.probes.stats import _sample_stride
+from deeplocalize.probes.held import held_values, learning_rate
 from deeplocalize.probes.layer_infos import layer_infos
 from deeplocalize.probes.step import activation_name, probed_layers
 from deeplocalize.trace import LAYER_STATS, STAT_INDEX
@@ -55,7 +56,7 @@ class OutsideObserver:
 
     ``model_now`` returns the model (on JAX, mid-epoch, the values Keras
     holds apart from its variables are read where they are, see
-    `_held_values`). ``per_step_loss``: Keras's own step logs the mean loss
+    `deeplocalize.probes.held.held_values`). ``per_step_loss``: Keras's own step logs the mean loss
     since the epoch began, from which each step's loss is recovered; a
     user's step may log anything, so there the logged value is kept as is.
     ``forward`` (a `ForwardCapture`, optional) adds the layers' forward
@@ -101,6 +102,7 @@ class OutsideObserver:
         self._first_batch = None  # an OutsideCapture filling a FirstBatch, while it waits for the batch
         self._first_batch_due = False
         self._steps_seen = 0  # steps whose gradients were read
+        self._carry = False  # a recorded step deferred to the next (see begin_batch)
 
     # ---- the Probes interface ------------------------------------------------
     def layer_infos(self):
@@ -123,7 +125,7 @@ class OutsideObserver:
     def install(self, first_step: int = 0) -> None:
         """Read the weights step ``first_step`` starts from (nothing of the
         model changes)."""
-        self._last_step = first_step - 1
+        self._last_step, self._carry = first_step - 1, False
         self._before = (first_step, self._read(self._model_now()))
         if self.forward is not None:
             self.forward.replay_faults = True
@@ -193,7 +195,9 @@ class OutsideObserver:
         """Before the train function runs (the forward values are noted from here)."""
         if self.forward is not None:
             span = max(1, int(getattr(self.model, "steps_per_execution", 1) or 1))
-            self.forward.begin_step(record=self._any_sampled(self._last_step + 1, span))
+            first = self._last_step + 1
+            self.forward.begin_step(record=self._carry or self._any_sampled(first, span),
+                                    may_defer=span == 1 and first >= self.dense_steps and self.every > 1)
         if self.backward is not None:
             self.backward.begin_step()
         if self._first_batch_due:
@@ -215,6 +219,10 @@ class OutsideObserver:
         # With several steps per execution a call covers ``span`` steps.
         span, self._last_step = max(1, step - self._last_step), step
         sampled, next_sampled = self._any_sampled(step - span + 1, span), self._any_sampled(step + 1, span)
+        # a recorded step run unrecorded (see ForwardCapture.begin_step): the next one is recorded
+        deferred = self.forward is not None and self.forward.deferred and not bad
+        sampled, self._carry = (sampled or self._carry) and not deferred, deferred
+        next_sampled = next_sampled or deferred
         # a JAX step that returns its statistics also returns its weights' (see jax_step._weight_stats)
         delivered = self.forward.weight_stats if self.forward is not None else None
         returns_weights = self.forward is not None and self.forward._jax and not self.forward._host_calls
@@ -230,7 +238,7 @@ class OutsideObserver:
             before = self._before[1] if self._before is not None and self._before[0] == step - span + 1 else None
         if sampled or bad:
             columns = {"step": float(step), "nonfinite": float(bad), "loss": np.nan if loss is None else loss,
-                       "lr": _learning_rate(model)}
+                       "lr": learning_rate(model)}
             columns.update(self._batch_columns())
             row = self._layer_row(before, now) if delivered is None else self._stats_row(delivered, model)
             for i, values in forward.items():
@@ -296,7 +304,7 @@ class OutsideObserver:
         probes do). Each weight is copied to the host once, with no op."""
         import keras
 
-        held = _held_values(model)
+        held = held_values(model)
         trainable = {id(v) for v in model.trainable_weights}
         seen: set[int] = set()
         out = []
@@ -367,32 +375,3 @@ def _chunk_mean(batch: int, mean: float, last_batch: int, last_mean: float) -> f
     """The mean of the steps after ``last_batch`` up to ``batch``, from the
     running means at both (equal batches assumed)."""
     return ((batch + 1) * mean - (last_batch + 1) * last_mean) / (batch - last_batch)
-
-
-def _held_values(model) -> dict | None:
-    """On JAX, mid-epoch, the values Keras holds apart from the model's
-    variables (``id(variable) -> array``), read without attaching them; None
-    elsewhere (the variables hold their values)."""
-    state = getattr(model, "_jax_state", None)
-    if not state or getattr(model, "_jax_state_synced", True):
-        return None
-    held = {}
-    for variables, key in ((model.trainable_variables, "trainable_variables"),
-                           (model.optimizer.variables, "optimizer_variables")):
-        values = state.get(key)
-        if values is not None and len(values) == len(variables):
-            held.update({id(v): value for v, value in zip(variables, values)})
-    return held
-
-
-def _learning_rate(model) -> float:
-    import keras
-
-    try:
-        held = _held_values(model) or {}
-        rate = getattr(model.optimizer, "_learning_rate", None)
-        if rate is not None and id(rate) in held:
-            return float(np.asarray(held[id(rate)]))
-        return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
-    except Exception:  # a schedule, or no optimizer
-        return math.nan

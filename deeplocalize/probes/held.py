@@ -1,0 +1,59 @@
+"""The values Keras holds apart from the model's variables while a JAX fit runs.
+
+Mid-epoch on JAX, Keras keeps the trainable and optimizer values in its own
+state and writes them back to the variables only when asked; reading them
+from that state leaves the run as it was.
+
+Example:
+    >>> held = held_values(model)      # {id(variable): array}, or None off JAX / when synced
+    >>> learning_rate(model)
+    0.001
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def held_values(model) -> dict | None:
+    """On JAX, mid-epoch, the values Keras holds apart from the model's
+    variables (``id(variable) -> array``), read without attaching them; None
+    elsewhere (the variables hold their values).
+
+    Example:
+        >>> held_values(model) is None    # outside a JAX fit
+        True
+    """
+    state = getattr(model, "_jax_state", None)
+    if not state or getattr(model, "_jax_state_synced", True):
+        return None
+    held = {}
+    for variables, key in ((model.trainable_variables, "trainable_variables"),
+                           (model.optimizer.variables, "optimizer_variables")):
+        values = state.get(key)
+        if values is not None and len(values) == len(variables):
+            held.update({id(v): value for v, value in zip(variables, values)})
+    return held
+
+
+def learning_rate(model) -> float:
+    """The optimizer's learning rate as the step about to run sees it; NaN for
+    a schedule or no optimizer.
+
+    Example:
+        >>> learning_rate(model)
+        0.001
+    """
+    import keras
+
+    try:
+        held = held_values(model) or {}
+        rate = getattr(model.optimizer, "_learning_rate", None)
+        if rate is not None and id(rate) in held:
+            return float(np.asarray(held[id(rate)]))
+        rate = model.optimizer.learning_rate
+        return float(keras.ops.convert_to_numpy(getattr(rate, "value", rate)))  # a Variable's value: no __array__
+    except Exception:  # a schedule, or no optimizer
+        return math.nan
