@@ -268,6 +268,15 @@ def test_sparse_label_out_of_range_and_valid_labels():
     assert preflight.check_first_batch(ok, CFG) == []
 
 
+def test_labels_counted_from_one_are_told_to_start_at_zero():
+    one_based = make_trace(n_steps=1, steps=_batch(1, 10, 1), meta=_meta("softmax", 10, "sparse_categorical_crossentropy"))
+    f = preflight.check_first_batch(one_based, CFG)
+    assert kinds(f) == ["invalid_labels"] and "counted from 1" in f[0].message, f
+    assert "y - 1" in f[0].suggestion and "11 units" in f[0].suggestion
+    zero_based = make_trace(n_steps=1, steps=_batch(0, 10, 1), meta=_meta("softmax", 10, "sparse_categorical_crossentropy"))
+    assert "as many units as there are classes (11)" in preflight.check_first_batch(zero_based, CFG)[0].suggestion
+
+
 def test_one_hot_classes_scored_as_independent_sigmoids():
     meta = _meta("sigmoid", 5, "binary_crossentropy")
     one_hot = make_trace(n_steps=1, layers=(("h", "relu"), ("out", "sigmoid")), steps=_batch(0, 1, 5), meta=meta)

@@ -722,3 +722,30 @@ def test_a_mistake_read_from_the_program_is_not_overruled_by_a_fix_that_only_tra
     from deeplocalize.report.console import format_summary
 
     assert "unverified: the root cause stays activation" in format_summary(d)
+
+
+def test_the_trials_do_not_repeat_what_keras_warned_about_the_model():
+    """Keras warns once per trace about a softmax over one unit; the trial copies trace the
+    model again and again, and their warnings would bury the user's own."""
+    import warnings
+
+    keras = _keras()
+    x, y = digits()
+    y = (y % 2).astype("float32")
+
+    def run(callbacks):
+        keras.utils.set_random_seed(0)
+        m = _mlp(out_activation="softmax", units=1)
+        m.compile("adam", "binary_crossentropy", metrics=["accuracy"])
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            m.fit(x, y, epochs=2, batch_size=32, callbacks=callbacks, verbose=0)
+        return [w for w in seen if "softmax" in str(w.message) and issubclass(w.category, UserWarning)]
+
+    from deeplocalize import DeepLocalizeCallback
+
+    plain = run([])
+    cb = DeepLocalizeCallback(verbose=0, halt="never", config={**FAST, "verify_steps": 40})
+    ours = run([cb])
+    assert plain and len(ours) == len(plain), (len(plain), [str(w.message)[:80] for w in ours])
+    assert len(cb.diagnosis.verification.trials) > 2  # the copies did train

@@ -81,8 +81,8 @@ def _loss_activation(layer, act, units, loss, from_logits) -> list[Finding]:
     ev = {"output_activation": act, "output_units": units, "loss": loss, "from_logits": from_logits}
     if act == "softmax" and units == 1:
         return [_mismatch(
-            layer, f"Layer '{layer}' applies softmax to a single unit: its output is always 1.0, so the "
-            "loss cannot change and nothing is learned.",
+            layer, f"Layer '{layer}' applies softmax to a single unit: its output is always 1.0, so the model "
+            "predicts the same for every example, whatever it learns (a loss computed from the logits may still fall).",
             f"Use activation='sigmoid' on '{layer}' for a binary target (with binary_crossentropy), or "
             "'linear' for regression.", **ev)]
     if loss is None:
@@ -212,6 +212,11 @@ def _labels(trace, k, layer, act, units, loss, from_logits, config) -> list[Find
             return labels("sparse_categorical_crossentropy needs integer class ids, but the labels are "
                           f"not whole numbers >= 0 (min {y_min:g}, max {y_max:g}).",
                           "Pass class ids 0..K-1 (e.g. np.argmax(one_hot, axis=1)).")
+        if units and y_max == units and y_min >= 1:  # 1..K: counted from 1
+            return labels(f"The labels run from {y_min:g} to {y_max:g}, but the output's {units} units are classes "
+                          f"0..{units - 1}: the class ids look counted from 1.",
+                          f"Subtract 1 from the labels (y - 1) so that they run 0..{units - 1}; if there really are "
+                          f"{units + 1} classes, give '{layer}' {units + 1} units.")
         if units and y_max >= units:
             return labels(f"A label is {y_max:g} but the output has only {units} units (classes 0..{units - 1}).",
                           f"Give '{layer}' as many units as there are classes ({int(y_max) + 1}), or re-index the labels.")

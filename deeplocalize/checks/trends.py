@@ -250,7 +250,8 @@ def check_vanishing_gradient(trace: Trace, config: dict) -> list[Finding]:
                 kind="vanishing_gradient", layer=trace.layers[i].name, severity="warning",
                 step=_step(trace, max(trace.n_steps - w, 0)), epoch=None,
                 message=f"Gradients vanish before layer '{trace.layers[i].name}': its weight gradient is "
-                f"{med[i] / top:.2g} times that of the last layer.",
+                + (f"{med[i] / top:.2g} times that of the last layer." if med[i] > 0 else
+                   "zero while the last layer's is not."),
                 evidence=_ev(layer_norm=med[i], last_layer_norm=top, ratio=med[i] / top))]
     return []
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 
 from deeplocalize.config import defaults, load_config
 from deeplocalize.verify.combine import try_combined
@@ -74,7 +75,10 @@ def verify_model(model, sample, diagnosis=None, mode: str = "auto", config=None,
                          "tolerance": cfg["verify_score_tolerance"]},
                "wide": {"score": cfg["verify_wide_score_margin"], "loss": cfg["verify_wide_loss_ratio"],
                         "tolerance": cfg["verify_score_tolerance"]}}
-    with preserved_random_state():
+    with preserved_random_state(), warnings.catch_warnings():
+        # What Keras warns about the model (a softmax over one unit, a label shape) it said when
+        # the user's fit traced it: each copy would say it again.
+        warnings.filterwarnings("ignore", module=r"(keras|tensorflow|jax|torch|numpy)\b")
         # the as-is copy and the first candidate (four seed runs) should fit in the budget
         runner = TrialRunner(model, sample, steps=steps, seeds=tuple(range(cfg["verify_seeds"])),
                              margins=margins, holdout=cfg["verify_holdout"], seed_seconds=budget / 4)
