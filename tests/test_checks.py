@@ -349,6 +349,10 @@ def test_still_learning_notes_a_loss_still_falling_fast_at_the_end_only():
     assert progress.run_final(converged, CFG) == []
     assert progress.run_final(make_trace(n_steps=6, loss=np.linspace(2, 1, 6)), CFG) == []  # too short to judge
     assert progress.run_final(falling, {**CFG, "still_learning_drop": 0.5}) == []
+    # still halving, but at a hundredth of where it began: little left to learn
+    tiny = make_trace(n_steps=200, loss=1.1 * np.exp(-steps / 25))
+    assert progress.run_final(tiny, CFG) == []
+    assert [f.kind for f in progress.run_final(tiny, {**CFG, "still_learning_floor": 0.0})] == ["still_learning"]
 
 
 def test_few_updates_notes_a_whole_run_of_few_steps_worth_verifying():

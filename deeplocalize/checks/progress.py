@@ -30,12 +30,18 @@ def check_still_learning(trace: Trace, config: dict) -> list[Finding]:
     """A note, at the end of a run: the loss was still falling fast when
     training stopped (its median over the last quarter of the run at least
     ``still_learning_drop`` below the quarter before), so more steps would
-    likely help. Only a note: verification tries training longer."""
+    likely help. Not where the loss is already below ``still_learning_floor``
+    times the first quarter's (what is left to learn is small). Only a note:
+    verification tries training longer."""
     late = late_loss_drop(trace, config)
     if late is None or late[0] < config["still_learning_drop"]:
         return []
     drop, before, last = late
-    q = _finite(trace.column("loss")).size // 4
+    loss = _finite(trace.column("loss"))
+    q = loss.size // 4
+    first = float(np.median(loss[:q]))
+    if first > 0 and last < config["still_learning_floor"] * first:
+        return []
     row = trace.n_steps - q
     return [Finding(
         kind="still_learning", layer="training_config", root_cause="training_config", severity="info",
