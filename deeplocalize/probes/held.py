@@ -49,10 +49,15 @@ def learning_rate(model) -> float:
     import keras
 
     try:
-        held = held_values(model) or {}
         rate = getattr(model.optimizer, "_learning_rate", None)
-        if rate is not None and id(rate) in held:
-            return float(np.asarray(held[id(rate)]))
+        state = getattr(model, "_jax_state", None)
+        if rate is not None and state and not getattr(model, "_jax_state_synced", True):
+            variables, values = model.optimizer.variables, state.get("optimizer_variables")
+            if values is not None and len(values) == len(variables):
+                # the rate is among the optimizer's first variables: no map of every weight is built
+                at = next((k for k, v in enumerate(variables) if v is rate), None)
+                if at is not None:
+                    return float(np.asarray(values[at]))
         rate = model.optimizer.learning_rate
         return float(keras.ops.convert_to_numpy(getattr(rate, "value", rate)))  # a Variable's value: no __array__
     except Exception:  # a schedule, or no optimizer

@@ -229,9 +229,9 @@ class _Ahead:
         """Whether the kind ``record`` ran, or is compiling, for ``data``'s shapes."""
         return (record, self._shape(data)) in self._known
 
-    def smaller(self, data) -> bool:
-        """Whether ``data`` is a smaller batch than one met before (an epoch's last)."""
-        first = next(iter(self._shape(data)), None)
+    def smaller(self, data, shape=None) -> bool:
+        """Whether ``data`` (of ``shape``, when known) is a smaller batch than one met before (an epoch's last)."""
+        first = next(iter(self._shape(data) if shape is None else shape), None)
         return bool(first) and first[0] is not None and first[0] < self._largest
 
     def ran(self, record: bool, data, lower_other=None) -> None:
@@ -241,7 +241,7 @@ class _Ahead:
         recorded step falling on one runs unrecorded, the next step recorded. Never
         raises: a step that fails here is compiled when first called, as without it."""
         shape = self._shape(data)
-        smaller = self.smaller(data)
+        smaller = self.smaller(data, shape)
         self._known.add((record, shape))
         if shape and shape[0]:
             self._largest = max(self._largest, shape[0][0] or 0)
@@ -316,9 +316,10 @@ def _weight_stats(before, after, strides):
     rows = []
     for old, new, k in zip(before, after, strides):
         old, new = (v.reshape(-1)[::k].astype("float32") for v in (old, new))
-        terms = [jnp.where(jnp.isfinite(old), old * old, 0.0), jnp.isnan(old).astype("float32"),
-                 jnp.isinf(old).astype("float32"), jnp.square(new - old)]
-        rows.append(jnp.sum(jnp.stack(terms), axis=1) * float(k))  # one reduction (a kernel) per weight
+        terms = (jnp.where(jnp.isfinite(old), old * old, 0.0), jnp.isnan(old).astype("float32"),
+                 jnp.isinf(old).astype("float32"), jnp.square(new - old))
+        sums = jax.lax.reduce(terms, (jnp.float32(0),) * 4, lambda x, y: tuple(a + b for a, b in zip(x, y)), (0,))
+        rows.append(jnp.stack(sums) * float(k))  # one reduction (one kernel) per weight
     return jnp.stack(rows) if rows else jnp.zeros((0, 4), "float32")
 
 

@@ -214,7 +214,8 @@ class OutsideObserver:
         loss = self._step_loss(batch, logs.get("loss"))
         counts = [v[:2] for v in forward.values()] + [v[1:] for v in grads.values()]
         counts += [] if weight_grads is None else [weight_grads[:, 1:].ravel()]
-        bad = (loss is not None and not math.isfinite(loss)) or any(np.sum(c) > 0 for c in counts)
+        bad = (loss is not None and not math.isfinite(loss)) or bool(counts and np.concatenate(
+            [np.ravel(c) for c in counts]).sum() > 0)
         bad = bad and not self._fault_seen
         # With several steps per execution a call covers ``span`` steps.
         span, self._last_step = max(1, step - self._last_step), step
