@@ -331,6 +331,14 @@ def _sums(g, stride: int = 1):
 
         flat = g.detach().reshape(-1)[::stride].float()
         sums = torch.stack([flat.square().sum(), flat.isnan().sum().float(), flat.isinf().sum().float()])
+    elif type(g).__module__.startswith("jax"):  # one variadic reduction: XLA copies a stack first
+        import jax
+
+        flat = g.reshape(-1)[::stride].astype("float32")
+        terms = (jax.numpy.square(flat), jax.numpy.isnan(flat).astype("float32"),
+                 jax.numpy.isinf(flat).astype("float32"))
+        sums = jax.numpy.stack(jax.lax.reduce(terms, (jax.numpy.float32(0),) * 3,
+                                              lambda x, y: tuple(a + b for a, b in zip(x, y)), (0,)))
     else:
         import keras
 

@@ -49,21 +49,23 @@ def _fused(a, activation, eps):
     def add_and_max(x, y):
         return tuple(x[i] + y[i] for i in range(k)) + tuple(lax.max(x[i], y[i]) for i in range(k, k + 2))
 
+    zero, low = jnp.float32(0), jnp.float32(-jnp.inf)
     per_unit = lax.reduce(tuple(t.astype(jnp.float32) for t in terms) + (units, -units),
-                          (jnp.float32(0),) * k + (jnp.float32(-jnp.inf),) * 2, add_and_max, (0,))
-    sums = jnp.sum(jnp.stack(per_unit[:k]), axis=1)
-    top, neg_bottom = per_unit[k], per_unit[k + 1]
+                          (zero,) * k + (low,) * 2, add_and_max, (0,))
+    dead_units = ((per_unit[k] == 0.0) & (per_unit[k + 1] == 0.0)).astype(jnp.float32)
+    # over the units, in one more reduction: the sums, the extremes, and the dead units' count
+    total = lax.reduce(per_unit + (dead_units,), (zero,) * k + (low,) * 2 + (zero,),
+                       lambda x, y: add_and_max(x[:-1], y[:-1]) + (x[-1] + y[-1],), (0,))
     size = jnp.float32(units.size)
     nan = jnp.float32(jnp.nan)
-    dead = jnp.mean(((top == 0.0) & (neg_bottom == 0.0)).astype(jnp.float32)) if a.ndim >= 2 else nan
+    dead = total[k + 2] / jnp.float32(units.shape[1]) if a.ndim >= 2 else nan
     if k == 6:
-        sat = sums[5] / size
+        sat = total[5] / size
     elif activation == "softmax" and a.ndim >= 2:
         sat = jnp.mean((jnp.max(a, axis=-1) > 1.0 - eps).astype(jnp.float32))
     else:
         sat = nan
-    values = [sums[0], sums[1], -jnp.max(neg_bottom), jnp.max(top), sums[2] / size, sums[3] / size, sums[4] / size,
-              dead, sat]
+    values = [total[0], total[1], -total[k + 1], total[k], total[2] / size, total[3] / size, total[4] / size, dead, sat]
     return jnp.stack([jnp.reshape(v, ()).astype(jnp.float32) for v in values])
 
 
