@@ -26,8 +26,8 @@ def held_values(model) -> dict | None:
         >>> held_values(model) is None    # outside a JAX fit
         True
     """
-    state = getattr(model, "_jax_state", None)
-    if not state or getattr(model, "_jax_state_synced", True):
+    state = _unsynced(model)
+    if state is None:
         return None
     held = {}
     for variables, key in ((model.trainable_variables, "trainable_variables"),
@@ -49,9 +49,8 @@ def learning_rate(model) -> float:
     import keras
 
     try:
-        rate = getattr(model.optimizer, "_learning_rate", None)
-        state = getattr(model, "_jax_state", None)
-        if rate is not None and state and not getattr(model, "_jax_state_synced", True):
+        rate, state = getattr(model.optimizer, "_learning_rate", None), _unsynced(model)
+        if rate is not None and state is not None:
             variables, values = model.optimizer.variables, state.get("optimizer_variables")
             if values is not None and len(values) == len(variables):
                 # the rate is among the optimizer's first variables: no map of every weight is built
@@ -62,3 +61,9 @@ def learning_rate(model) -> float:
         return float(keras.ops.convert_to_numpy(getattr(rate, "value", rate)))  # a Variable's value: no __array__
     except Exception:  # a schedule, or no optimizer
         return math.nan
+
+
+def _unsynced(model) -> dict | None:
+    """Keras's JAX state while it holds values the variables do not have yet, else None."""
+    state = getattr(model, "_jax_state", None)
+    return state if state and not getattr(model, "_jax_state_synced", True) else None
