@@ -30,9 +30,10 @@ def _fused(a, activation, eps):
     of ``-a``; what is left works on one value per unit. XLA fuses the terms
     into that one reduction, so a recorded step reads each output once and
     compiles one kernel for it where separate reductions compiled one each
-    (on a digits autoencoder the recorded step went from 118 kernels and
-    1.1 s of compilation to about 0.9 s; a stack of the terms instead copied
-    them, which slowed recorded steps on larger outputs)."""
+    (with the weight and gradient sums done alike, a digits autoencoder's
+    recorded step went from 118 kernels and 1.1 s of compilation to 72 and
+    0.6 s; a stack of the terms instead copied them, which slowed recorded
+    steps on larger outputs)."""
     import jax
 
     jnp, lax = jax.numpy, jax.lax

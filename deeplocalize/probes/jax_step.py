@@ -172,7 +172,7 @@ def _direct(capture, model) -> dict:
     # What a step returns is read once the callbacks run, after Keras has waited for the step's
     # logs: waiting for it here would keep Keras's own work from overlapping the step.
     def recorded(state, data):
-        if capture.may_defer and ahead.smaller(data) and not ahead.known(True, data):
+        if capture.may_defer and ahead.smaller(shape := ahead.shape(data)) and (True, shape) not in ahead.known:
             capture.deferred = True  # an epoch's smaller last batch: the next step is recorded instead
             return unrecorded(state, data)
         capture.settle()  # an earlier step of this call
@@ -214,24 +214,21 @@ class _Ahead:
     """
 
     def __init__(self):
-        self._known: set = set()  # (record, batch shapes): run, or compiling
+        self.known: set = set()  # (record, batch shapes): run, or compiling
         self._pending: list = []  # (record, future)
         self._pool = None
         self._largest = 0  # the largest batch met (its leading dimension)
 
     @staticmethod
-    def _shape(data) -> tuple:
+    def shape(data) -> tuple:
+        """The shapes of a batch's arrays, the key each compiled step is known by."""
         import jax
 
         return tuple(getattr(x, "shape", None) for x in jax.tree_util.tree_leaves(data))
 
-    def known(self, record: bool, data) -> bool:
-        """Whether the kind ``record`` ran, or is compiling, for ``data``'s shapes."""
-        return (record, self._shape(data)) in self._known
-
-    def smaller(self, data, shape=None) -> bool:
-        """Whether ``data`` (of ``shape``, when known) is a smaller batch than one met before (an epoch's last)."""
-        first = next(iter(self._shape(data) if shape is None else shape), None)
+    def smaller(self, shape: tuple) -> bool:
+        """Whether a batch of ``shape`` is smaller than one met before (an epoch's last)."""
+        first = next(iter(shape), None)
         return bool(first) and first[0] is not None and first[0] < self._largest
 
     def ran(self, record: bool, data, lower_other=None) -> None:
@@ -240,14 +237,14 @@ class _Ahead:
         recorded kind is not compiled ahead for a smaller batch (see `smaller`): a
         recorded step falling on one runs unrecorded, the next step recorded. Never
         raises: a step that fails here is compiled when first called, as without it."""
-        shape = self._shape(data)
-        smaller = self.smaller(data, shape)
-        self._known.add((record, shape))
+        shape = self.shape(data)
+        smaller = self.smaller(shape)
+        self.known.add((record, shape))
         if shape and shape[0]:
             self._largest = max(self._largest, shape[0][0] or 0)
-        if lower_other is None or (not record, shape) in self._known or (not record and smaller):
+        if lower_other is None or (not record, shape) in self.known or (not record and smaller):
             return
-        self._known.add((not record, shape))
+        self.known.add((not record, shape))
         try:
             lowered = lower_other()
             if self._pool is None:
