@@ -372,6 +372,11 @@ def test_few_updates_notes_a_whole_run_of_few_steps_worth_verifying():
     assert progress.run_final(sampled, CFG) == []
     assert progress.run_final(few, {**CFG, "few_updates_steps": 30}) == []
     assert progress.run_final(make_trace(n_steps=30, loss=np.full(30, 1e-9), steps=large), CFG) == []
+    # still falling fast when it stopped: not a note but a symptom (status buggy)
+    falling = make_trace(n_steps=30, loss=np.linspace(2.3, 1.2, 30), steps=large)
+    unfinished = [f for f in progress.run_final(falling, CFG) if f.kind == "few_updates"]
+    assert [f.severity for f in unfinished] == ["warning"] and "still falling fast" in unfinished[0].message
+    assert [f.severity for f in progress.run_final(falling, {**CFG, "still_learning_drop": 0.9})] == ["info"]
 
 
 def test_a_model_trained_before_the_run_is_not_flagged_for_its_plateau():

@@ -54,11 +54,12 @@ def check_still_learning(trace: Trace, config: dict) -> list[Finding]:
 
 
 def check_few_updates(trace: Trace, config: dict) -> list[Finding]:
-    """A note, at the end of a run: the whole run made fewer than
-    ``few_updates_steps`` weight updates because its batches were large (at
-    least ``few_updates_batch`` examples), too few for most models to learn.
-    Rare on working programs (a quick trial fit uses small batches), so it is
-    worth verifying: ``verify="auto"`` tries smaller batches and training longer."""
+    """At the end of a run: the whole run made fewer than ``few_updates_steps``
+    weight updates because its batches were large (at least
+    ``few_updates_batch`` examples), too few for most models to learn. A note,
+    worth verifying (``verify="auto"`` tries smaller batches and training
+    longer); a warning when the loss was also still falling fast at the end
+    (as for ``still_learning``): the run stopped long before it converged."""
     steps, batches = trace.column("step"), _finite(trace.column("batch_size"))
     batch = float(np.median(batches)) if batches.size else 0.0
     if steps.size == 0 or batch < config["few_updates_batch"]:
@@ -70,11 +71,17 @@ def check_few_updates(trace: Trace, config: dict) -> list[Finding]:
         return []
     per_epoch = (trace.meta.get("params") or {}).get("steps")
     how = f" ({per_epoch} per epoch)" if per_epoch else ""
+    late = late_loss_drop(trace, config)
+    unfinished = late is not None and late[0] >= config["still_learning_drop"]
+    falling = f" and the loss was still falling fast at the end ({late[1]:.4g} -> {late[2]:.4g} over the " \
+              "last two quarters): it stopped long before it converged" if unfinished else \
+              ": too few updates for most models to learn"
     return [Finding(
-        kind="few_updates", layer="training_config", root_cause="training_config", severity="info",
+        kind="few_updates", layer="training_config", root_cause="training_config",
+        severity="warning" if unfinished else "info",
         step=updates - 1, epoch=_epoch(trace, trace.n_steps - 1),
         message=f"The whole run made only {updates} weight updates{how}, with batches of "
-        f"{int(batch)} examples: too few updates for most models to learn.",
+        f"{int(batch)} examples{falling}.",
         suggestion="Use smaller batches (more updates per epoch), or train for more epochs.",
         evidence=_ev(updates=updates, steps_per_epoch=per_epoch, batch_size=batch,
                      threshold=config["few_updates_steps"]))]

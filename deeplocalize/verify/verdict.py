@@ -181,8 +181,8 @@ def choose(trials: list[Trial], tie: float, agreed: str | None = None) -> Trial 
         'learning_rate_x0.01'
     """
     proven = [t for t in trials if t.verdict == "proven"]
-    main = [t for t in proven if t.root_cause != "training_config"] or proven
-    main = [t for t in main if t.root_cause == agreed] or main
+    main = [t for t in proven if t.root_cause == agreed] or \
+        [t for t in proven if t.root_cause != "training_config"] or proven
     if not main:
         return None
     best = max(t.improvement["score_gain"] for t in main)
