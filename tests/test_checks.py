@@ -493,3 +493,30 @@ def test_a_first_loss_far_above_a_uniform_guess():
     regression = make_trace(n_steps=40, steps=_batch(0, 9, 1, int_frac=0.0), loss=np.r_[300.0, np.ones(39)],
                             meta=_meta("linear", 1, "mean_squared_error"))
     assert preflight.check_first_batch(regression, CFG) == []  # no uniform guess to compare with
+
+
+def test_linear_model_notes_a_stack_with_no_non_linearity_before_its_last_layer():
+    from deeplocalize.trace import LayerInfo
+
+    def net(*rows):
+        return [LayerInfo(name=n, class_name=c, index=i, activation=a, n_params=p)
+                for i, (n, c, a, p) in enumerate(rows)]
+
+    conv = net(("c1", "Conv2D", "linear", 80), ("pool", "AveragePooling2D", None, 0),
+               ("flat", "Flatten", None, 0), ("fc", "Dense", "linear", 330), ("out", "Dense", "sigmoid", 33))
+    (f,) = preflight.check_model({}, conv, CFG)
+    assert (f.kind, f.severity, f.layer, f.root_cause) == ("linear_model", "info", "c1", "activation")
+    assert f.evidence["linear_layers"] == ["c1", "fc"] and "'c1', 'fc'" in f.suggestion
+    # a linear output layer behind a softmax Activation layer: the same one linear map
+    assert [x.kind for x in preflight.check_model({}, net(("h", "Dense", None, 10), ("o", "Dense", "linear", 4),
+                                                          ("act", "Activation", "softmax", 0)), CFG)] == ["linear_model"]
+    for nonlinear in (("c1", "Conv2D", "relu", 80), ("pool", "MaxPooling2D", None, 0),
+                      ("flat", "BatchNormalization", None, 8), ("flat", "Lambda", None, 0)):
+        rows = [nonlinear if r[0] == nonlinear[0] else r for r in
+                [("c1", "Conv2D", "linear", 80), ("pool", "AveragePooling2D", None, 0), ("flat", "Flatten", None, 0),
+                 ("fc", "Dense", "linear", 330), ("out", "Dense", "sigmoid", 33)]]
+        assert preflight.check_model({}, net(*rows), CFG) == [], nonlinear
+    # one weighted layer (logistic regression, an embedding bag into a softmax) is linear by design
+    assert preflight.check_model({}, net(("flat", "Flatten", None, 0), ("out", "Dense", "softmax", 650)), CFG) == []
+    assert preflight.check_model({}, net(("emb", "Embedding", None, 800), ("gap", "GlobalAveragePooling1D", None, 0),
+                                         ("out", "Dense", "softmax", 33)), CFG) == []

@@ -751,3 +751,37 @@ def test_the_trials_do_not_repeat_what_keras_warned_about_the_model():
     ours = run([cb])
     assert plain and len(ours) == len(plain), (len(plain), [str(w.message)[:80] for w in ours])
     assert len(cb.diagnosis.verification.trials) > 2  # the copies did train
+
+
+def _xor(keras, n=1200, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, (n, 2)).astype("float32")
+    return x, (x[:, 0] * x[:, 1] > 0).astype("float32")
+
+
+def test_a_linear_stack_is_noted_and_proven_buggy_only_where_hidden_relus_train_far_better():
+    """Two activation-free hidden layers: on XOR (not linearly separable) the
+    note's fix, hidden ReLUs, trains far better and the run is buggy; on a
+    linearly separable task the same model stays healthy with the note."""
+    keras = _keras()
+
+    def linear_net():
+        return keras.Sequential([keras.Input((2,)), keras.layers.Dense(16, name="h1"),
+                                 keras.layers.Dense(16, name="h2"), keras.layers.Dense(1, activation="sigmoid",
+                                                                                        name="out")])
+    x, y = _xor(keras)
+    keras.utils.set_random_seed(0)
+    model = linear_net()
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    cb = _fit(model, x, y, epochs=4, config={"verify_budget": 0})
+    d, v = _verified(cb)
+    assert "linear_model" in {f.kind for f in d.findings}
+    assert (v.chosen, d.root_cause, d.faulty_layer, d.status) == ("hidden_relu", "activation", "h1", "buggy")
+    separable = (x[:, 0] + x[:, 1] > 0).astype("float32")
+    keras.utils.set_random_seed(0)
+    model = linear_net()
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    cb = _fit(model, x, separable, epochs=4, config={"verify_budget": 0})
+    d = cb.diagnosis
+    assert d.status == "healthy" and "linear_model" in {f.kind for f in d.findings}
+    assert d.verification is not None and not d.verification.verified

@@ -14,7 +14,7 @@ import numpy as np
 from deeplocalize.checks.chance import check_initial_loss
 from deeplocalize.findings import Finding
 from deeplocalize.trace import LayerInfo, Trace
-from deeplocalize.vocab import NORMALIZERS, OUTPUT_RANGE, RELU_LIKE
+from deeplocalize.vocab import LINEAR, NORMALIZERS, OUTPUT_RANGE, RELU_LIKE, layer_kind
 
 CATEGORICAL = {"categorical_crossentropy", "categorical_focal_crossentropy", "kl_divergence", "kld",
                "kullback_leibler_divergence", "poisson"}
@@ -69,6 +69,7 @@ def check_model(meta: dict, layers: list[LayerInfo], config: dict) -> list[Findi
         findings += _loss_activation(name, act, units, loss.get("name"), bool(loss.get("from_logits")))
     findings += _learning_rate(meta)
     findings += _untrainable(meta, layers)
+    findings += _linear_model(layers)
     return findings
 
 
@@ -166,6 +167,36 @@ def _untrainable(meta: dict, layers: list[LayerInfo]) -> list[Finding]:
                 suggestion=f"Use a random initializer on '{layer.name}', e.g. kernel_initializer='glorot_uniform' "
                 "(or 'he_normal' for ReLU layers)."))
     return findings
+
+
+def _linear_model(layers: list[LayerInfo]) -> list[Finding]:
+    """A note when nothing before the last Dense/Conv layer is non-linear: every
+    earlier layer is an activation-free Dense/Conv layer or a linear one
+    (pooling by average, dropout, reshaping, adding), so however many layers
+    the model stacks, it computes one linear map of its input before its
+    output activation. Worth verifying (hidden ReLUs), as it is harmless
+    where the task is linear. Any other layer (max pooling, a normalization,
+    a recurrent or unknown layer) counts as non-linear: no note."""
+    weighted = [i for i, l in enumerate(layers) if l.n_params > 0 and layer_kind(l.class_name) in ("dense", "conv")]
+    if len(weighted) < 2:
+        return []
+
+    def linear(layer: LayerInfo) -> bool:
+        if layer.activation not in (None, "linear"):
+            return False
+        return layer.class_name in LINEAR or layer.class_name == "Activation" or \
+            (layer.n_params > 0 and layer_kind(layer.class_name) in ("dense", "conv"))
+
+    if not all(linear(layer) for layer in layers[:weighted[-1]]):
+        return []
+    hidden = [layers[i].name for i in weighted[:-1]]
+    names = ", ".join(f"'{n}'" for n in hidden)
+    return [Finding(
+        kind="linear_model", layer=hidden[0], root_cause="activation", severity="info", step=0, epoch=0,
+        evidence={"linear_layers": hidden, "last_weighted_layer": layers[weighted[-1]].name},
+        message=f"No layer before '{layers[weighted[-1]].name}' is non-linear: {names} apply no activation, so the "
+        "stacked layers compute one linear map of the input, however deep the model is.",
+        suggestion=f"Give {names} an activation, e.g. activation='relu'.")]
 
 
 # ---- the first batch -----------------------------------------------------------------

@@ -70,7 +70,9 @@ class LayerClass:
     ``probed``: whether the probes watch it. ``normalizing``: as a first
     layer it scales or encodes the raw input, so raw inputs may be large.
     ``passthrough``: it does not change what its input means (an output
-    behind it keeps its producer's activation).
+    behind it keeps its producer's activation). ``linear``: a linear map of
+    its inputs (with no weights of its own), so a network of such layers and
+    activation-free Dense/Conv layers is one linear map.
 
     Example:
         >>> LAYER_CLASS_ROWS["PReLU"].activation
@@ -82,6 +84,7 @@ class LayerClass:
     probed: bool = True
     normalizing: bool = False
     passthrough: bool = False
+    linear: bool = False
 
 
 _LAYER_CLASSES = (
@@ -95,14 +98,21 @@ _LAYER_CLASSES = (
         "BatchNormalization", "LayerNormalization", "Normalization", "Rescaling", "UnitNormalization",
         "GroupNormalization", "Embedding", "TextVectorization", "StringLookup", "IntegerLookup",
         "CategoryEncoding", "Discretization", "Hashing")),
-    *(LayerClass(name, passthrough=True) for name in (
+    *(LayerClass(name, passthrough=True, linear=True) for name in (
         "Dropout", "Flatten", "Reshape", "GaussianNoise", "ActivityRegularization")),
+    *(LayerClass(name, linear=True) for name in (
+        "GaussianDropout", "AlphaDropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
+        "AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "GlobalAveragePooling1D",
+        "GlobalAveragePooling2D", "GlobalAveragePooling3D", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D",
+        "Cropping1D", "Cropping2D", "Cropping3D", "UpSampling1D", "UpSampling2D", "UpSampling3D", "Add",
+        "Subtract", "Average", "Concatenate", "Permute", "RepeatVector")),
 )
 LAYER_CLASS_ROWS: dict[str, LayerClass] = {row.name: row for row in _LAYER_CLASSES}
 LAYER_ACTIVATION = {c.name: c.activation for c in _LAYER_CLASSES if c.activation is not None}
 UNPROBED_CLASSES = frozenset(c.name for c in _LAYER_CLASSES if not c.probed)
 NORMALIZERS = frozenset(c.name for c in _LAYER_CLASSES if c.normalizing)
 PASSTHROUGH = frozenset(c.name for c in _LAYER_CLASSES if c.passthrough)
+LINEAR = frozenset(c.name for c in _LAYER_CLASSES if c.linear)
 
 LAYER_KINDS = ("dense", "conv", "rnn", "activation", "passive", "other")
 
