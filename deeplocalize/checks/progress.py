@@ -33,16 +33,11 @@ def check_still_learning(trace: Trace, config: dict) -> list[Finding]:
     likely help. Not where the loss is already below ``still_learning_floor``
     times the first quarter's (what is left to learn is small). Only a note:
     verification tries training longer."""
-    late = late_loss_drop(trace, config)
-    if late is None or late[0] < config["still_learning_drop"]:
+    late = _still_falling(trace, config)
+    if late is None:
         return []
     drop, before, last = late
-    loss = _finite(trace.column("loss"))
-    q = loss.size // 4
-    first = float(np.median(loss[:q]))
-    if first > 0 and last < config["still_learning_floor"] * first:
-        return []
-    row = trace.n_steps - q
+    row = trace.n_steps - _finite(trace.column("loss")).size // 4
     return [Finding(
         kind="still_learning", layer="training_config", root_cause="training_config", severity="info",
         step=_step(trace, row), epoch=_epoch(trace, row),
@@ -53,13 +48,25 @@ def check_still_learning(trace: Trace, config: dict) -> list[Finding]:
                      threshold=config["still_learning_drop"]))]
 
 
+def _still_falling(trace: Trace, config: dict) -> tuple[float, float, float] | None:
+    """`late_loss_drop` when the loss was still falling fast at the end (by
+    ``still_learning_drop``) and is not yet below ``still_learning_floor`` of
+    its first quarter's median; else None."""
+    late = late_loss_drop(trace, config)
+    if late is None or late[0] < config["still_learning_drop"]:
+        return None
+    loss = _finite(trace.column("loss"))
+    first = float(np.median(loss[:loss.size // 4]))
+    return None if first > 0 and late[2] < config["still_learning_floor"] * first else late
+
+
 def check_few_updates(trace: Trace, config: dict) -> list[Finding]:
     """At the end of a run: the whole run made fewer than ``few_updates_steps``
     weight updates because its batches were large (at least
     ``few_updates_batch`` examples), too few for most models to learn. A note,
     worth verifying (``verify="auto"`` tries smaller batches and training
     longer); a warning when the loss was also still falling fast at the end
-    (as for ``still_learning``): the run stopped long before it converged."""
+    (as `check_still_learning` sees it): the run stopped long before it converged."""
     steps, batches = trace.column("step"), _finite(trace.column("batch_size"))
     batch = float(np.median(batches)) if batches.size else 0.0
     if steps.size == 0 or batch < config["few_updates_batch"]:
@@ -71,8 +78,8 @@ def check_few_updates(trace: Trace, config: dict) -> list[Finding]:
         return []
     per_epoch = (trace.meta.get("params") or {}).get("steps")
     how = f" ({per_epoch} per epoch)" if per_epoch else ""
-    late = late_loss_drop(trace, config)
-    unfinished = late is not None and late[0] >= config["still_learning_drop"]
+    late = _still_falling(trace, config)
+    unfinished = late is not None
     falling = f" and the loss was still falling fast at the end ({late[1]:.4g} -> {late[2]:.4g} over the " \
               "last two quarters): it stopped long before it converged" if unfinished else \
               ": too few updates for most models to learn"
