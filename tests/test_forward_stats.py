@@ -1,6 +1,7 @@
 """The statistics of a layer output and a gradient: JAX's fused reductions
-(`forward_stats._fused`, `backward._sums`) give the values of the plain
-one-statistic-at-a-time reductions, NaN and Inf included."""
+(`forward_stats._fused`, `backward._sums`) and PyTorch's few-pass ones
+(`forward_stats._torch`) give the values of the plain one-statistic-at-a-time
+reductions, NaN and Inf included."""
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ import pytest
 jax = pytest.importorskip("jax")
 
 from deeplocalize.probes import backward  # noqa: E402
-from deeplocalize.probes.forward_stats import FORWARD_STATS, _fused, _one_by_one  # noqa: E402
+from deeplocalize.probes.forward_stats import FORWARD_STATS, _fused, _one_by_one, _torch  # noqa: E402
 
 
 def _outputs():
@@ -31,6 +32,16 @@ def test_fused_forward_statistics_equal_the_one_by_one_ones(k):
     plain = np.asarray(_one_by_one(x, activation, 0.01), dtype=np.float32)
     np.testing.assert_allclose(fused, plain, rtol=1e-5, atol=1e-6, equal_nan=True,
                                err_msg=str(dict(zip(FORWARD_STATS, zip(fused, plain)))))
+
+
+@pytest.mark.parametrize("k", range(9))
+def test_torch_forward_statistics_equal_the_one_by_one_ones(k):
+    torch = pytest.importorskip("torch")
+    x, activation = _outputs()[k]
+    got = _torch(torch.tensor(x), activation, 0.01).numpy()
+    plain = np.asarray(_one_by_one(x, activation, 0.01), dtype=np.float32)
+    np.testing.assert_allclose(got, plain, rtol=1e-5, atol=1e-6, equal_nan=True,
+                               err_msg=str(dict(zip(FORWARD_STATS, zip(got, plain)))))
 
 
 @pytest.mark.parametrize("stride", [1, 3])

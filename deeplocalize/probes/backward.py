@@ -92,6 +92,7 @@ class BackwardCapture:
         self.outbox = None  # JAX, a recorded step being traced to return them: its gradients' statistics
         self.host_calls = True  # JAX: whether the step just run may have called the host (set by the forward capture)
         self.seen = {"outputs": False, "weights": False}  # whether any arrived, ever
+        self._full = True  # False: PyTorch, a step not recorded (see `begin_step`)
 
     # ---- wrapping ----------------------------------------------------------------
     def install(self, model) -> None:
@@ -155,7 +156,7 @@ class BackwardCapture:
             owners = [i for g, i in zip(grads, ids) if g is not None and i >= 0]
             stats = gated(self.record, lambda: _weight_sums(grads, ids)[0], (len(owners), 3)) if owners else None
         else:
-            stats, owners = _weight_sums(grads, ids)
+            stats, owners = _weight_sums(grads, ids, light=not self._full)
         if stats is None:
             return
         if self._backend != "jax":
@@ -236,7 +237,10 @@ class BackwardCapture:
 
     def _torch_hook(self, index, grad):
         if self.active and self.error is None:
-            self._guard(self._receive_output, index, _sums(grad.detach()))
+            import torch
+
+            g = grad.detach()
+            self._guard(self._receive_output, index, _sums(g) if self._full else g.sum(dtype=torch.float32))
         return None
 
     def _receive_output(self, index, stats) -> None:
@@ -244,8 +248,12 @@ class BackwardCapture:
             self._outputs.setdefault(index, []).append(stats)
 
     # ---- per step ---------------------------------------------------------------------
-    def begin_step(self) -> None:
+    def begin_step(self, record: bool = True) -> None:
+        """Note the coming step; on PyTorch, a step not ``record``-ed takes one sum
+        per gradient (non-finite exactly when the gradient holds a NaN or Inf,
+        or its sum overflows), not its norm and counts (see `_light`)."""
         self._outputs, self._weights, self._stash = {}, [], []
+        self._full = record or self._backend != "torch"
         self.active = True
 
     def end_step(self) -> tuple[dict, np.ndarray | None]:
@@ -262,6 +270,7 @@ class BackwardCapture:
         except Exception as exc:
             self.error = self.error or exc
             return {}, None
+        got = got if self._full else [_light(v) for v in got]
         outputs = {}
         for i in sorted(self._outputs):
             n = len(self._outputs[i])
@@ -281,6 +290,15 @@ def _combine(stats: list) -> np.ndarray:
     out = stats.sum(axis=0)
     out[..., 0] = stats[..., 0].mean(axis=0)
     return out
+
+
+def _light(sums: np.ndarray) -> np.ndarray:
+    """`_sums`' ``[sum of squares, NaN count, Inf count]`` from a plain sum (a
+    step not recorded, on PyTorch): ``[NaN, 1 if it is NaN, 1 if it is
+    infinite]``, whether the gradient held a NaN or an Inf, not how many (an
+    Inf beside a -Inf reads as a NaN, an overflowing sum as an Inf)."""
+    sums = np.asarray(sums, dtype=float)[..., None]
+    return np.concatenate([np.full_like(sums, np.nan), np.isnan(sums), np.isinf(sums)], axis=-1).astype(float)
 
 
 def _rooted(sums: np.ndarray) -> np.ndarray:
@@ -350,16 +368,24 @@ def _sums(g, stride: int = 1):
     return sums * float(stride) if stride > 1 else sums
 
 
-def _weight_sums(grads, owners):
+def _weight_sums(grads, owners, light: bool = False):
     """``(array (weights, 3) of `_sums`, the probed layer of each)`` over the
     weight gradients a probed layer owns, each from the strided sample the
-    probes take (`_sample_stride`); ``(None, [])`` when there is none."""
+    probes take (`_sample_stride`); ``(None, [])`` when there is none.
+    ``light`` (PyTorch, a step not recorded): each sample's plain sum instead
+    (see `_light`)."""
     import keras
 
     kept = [(g, i) for g, i in zip(grads, owners) if g is not None and i >= 0]
     if not kept:
         return None, []
-    rows = [_sums(g, _sample_stride(g.shape) if len(g.shape) else 1) for g, _ in kept]
+    if light:
+        import torch
+
+        rows = [g.detach().reshape(-1)[::_sample_stride(g.shape) if len(g.shape) else 1].sum(dtype=torch.float32)
+                for g, _ in kept]
+    else:
+        rows = [_sums(g, _sample_stride(g.shape) if len(g.shape) else 1) for g, _ in kept]
     owners = [i for _, i in kept]
     if _is_torch(rows[0]):
         import torch

@@ -291,7 +291,8 @@ class ForwardCapture:
     def _note(self, index, tensor) -> None:
         import keras
 
-        tensor = keras.ops.stop_gradient(tensor)
+        # torch: detach() itself (keras.ops checks and converts its argument in Python first)
+        tensor = tensor.detach() if self._backend == "torch" else keras.ops.stop_gradient(tensor)
         if self._jax:
             self._pending.append((index, tensor))
             return
@@ -303,9 +304,7 @@ class ForwardCapture:
                 tf.numpy_function(functools.partial(self._receive, index), [stats], [], stateful=True)
                 return
         if not self._record:  # eager, a step not recorded: its NaN/Inf counts, read once at its end
-            ops = ops_for(tensor)
-            self._light.append((index, ops.stack([ops.sum(ops.cast(ops.isnan(tensor), "float32")),
-                                                  ops.sum(ops.cast(ops.isinf(tensor), "float32"))])))
+            self._light.append((index, tensor))
             return
         stats = _reduce(tensor, self.activations[index], self.saturation_eps)
         self._receive(index, ops_for(stats).convert_to_numpy(stats))
@@ -373,12 +372,19 @@ class ForwardCapture:
         return self._seen, self._order
 
     def _read_light(self) -> None:
-        """The counts of a step not recorded, copied to the host at once (the
-        other statistics stay NaN)."""
+        """The NaN/Inf counts of a step not recorded (the other statistics stay
+        NaN): one sum per output, copied to the host at once, and counted only
+        for the outputs whose sum is not finite (a NaN or Inf in it, or an
+        overflow)."""
         light, self._light = self._light, []
         ops = ops_for(light[0][1])
-        counts = ops.convert_to_numpy(ops.stack([c for _, c in light]))
-        for (index, _), (nan, inf) in zip(light, np.asarray(counts, dtype=float)):
+        sums = np.asarray(ops.convert_to_numpy(ops.stack([ops.sum(ops.cast(t, "float32")) for _, t in light])))
+        counts = np.zeros((len(light), 2))
+        for k in np.flatnonzero(~np.isfinite(sums)):
+            t = light[k][1]
+            counts[k] = ops.convert_to_numpy(ops.stack([ops.sum(ops.cast(ops.isnan(t), "float32")),
+                                                         ops.sum(ops.cast(ops.isinf(t), "float32"))]))
+        for (index, _), (nan, inf) in zip(light, counts):
             old = self._seen.get(index)
             if old is None:
                 self._order.append(index)

@@ -17,10 +17,13 @@ FORWARD_STATS = ("act_nan", "act_inf", "act_min", "act_max", "act_mean", "act_me
 
 def _reduce(a, activation, eps):
     """`FORWARD_STATS` of one output, as one float32 vector: on JAX in one
-    pass (`_fused`); elsewhere one call per statistic (`keras.ops`, or torch's
-    own calls: `deeplocalize.probes.torch_ops`)."""
-    if type(a).__module__.startswith("jax"):
+    pass (`_fused`), on PyTorch in a few (`_torch`); elsewhere one call per
+    statistic (`keras.ops`)."""
+    module = type(a).__module__
+    if module.startswith("jax"):
         return _fused(a, activation, eps)
+    if module.startswith("torch"):
+        return _torch(a, activation, eps)
     return _one_by_one(a, activation, eps)
 
 
@@ -68,6 +71,41 @@ def _fused(a, activation, eps):
         sat = nan
     values = [total[0], total[1], -total[k + 1], total[k], total[2] / size, total[3] / size, total[4] / size, dead, sat]
     return jnp.stack([jnp.reshape(v, ()).astype(jnp.float32) for v in values])
+
+
+def _torch(a, activation, eps):
+    """`_reduce` on PyTorch (eager) in about five passes over the output where
+    one call per statistic takes twenty: its sum first, read on the host (a
+    finite sum means no NaN or Inf, so nothing needs masking; the step's
+    statistics are copied to the host layer by layer anyway), then each
+    unit's minimum and maximum together, the sum of magnitudes, the zeros."""
+    import torch
+
+    a = a.detach().float()
+    units = a.reshape(-1, a.shape[-1]) if a.dim() >= 2 else a.reshape(-1, 1)
+    size = float(units.numel())
+    total = units.sum()
+    if bool(torch.isfinite(total)):
+        zero_t = torch.zeros((), dtype=torch.float32, device=a.device)
+        nan = inf = zero_t
+        safe = units
+    else:
+        nan, inf = torch.isnan(units).sum().float(), torch.isinf(units).sum().float()
+        safe = torch.nan_to_num(units, nan=0.0, posinf=0.0, neginf=0.0)
+        total = safe.sum()
+    low, high = torch.aminmax(units, dim=0)
+    dead = ((low == 0.0) & (high == 0.0)).float().mean() if a.dim() >= 2 else torch.tensor(float("nan"))
+    if activation in ("sigmoid", "hard_sigmoid"):
+        sat = ((units < eps) | (units > 1.0 - eps)).float().mean()
+    elif activation in ("tanh", "softsign", "hard_tanh"):
+        sat = (units.abs() > 1.0 - eps).float().mean()
+    elif activation == "softmax" and a.dim() >= 2:
+        sat = (torch.amax(a, dim=-1) > 1.0 - eps).float().mean()
+    else:
+        sat = torch.tensor(float("nan"))
+    values = [nan, inf, low.min(), high.max(), total / size, torch.linalg.vector_norm(safe, ord=1) / size,
+              (units == 0.0).sum() / size, dead, sat]
+    return torch.stack([v.reshape(()).to(device=a.device, dtype=torch.float32) for v in values])
 
 
 def _one_by_one(a, activation, eps):

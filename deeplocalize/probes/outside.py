@@ -193,13 +193,14 @@ class OutsideObserver:
 
     def begin_batch(self) -> None:
         """Before the train function runs (the forward values are noted from here)."""
+        span = max(1, int(getattr(self.model, "steps_per_execution", 1) or 1))
+        first = self._last_step + 1
+        record = self._carry or self._any_sampled(first, span)
         if self.forward is not None:
-            span = max(1, int(getattr(self.model, "steps_per_execution", 1) or 1))
-            first = self._last_step + 1
-            self.forward.begin_step(record=self._carry or self._any_sampled(first, span),
+            self.forward.begin_step(record=record,
                                     may_defer=span == 1 and first >= self.dense_steps and self.every > 1)
         if self.backward is not None:
-            self.backward.begin_step()
+            self.backward.begin_step(record=record)
         if self._first_batch_due:
             self._first_batch_due = False
             self._tap_first_batch()
