@@ -68,7 +68,10 @@ def model_facts(model) -> dict:
     opt = model.optimizer
     try:
         rate = opt.learning_rate  # a Variable's value, converted on any backend (a torch value needs no grad)
-        lr = float(keras.ops.convert_to_numpy(getattr(rate, "value", rate)))
+        value = getattr(rate, "value", rate)
+        # a tf.Variable's own numpy(): NumPy 2 warns when np.array() copies one
+        lr = float(value.numpy() if type(value).__module__.startswith("tensorflow") else
+                   keras.ops.convert_to_numpy(value))
     except Exception:
         lr = math.nan
     facts = {

@@ -104,6 +104,8 @@ class Monitor:
             self.check_fault()
         if row == 0:
             for finding in preflight.check_first_batch(trace, self.config):
+                if finding.evidence.get("refines") is not None:
+                    self._findings.pop((finding.kind, finding.evidence["refines"], None), None)
                 self.add(finding)
 
     def checks_due(self) -> None:

@@ -146,7 +146,11 @@ def test_training_is_unchanged_by_the_callback(optimizer):
         return m.get_weights(), history.history["loss"]
 
     cb = DeepLocalizeCallback(verbose=0, config={"probe_every": 7})
-    probed_w, probed_loss = fit([cb])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        probed_w, probed_loss = fit([cb])
+    ours = [str(w.message)[:120] for w in caught if w.category is DeprecationWarning]
+    assert not ours, ours  # e.g. NumPy 2's on np.array() of a tf.Variable (the learning rate)
     plain_w, plain_loss = fit([])
     assert 0 < cb.trace.n_steps < 60  # some steps recorded, most not
     np.testing.assert_allclose(probed_loss, plain_loss, rtol=1e-6)
@@ -364,3 +368,20 @@ def test_every_default_is_valid_and_documented():
         value = entry["value"]
         assert isinstance(value, (bool, int, float, str)), f"{key} default {value!r} is not a plain value"
     assert load_config({k: e["value"] for k, e in schema().items()}) == load_config()
+
+
+def test_softmax_under_mse_on_one_hot_labels_blames_the_loss_not_the_output():
+    """The model alone (softmax under a regression loss) leaves open whether the
+    output or the loss is wrong; one-hot labels in the first batch decide it."""
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(256, 8)).astype("float32")
+    y = keras.utils.to_categorical((x[:, 0] > 0).astype(int) + (x[:, 1] > 0).astype(int), 3)
+    m = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
+                          keras.layers.Dense(3, activation="softmax", name="out")])
+    m.compile("adam", "mse")
+    cb = DeepLocalizeCallback(verbose=0, verify="never")
+    m.fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[cb])
+    mismatches = [(f.layer, f.root_cause) for f in cb.diagnosis.findings if f.kind == "loss_activation_mismatch"]
+    assert mismatches == [("loss", "loss_function")], mismatches
+    assert (cb.diagnosis.root_cause, cb.diagnosis.faulty_layer) == ("loss_function", "loss")
+    assert "categorical_crossentropy" in cb.diagnosis.suggestion

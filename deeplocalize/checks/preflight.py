@@ -208,7 +208,9 @@ def _first(trace: Trace, key: str) -> float:
 def check_first_batch(trace: Trace, config: dict) -> list[Finding]:
     """Findings from the first training batch: labels that do not fit the loss
     or the output's range, inputs far from normalized, and a first loss far
-    above a uniform guess's.
+    above a uniform guess's. A finding whose evidence ``refines`` an output
+    layer replaces `check_model`'s finding of its kind at that layer (what the
+    labels show decides between causes the model alone left open).
 
     Example:
         >>> [f.kind for f in check_first_batch(trace, load_config())]
@@ -284,6 +286,13 @@ def _labels(trace, k, layer, act, units, loss, from_logits, config) -> list[Find
                 f"output values in [{lo:g}, {hi:g}]: the loss can never reach zero.",
                 suggestion=f"Use a linear output on '{layer}' for regression (or scale the targets into "
                 f"[{lo:g}, {hi:g}]).")]
+    if loss in REGRESSION and one_hot and act == "softmax" and units and units > 1:
+        return [Finding(
+            kind="loss_activation_mismatch", layer="loss", root_cause="loss_function", severity="warning",
+            step=0, epoch=0, evidence={**ev, "refines": layer},
+            message=f"The labels are one-hot classes and '{layer}' applies softmax, but the loss is {loss}, a "
+            "regression loss: its gradients through the softmax are weak, so learning is slow and can stall.",
+            suggestion="Use loss='categorical_crossentropy' (the softmax output stays).")]
     if loss in REGRESSION and one_hot and act not in ("softmax",) and units and units > 1:
         return [Finding(
             kind="loss_activation_mismatch", layer="loss", root_cause="loss_function", severity="warning",
