@@ -60,6 +60,17 @@ def test_loss_only_nan_is_the_loss_function():
     assert (f.kind, f.layer, f.detail) == ("nan", "loss", "loss")
 
 
+def test_a_loss_that_overflows_on_huge_outputs_names_the_output_layer():
+    t = make_trace(n_steps=5, layers=(("h", "relu"), ("out", "linear")))
+    t.steps["loss"][3] = np.inf
+    t.layer_stats[3, 1, STAT_INDEX["act_max"]] = 4e19
+    f = numerical.check_nonfinite(t, 3)
+    assert (f.kind, f.layer, f.detail) == ("inf", "out", "loss")
+    assert "grown to 4e+19" in f.message and f.evidence["output_abs_max"] == 4e19
+    t.layer_stats[3, 1, STAT_INDEX["act_max"]] = np.nan  # not recorded on that step: the loss, as before
+    assert numerical.check_nonfinite(t, 3).layer == "loss"
+
+
 def test_nan_in_input_batch_is_data():
     t = make_trace(n_steps=5, steps={"x0_min": np.array([0, 0, np.nan, 0, 0.0]), "x0_max": np.ones(5)})
     f = numerical.check_nonfinite(t, 2)

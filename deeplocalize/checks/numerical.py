@@ -34,6 +34,11 @@ def has_nonfinite(trace: Trace, step: int) -> bool:
     return bool(np.isnan(loss) or np.isinf(loss)) or _input_nonfinite(trace, step) is not None
 
 
+# Finite outputs this large overflow float32 in a loss that squares or sums them (the square of
+# 1.8e19 is float32's largest value; a batch's sum of squares gets there from about 1e17).
+OVERFLOWING_OUTPUT = 1e15
+
+
 def check_nonfinite(trace: Trace, step: int) -> Finding | None:
     """The first NaN/Inf of trace row ``step``, as one error finding, or None.
 
@@ -105,6 +110,16 @@ def check_nonfinite(trace: Trace, step: int) -> Finding | None:
         )
     if not np.isfinite(loss):
         kind = "nan" if np.isnan(loss) else "inf"
+        last = len(names) - 1
+        size = max(abs(row[last, STAT_INDEX["act_min"]]), abs(row[last, STAT_INDEX["act_max"]])) \
+            if last >= 0 else np.nan
+        if size >= OVERFLOWING_OUTPUT:  # NaN-safe: False for a size not recorded
+            return _finding(
+                kind, names[last], "loss", step, epoch,
+                f"The loss became {kind.upper()} at step {step}: the output of '{names[last]}' had grown to "
+                f"{size:.3g}, so large that the loss overflowed (every layer's output was still finite).",
+                {"loss": loss, "output_abs_max": size},
+            )
         return _finding(
             kind, "loss", "loss", step, epoch,
             f"The loss became {kind.upper()} at step {step} although every layer's output was finite: "
