@@ -531,3 +531,30 @@ def test_linear_model_notes_a_stack_with_no_non_linearity_before_its_last_layer(
     assert preflight.check_model({}, net(("flat", "Flatten", None, 0), ("out", "Dense", "softmax", 650)), CFG) == []
     assert preflight.check_model({}, net(("emb", "Embedding", None, 800), ("gap", "GlobalAveragePooling1D", None, 0),
                                          ("out", "Dense", "softmax", 33)), CFG) == []
+
+
+def test_narrow_layer_notes_a_hidden_dense_layer_too_narrow_for_the_classes():
+    from deeplocalize.checks.preflight import narrow_limit
+    from deeplocalize.trace import LayerInfo
+
+    def net(units, out_units=10, act="softmax"):
+        return [LayerInfo(name="h", class_name="Dense", index=0, activation="relu", n_params=650,
+                          output_shape=[None, 64]),
+                LayerInfo(name="neck", class_name="Dense", index=1, activation="relu", n_params=65,
+                          output_shape=[None, units]),
+                LayerInfo(name="out", class_name="Dense", index=2, activation=act, n_params=20,
+                          output_shape=[None, out_units], is_output=True)]
+
+    def meta(units=10, act="softmax", loss="sparse_categorical_crossentropy"):
+        return {"output_layers": ["out"], "output_activations": [act], "output_shapes": [[None, units]],
+                "loss": [{"name": loss, "from_logits": False}]}
+
+    assert narrow_limit(10) == 2 and narrow_limit(3) == 1 and narrow_limit(100) == 25
+    (f,) = preflight.check_model(meta(), net(1), CFG)
+    assert (f.kind, f.severity, f.layer, f.root_cause) == ("narrow_layer", "info", "neck", "architecture")
+    assert f.evidence == {"units": 1, "classes": 10} and "units=32" in f.suggestion
+    assert [x.kind for x in preflight.check_model(meta(), net(2), CFG)] == ["narrow_layer"]
+    assert preflight.check_model(meta(), net(3), CFG) == []  # wider than a quarter of the classes
+    assert preflight.check_model(meta(2, "softmax"), net(1, 2), CFG) == []  # two classes: one unit can do
+    # a regression head (an autoencoder's bottleneck is the point of it)
+    assert preflight.check_model(meta(10, "linear", "mse"), net(1, act="linear"), CFG) == []

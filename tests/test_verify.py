@@ -785,3 +785,31 @@ def test_a_linear_stack_is_noted_and_proven_buggy_only_where_hidden_relus_train_
     d = cb.diagnosis
     assert d.status == "healthy" and "linear_model" in {f.kind for f in d.findings}
     assert d.verification is not None and not d.verification.verified
+
+
+def test_a_one_unit_bottleneck_is_noted_and_proven_only_where_widening_it_trains_far_better():
+    """A Dense(1) between the hidden layer and a 10-class softmax: widening it
+    is proven and names the layer (architecture); where the classes lie along
+    one direction, the same narrow layer trains well and the run stays healthy."""
+    keras = _keras()
+    x, y = digits()
+
+    def necked(classes, act="relu"):
+        return keras.Sequential([keras.Input((x.shape[1],)), keras.layers.Dense(32, activation="relu", name="h"),
+                                 keras.layers.Dense(1, activation=act, name="neck"),
+                                 keras.layers.Dense(classes, activation="softmax", name="out")])
+    keras.utils.set_random_seed(0)
+    model = necked(10)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    d, v = _verified(_fit(model, x, y, epochs=4, config={"verify_budget": 0}))
+    assert "narrow_layer" in {f.kind for f in d.findings}
+    assert (v.chosen, d.root_cause, d.faulty_layer, d.status) == ("widen_layer", "architecture", "neck", "buggy")
+    rng = np.random.default_rng(0)
+    line = rng.normal(size=(1500, 4)).astype("float32")
+    ordered = np.digitize(line[:, 0], [-0.5, 0.5])  # three classes along one direction
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(16, activation="relu", name="h"),
+                              keras.layers.Dense(1, name="neck"), keras.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    d = _fit(model, line, ordered, epochs=4, config={"verify_budget": 0}).diagnosis
+    assert "narrow_layer" in {f.kind for f in d.findings} and d.status == "healthy", d.summary()

@@ -70,6 +70,7 @@ def check_model(meta: dict, layers: list[LayerInfo], config: dict) -> list[Findi
     findings += _learning_rate(meta)
     findings += _untrainable(meta, layers)
     findings += _linear_model(layers)
+    findings += _narrow_layer(meta, layers)
     return findings
 
 
@@ -197,6 +198,44 @@ def _linear_model(layers: list[LayerInfo]) -> list[Finding]:
         message=f"No layer before '{layers[weighted[-1]].name}' is non-linear: {names} apply no activation, so the "
         "stacked layers compute one linear map of the input, however deep the model is.",
         suggestion=f"Give {names} an activation, e.g. activation='relu'.")]
+
+
+def narrow_limit(classes: int) -> int:
+    """The most units a hidden Dense layer may have and still be a bottleneck
+    for a classifier of ``classes`` classes: a quarter of them, at least 1.
+
+    Example:
+        >>> narrow_limit(10), narrow_limit(3)
+        (2, 1)
+    """
+    return max(1, classes // 4)
+
+
+def _narrow_layer(meta: dict, layers: list[LayerInfo]) -> list[Finding]:
+    """A note when a hidden Dense layer of a single-output classifier (softmax,
+    or a categorical loss) of 3 or more classes has at most `narrow_limit`
+    units: everything the classes are told apart by passes through those few
+    numbers. Worth verifying (the layer widened), as a deliberate bottleneck
+    can still work."""
+    outputs = _outputs(meta, layers)
+    if len(outputs) != 1:
+        return []
+    name, act, classes, loss = outputs[0]
+    if not classes or classes < 3 or not (act == "softmax" or loss.get("name") in CATEGORICAL | SPARSE):
+        return []
+    narrow = [layer for layer in layers if not layer.is_output and layer.name != name and layer.n_params > 0
+              and layer_kind(layer.class_name) == "dense" and layer.output_shape
+              and layer.output_shape[-1] is not None and layer.output_shape[-1] <= narrow_limit(classes)]
+    if not narrow:
+        return []
+    layer = min(narrow, key=lambda info: info.output_shape[-1])
+    units = layer.output_shape[-1]
+    return [Finding(
+        kind="narrow_layer", layer=layer.name, root_cause="architecture", severity="info", step=0, epoch=0,
+        evidence={"units": units, "classes": classes},
+        message=f"Layer '{layer.name}' has {units} unit{'s' if units > 1 else ''} for {classes} classes: everything "
+        f"the classes are told apart by must pass through {'that one number' if units == 1 else 'those numbers'}.",
+        suggestion=f"Widen '{layer.name}' (e.g. units={max(32, 2 * classes)}).")]
 
 
 # ---- the first batch -----------------------------------------------------------------

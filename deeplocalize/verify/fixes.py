@@ -39,7 +39,7 @@ def candidates(model, x, y, batch_size: int | None = None) -> tuple[list[Fix], l
     setting.batch_size = int(batch_size) if batch_size else None
     fixes, skipped = [], []
     for make in (_output_activation, _output_head, _loss_fits, _from_logits, _labels, _learning_rates, _adam,
-                 _hidden_relu, _initializers, _standardize_inputs, _scale_targets, _dropout, _smaller_batch,
+                 _hidden_relu, _initializers, _standardize_inputs, _scale_targets, _dropout, _widen, _smaller_batch,
                  _training_config):  # smaller batches first: as many examples as the as-is copy, not 4x
         try:
             made = make(model, setting, x, y)
@@ -334,6 +334,25 @@ def _dropout(model, s, x, y):
     return Fix("dropout_lower", "architecture", high[0], f"dropout rate 0.2 on {names}",
                f"Lower the dropout rate of {names} to about 0.2 (above 0.5 it drops most of the signal).",
                edit_layer={n: {"rate": 0.2} for n in high})
+
+
+def _widen(model, s, x, y):
+    """The narrowest hidden Dense layer of a classifier, when it is a bottleneck
+    (`deeplocalize.checks.preflight.narrow_limit`), widened."""
+    from deeplocalize.checks.preflight import narrow_limit
+
+    classes = s.n_classes or s.output_units
+    if not classes or classes < 3 or s.labels not in ("sparse", "onehot"):
+        return None
+    narrow = [layer for layer in model.layers if type(layer).__name__ == "Dense" and layer.name != s.output_layer
+              and int(getattr(layer, "units", 0) or 0) <= narrow_limit(classes)]
+    if not narrow:
+        return None
+    layer = min(narrow, key=lambda d: d.units)
+    new = max(32, 2 * classes)
+    return Fix("widen_layer", "architecture", layer.name, f"units {layer.units} -> {new} on '{layer.name}'",
+               f"Widen '{layer.name}' from {layer.units} to about {new} units: it is too narrow for {classes} "
+               "classes.", edit_layer={layer.name: {"units": new}})
 
 
 def _training_config(model, s, x, y):
