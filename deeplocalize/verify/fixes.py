@@ -39,8 +39,8 @@ def candidates(model, x, y, batch_size: int | None = None) -> tuple[list[Fix], l
     setting.batch_size = int(batch_size) if batch_size else None
     fixes, skipped = [], []
     for make in (_output_activation, _output_head, _loss_fits, _from_logits, _labels, _learning_rates, _adam,
-                 _hidden_relu, _initializers, _standardize_inputs, _scale_targets, _dropout, _widen, _smaller_batch,
-                 _training_config):  # smaller batches first: as many examples as the as-is copy, not 4x
+                 _hidden_relu, _initializers, _standardize_inputs, _scale_targets, _dropout, _widen, _training_config,
+                 _smaller_batch):  # smaller batches last: tried first, they flagged a working program (docs)
         try:
             made = make(model, setting, x, y)
         except NotApplicable as exc:
