@@ -534,7 +534,7 @@ def test_linear_model_notes_a_stack_with_no_non_linearity_before_its_last_layer(
 
 
 def test_narrow_layer_notes_a_hidden_dense_layer_too_narrow_for_the_classes():
-    from deeplocalize.checks.preflight import narrow_limit
+    from deeplocalize.checks.structure import narrow_limit
     from deeplocalize.trace import LayerInfo
 
     def net(units, out_units=10, act="softmax"):

@@ -12,9 +12,10 @@ import math
 import numpy as np
 
 from deeplocalize.checks.chance import check_initial_loss
+from deeplocalize.checks.structure import model_outputs, structure_checks
 from deeplocalize.findings import Finding
 from deeplocalize.trace import LayerInfo, Trace
-from deeplocalize.vocab import LINEAR, NORMALIZERS, OUTPUT_RANGE, RELU_LIKE, layer_kind
+from deeplocalize.vocab import NORMALIZERS, OUTPUT_RANGE, RELU_LIKE
 
 CATEGORICAL = {"categorical_crossentropy", "categorical_focal_crossentropy", "kl_divergence", "kld",
                "kullback_leibler_divergence", "poisson"}
@@ -39,24 +40,6 @@ _LR_RANGE = {  # optimizer: (too low, too high); outside it the step is rarely u
 }
 
 
-def _outputs(meta: dict, layers: list[LayerInfo]):
-    """(layer name, activation, units, loss) for each model output known
-    from the model's graph; none when it has no graph (never guessed)."""
-    names = meta.get("output_layers") or []
-    acts = meta.get("output_activations") or [None] * len(names)
-    shapes = meta.get("output_shapes") or [None] * len(names)
-    losses = meta.get("loss") or [{"name": None, "from_logits": False}]
-    if len(losses) == 1 and len(names) > 1:
-        losses = losses * len(names)
-    out = []
-    for k, name in enumerate(names):
-        shape = shapes[k] if k < len(shapes) else None
-        units = shape[-1] if shape else None
-        loss = losses[k] if k < len(losses) else {"name": None, "from_logits": False}
-        out.append((name, acts[k] if k < len(acts) else None, units, loss or {}))
-    return out
-
-
 def check_model(meta: dict, layers: list[LayerInfo], config: dict) -> list[Finding]:
     """Findings from the compiled model alone, before any step runs.
 
@@ -65,12 +48,11 @@ def check_model(meta: dict, layers: list[LayerInfo], config: dict) -> list[Findi
         'loss_activation_mismatch'
     """
     findings: list[Finding] = []
-    for name, act, units, loss in _outputs(meta, layers):
+    for name, act, units, loss in model_outputs(meta):
         findings += _loss_activation(name, act, units, loss.get("name"), bool(loss.get("from_logits")))
     findings += _learning_rate(meta)
     findings += _untrainable(meta, layers)
-    findings += _linear_model(layers)
-    findings += _narrow_layer(meta, layers)
+    findings += structure_checks(meta, layers)
     return findings
 
 
@@ -170,74 +152,6 @@ def _untrainable(meta: dict, layers: list[LayerInfo]) -> list[Finding]:
     return findings
 
 
-def _linear_model(layers: list[LayerInfo]) -> list[Finding]:
-    """A note when nothing before the last Dense/Conv layer is non-linear: every
-    earlier layer is an activation-free Dense/Conv layer or a linear one
-    (pooling by average, dropout, reshaping, adding), so however many layers
-    the model stacks, it computes one linear map of its input before its
-    output activation. Worth verifying (hidden ReLUs), as it is harmless
-    where the task is linear. Any other layer (max pooling, a normalization,
-    a recurrent or unknown layer) counts as non-linear: no note."""
-    weighted = [i for i, l in enumerate(layers) if l.n_params > 0 and layer_kind(l.class_name) in ("dense", "conv")]
-    if len(weighted) < 2:
-        return []
-
-    def linear(layer: LayerInfo) -> bool:
-        if layer.activation not in (None, "linear"):
-            return False
-        return layer.class_name in LINEAR or layer.class_name == "Activation" or \
-            (layer.n_params > 0 and layer_kind(layer.class_name) in ("dense", "conv"))
-
-    if not all(linear(layer) for layer in layers[:weighted[-1]]):
-        return []
-    hidden = [layers[i].name for i in weighted[:-1]]
-    names = ", ".join(f"'{n}'" for n in hidden)
-    return [Finding(
-        kind="linear_model", layer=hidden[0], root_cause="activation", severity="info", step=0, epoch=0,
-        evidence={"linear_layers": hidden, "last_weighted_layer": layers[weighted[-1]].name},
-        message=f"No layer before '{layers[weighted[-1]].name}' is non-linear: {names} apply no activation, so the "
-        "stacked layers compute one linear map of the input, however deep the model is.",
-        suggestion=f"Give {names} an activation, e.g. activation='relu'.")]
-
-
-def narrow_limit(classes: int) -> int:
-    """The most units a hidden Dense layer may have and still be a bottleneck
-    for a classifier of ``classes`` classes: a quarter of them, at least 1.
-
-    Example:
-        >>> narrow_limit(10), narrow_limit(3)
-        (2, 1)
-    """
-    return max(1, classes // 4)
-
-
-def _narrow_layer(meta: dict, layers: list[LayerInfo]) -> list[Finding]:
-    """A note when a hidden Dense layer of a single-output classifier (softmax,
-    or a categorical loss) of 3 or more classes has at most `narrow_limit`
-    units: everything the classes are told apart by passes through those few
-    numbers. Worth verifying (the layer widened), as a deliberate bottleneck
-    can still work."""
-    outputs = _outputs(meta, layers)
-    if len(outputs) != 1:
-        return []
-    name, act, classes, loss = outputs[0]
-    if not classes or classes < 3 or not (act == "softmax" or loss.get("name") in CATEGORICAL | SPARSE):
-        return []
-    narrow = [layer for layer in layers if not layer.is_output and layer.name != name and layer.n_params > 0
-              and layer_kind(layer.class_name) == "dense" and layer.output_shape
-              and layer.output_shape[-1] is not None and layer.output_shape[-1] <= narrow_limit(classes)]
-    if not narrow:
-        return []
-    layer = min(narrow, key=lambda info: info.output_shape[-1])
-    units = layer.output_shape[-1]
-    return [Finding(
-        kind="narrow_layer", layer=layer.name, root_cause="architecture", severity="info", step=0, epoch=0,
-        evidence={"units": units, "classes": classes},
-        message=f"Layer '{layer.name}' has {units} unit{'s' if units > 1 else ''} for {classes} classes: everything "
-        f"the classes are told apart by must pass through {'that one number' if units == 1 else 'those numbers'}.",
-        suggestion=f"Widen '{layer.name}' (e.g. units={max(32, 2 * classes)}).")]
-
-
 # ---- the first batch -----------------------------------------------------------------
 def _first(trace: Trace, key: str) -> float:
     values = trace.steps.get(key)
@@ -258,7 +172,7 @@ def check_first_batch(trace: Trace, config: dict) -> list[Finding]:
     if trace.n_steps == 0:
         return []
     findings = []
-    outputs = _outputs(trace.meta, trace.layers)
+    outputs = model_outputs(trace.meta)
     for k, (name, act, units, loss) in enumerate(outputs):
         if f"y{k}_min" not in trace.steps:
             continue

@@ -339,7 +339,7 @@ def _dropout(model, s, x, y):
 def _widen(model, s, x, y):
     """The narrowest hidden Dense layer of a classifier, when it is a bottleneck
     (`deeplocalize.checks.preflight.narrow_limit`), widened."""
-    from deeplocalize.checks.preflight import narrow_limit
+    from deeplocalize.checks.structure import narrow_limit
 
     classes = s.n_classes or s.output_units
     if not classes or classes < 3 or s.labels not in ("sparse", "onehot"):
