@@ -96,6 +96,7 @@ def check_nonfinite(trace: Trace, step: int) -> Finding | None:
             )
 
     loss = trace.column("loss")[row_index]
+    last = len(names) - 1
     coverage = trace.meta.get("coverage") or {}
     unseen = any("forward" in what for what in coverage.get("not_watched", []))
     if not np.isfinite(loss) and unseen:
@@ -110,7 +111,6 @@ def check_nonfinite(trace: Trace, step: int) -> Finding | None:
         )
     if not np.isfinite(loss):
         kind = "nan" if np.isnan(loss) else "inf"
-        last = len(names) - 1
         size = max(abs(row[last, STAT_INDEX["act_min"]]), abs(row[last, STAT_INDEX["act_max"]])) \
             if last >= 0 else np.nan
         if size >= OVERFLOWING_OUTPUT:  # NaN-safe: False for a size not recorded
@@ -127,7 +127,6 @@ def check_nonfinite(trace: Trace, step: int) -> Finding | None:
             {"loss": loss},
         )
 
-    last = len(names) - 1
     if last >= 0:
         kind = _kind(row[last, _G_NAN], row[last, _G_INF])
         if kind:

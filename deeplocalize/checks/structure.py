@@ -76,6 +76,16 @@ def narrow_limit(classes: int) -> int:
     return max(1, classes // 4)
 
 
+def widened_units(classes: int) -> int:
+    """The units to try for a bottleneck layer of a classifier of ``classes`` classes.
+
+    Example:
+        >>> widened_units(10), widened_units(40)
+        (32, 80)
+    """
+    return max(32, 2 * classes)
+
+
 def _narrow_layer(meta: dict, layers: list[LayerInfo]) -> list[Finding]:
     """A note when a hidden Dense layer of a single-output classifier (softmax,
     or a categorical loss) of 3 or more classes has at most `narrow_limit`
@@ -100,4 +110,4 @@ def _narrow_layer(meta: dict, layers: list[LayerInfo]) -> list[Finding]:
         evidence={"units": units, "classes": classes},
         message=f"Layer '{layer.name}' has {units} unit{'s' if units > 1 else ''} for {classes} classes: everything "
         f"the classes are told apart by must pass through {'that one number' if units == 1 else 'those numbers'}.",
-        suggestion=f"Widen '{layer.name}' (e.g. units={max(32, 2 * classes)}).")]
+        suggestion=f"Widen '{layer.name}' (e.g. units={widened_units(classes)}).")]

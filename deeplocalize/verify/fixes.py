@@ -339,7 +339,7 @@ def _dropout(model, s, x, y):
 def _widen(model, s, x, y):
     """The narrowest hidden Dense layer of a classifier, when it is a bottleneck
     (`deeplocalize.checks.preflight.narrow_limit`), widened."""
-    from deeplocalize.checks.structure import narrow_limit
+    from deeplocalize.checks.structure import narrow_limit, widened_units
 
     classes = s.n_classes or s.output_units
     if not classes or classes < 3 or s.labels not in ("sparse", "onehot"):
@@ -349,7 +349,7 @@ def _widen(model, s, x, y):
     if not narrow:
         return None
     layer = min(narrow, key=lambda d: d.units)
-    new = max(32, 2 * classes)
+    new = widened_units(classes)
     return Fix("widen_layer", "architecture", layer.name, f"units {layer.units} -> {new} on '{layer.name}'",
                f"Widen '{layer.name}' from {layer.units} to about {new} units: it is too narrow for {classes} "
                "classes.", edit_layer={layer.name: {"units": new}})
