@@ -813,3 +813,25 @@ def test_a_one_unit_bottleneck_is_noted_and_proven_only_where_widening_it_trains
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     d = _fit(model, line, ordered, epochs=4, config={"verify_budget": 0}).diagnosis
     assert "narrow_layer" in {f.kind for f in d.findings} and d.status == "healthy", d.summary()
+
+
+def test_a_nan_made_by_the_loss_function_lets_the_proven_fix_name_the_layer():
+    """A NaN/Inf first seen in a layer keeps that layer; one the loss function made
+    from finite outputs ("loss", no layer) lets the proven fix name it."""
+    from deeplocalize.findings import Diagnosis, Finding
+    from deeplocalize.verify.verdict import Trial, Verification, apply_to
+
+    def diagnosed(nan_layer):
+        d = Diagnosis(faulty_layer=nan_layer, root_cause="loss_function", findings=[
+            Finding(kind="nan", layer=nan_layer, root_cause="loss_function", severity="error", detail="loss")])
+        fix = Trial(fix="output_activation", root_cause="activation", layer="out", verdict="proven",
+                    change="activation='softmax' on 'out'", suggestion="Use softmax.", steps=100,
+                    seeds=[{"start_loss": 2.3, "end_loss": 0.4, "score": 0.9}],
+                    improvement={"score_gain": 0.5, "loss_ratio": 0.2})
+        as_is = Trial(fix="as_is", verdict="baseline", steps=100, seeds=[{"start_loss": 2.3, "end_loss": 2.3,
+                                                                           "score": 0.1}])
+        apply_to(d, Verification(trials=[as_is, fix], chosen="output_activation", evidence="..."))
+        return d
+
+    assert (diagnosed("loss").faulty_layer, diagnosed("loss").root_cause) == ("out", "activation")
+    assert diagnosed("h").faulty_layer == "h"

@@ -241,9 +241,10 @@ def apply_to(diagnosis, verification: Verification) -> None:
                                f"({verification.evidence})"
         return
     diagnosis.root_cause = fix.root_cause
-    # A NaN/Inf is localized where it first appeared (the rules' layer); otherwise the fix names it.
-    if not any(f.kind in ("nan", "inf") and f.severity == "error" for f in diagnosis.findings) \
-            or diagnosis.faulty_layer is None:
+    # A NaN/Inf is localized where it first appeared (the rules' layer), unless the loss function
+    # itself turned finite outputs into it ("loss" is no layer); otherwise the fix names it.
+    if not any(f.kind in ("nan", "inf") and f.severity == "error" and f.layer != "loss"
+               for f in diagnosis.findings) or diagnosis.faulty_layer is None:
         diagnosis.faulty_layer = fix.layer
     diagnosis.suggestion = f"{fix.suggestion} (verified: {verification.evidence})"
 
