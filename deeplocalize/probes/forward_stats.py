@@ -95,14 +95,7 @@ def _torch(a, activation, eps):
         total = safe.sum()
     low, high = torch.aminmax(units, dim=0)
     dead = ((low == 0.0) & (high == 0.0)).float().mean() if a.dim() >= 2 else torch.tensor(float("nan"))
-    if activation in ("sigmoid", "hard_sigmoid"):
-        sat = ((units < eps) | (units > 1.0 - eps)).float().mean()
-    elif activation in ("tanh", "softsign", "hard_tanh"):
-        sat = (units.abs() > 1.0 - eps).float().mean()
-    elif activation == "softmax" and a.dim() >= 2:
-        sat = (torch.amax(a, dim=-1) > 1.0 - eps).float().mean()
-    else:
-        sat = torch.tensor(float("nan"))
+    sat = _saturated_share(ops_for(a), a, activation, eps)
     values = [nan, inf, low.min(), high.max(), total / size, torch.linalg.vector_norm(safe, ord=1) / size,
               (units == 0.0).sum() / size, dead, sat]
     return torch.stack([v.reshape(()).to(device=a.device, dtype=torch.float32) for v in values])
@@ -123,13 +116,20 @@ def _one_by_one(a, activation, eps):
                                  "float32"))
     else:
         dead = ops.convert_to_tensor(float("nan"))
-    if activation in ("sigmoid", "hard_sigmoid"):
-        sat = ops.mean(ops.cast(ops.logical_or(a < eps, a > 1.0 - eps), "float32"))
-    elif activation in ("tanh", "softsign", "hard_tanh"):
-        sat = ops.mean(ops.cast(ops.abs(a) > 1.0 - eps, "float32"))
-    elif activation == "softmax" and len(a.shape) >= 2:
-        sat = ops.mean(ops.cast(ops.max(a, axis=-1) > 1.0 - eps, "float32"))
-    else:
-        sat = ops.convert_to_tensor(float("nan"))
+    sat = _saturated_share(ops, a, activation, eps)
     values = [nan, inf, ops.min(a), ops.max(a), ops.mean(safe), ops.mean(ops.abs(safe)), zero, dead, sat]
     return ops.stack([ops.cast(ops.reshape(v, ()), "float32") for v in values])
+
+
+def _saturated_share(ops, a, activation, eps):
+    """The share of ``a`` (float32) in the flat tails of ``activation`` (for a
+    softmax, of the examples whose largest output is within ``eps`` of 1), with
+    ``ops`` (`keras.ops`, or `deeplocalize.probes.torch_ops`); NaN for an
+    activation without tails."""
+    if activation in ("sigmoid", "hard_sigmoid"):
+        return ops.mean(ops.cast(ops.logical_or(a < eps, a > 1.0 - eps), "float32"))
+    if activation in ("tanh", "softsign", "hard_tanh"):
+        return ops.mean(ops.cast(ops.abs(a) > 1.0 - eps, "float32"))
+    if activation == "softmax" and len(a.shape) >= 2:
+        return ops.mean(ops.cast(ops.max(a, axis=-1) > 1.0 - eps, "float32"))
+    return ops.convert_to_tensor(float("nan"))
