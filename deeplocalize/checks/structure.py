@@ -20,12 +20,22 @@ CATEGORICAL_LOSSES = {"categorical_crossentropy", "categorical_focal_crossentrop
 
 
 def structure_checks(meta: dict, layers: list[LayerInfo]) -> list[Finding]:
-    """Every structure check's findings."""
+    """Every structure check's findings.
+
+    Example:
+        >>> [f.kind for f in structure_checks(trace.meta, trace.layers)]
+        ['narrow_layer']
+    """
     return _linear_model(layers) + _narrow_layer(meta, layers)
 
 
 def model_outputs(meta: dict) -> list[tuple]:
-    """``(layer name, activation, units, loss dict)`` of each output the model's graph names."""
+    """``(layer name, activation, units, loss dict)`` of each output the model's graph names.
+
+    Example:
+        >>> model_outputs(trace.meta)
+        [('out', 'softmax', 10, {'name': 'sparse_categorical_crossentropy', 'from_logits': False})]
+    """
     names = meta.get("output_layers") or []
     acts = meta.get("output_activations") or [None] * len(names)
     shapes = meta.get("output_shapes") or [None] * len(names)
