@@ -14,7 +14,7 @@ from deeplocalize.findings import Diagnosis, Finding, primary_finding
 from deeplocalize.monitor import Monitor
 from deeplocalize.relevance import layer_relevance, most_relevant
 from deeplocalize.trace import Trace
-from deeplocalize.vocab import (FINDING_KIND_ROWS, NUMERICAL_KINDS, PRE_FLIGHT_KINDS, cause_row, open_layer_component,
+from deeplocalize.vocab import (FINDING_KIND_ROWS, NUMERICAL_KINDS, cause_row, open_layer_component,
                                 verdict_component)
 
 def analyze(trace: Trace, config=None, diagnoser: str = "rules") -> Diagnosis:
@@ -108,12 +108,12 @@ def coverage(trace: Trace, findings: list[Finding]) -> dict:
 
 def _found_directly(top: Finding | None, findings: list[Finding]) -> bool:
     """Whether the verdict's cause was seen, not inferred: a NaN/Inf traced
-    to its layer, or a leading error or pre-flight finding whose check named
-    the cause itself (labels that do not fit the loss, an output activation
-    that does not fit it). ``both`` never lets a guess overrule those."""
+    to its layer, a leading error whose check named the cause itself, or a
+    finding `read_directly` (labels that do not fit the loss, a run that
+    stopped while still learning). ``both`` never lets a guess overrule those."""
     if any(f.kind in NUMERICAL_KINDS for f in findings):
         return True
-    return top is not None and (top.severity == "error" or top.kind in PRE_FLIGHT_KINDS) and top.names_its_cause
+    return top is not None and (top.severity == "error" and top.names_its_cause or top.read_directly)
 
 
 def _merge_learned(d: Diagnosis, guess: dict, diagnoser: str) -> None:
@@ -171,6 +171,7 @@ def _symptom_cause(trace: Trace, f: Finding, findings: list[Finding]) -> tuple[s
     if data is not None and f.kind in ("initial_loss_high", "dying_relu", "saturated_activation",
                                        "exploding_activation", "exploding_gradient", "vanishing_gradient",
                                        "weights_unchanged", "loss_not_decreasing", "accuracy_not_increasing"):
+        f.evidence["cause_from"] = data.kind
         return "data_preprocessing", "inputs are far from normalized (pre-flight)"
     if f.kind == "initial_loss_high":  # seen before the first update: not the learning rate
         return "initialization", "inputs are in scale, so the initial weights make the first predictions extreme"
@@ -178,10 +179,13 @@ def _symptom_cause(trace: Trace, f: Finding, findings: list[Finding]) -> tuple[s
                      and g.root_cause), None)
     if mismatch is not None and f.kind in ("loss_not_decreasing", "accuracy_not_increasing"):
         f.layer = f.layer or mismatch.layer
+        f.evidence["cause_from"] = mismatch.kind
         return mismatch.root_cause, f"the loss does not fit the output or the labels ('{mismatch.layer}', pre-flight)"
     if lr is not None:
+        f.evidence["cause_from"] = lr.kind
         return "learning_rate", "the learning rate is outside the optimizer's usual range (pre-flight)"
     if init is not None:
+        f.evidence["cause_from"] = init.kind
         return "initialization", "a hidden layer starts with a constant kernel (pre-flight)"
     if f.kind != "overfitting" and _max_early_update_ratio(trace) > _UPDATE_RATIO_MAX:
         return "learning_rate", (f"an early update was {_max_early_update_ratio(trace):.3g}x the size of the "

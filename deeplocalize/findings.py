@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from deeplocalize.vocab import FINDING_KINDS, ROOT_CAUSES, kind_rank
+from deeplocalize.vocab import FINDING_KINDS, PRE_FLIGHT_KINDS, ROOT_CAUSES, kind_rank
 
 SEVERITIES = ("error", "warning", "info")
 _SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2}
@@ -64,6 +64,19 @@ class Finding:
             True
         """
         return self.root_cause is not None and "root_cause_rule" not in self.evidence
+
+    @property
+    def read_directly(self) -> bool:
+        """Its cause was read, not inferred: a pre-flight finding that named
+        it (what the program says), or training_config named by a check that
+        saw the run stop while still learning. Neither a guess of the learned
+        diagnoser nor a fix that only trains faster overrules it.
+
+        Example:
+            >>> Finding("few_updates", root_cause="training_config").read_directly
+            True
+        """
+        return self.names_its_cause and (self.kind in PRE_FLIGHT_KINDS or self.root_cause == "training_config")
 
     def to_dict(self) -> dict:
         """JSON-ready dict of every field."""
@@ -282,7 +295,9 @@ def primary_finding(findings: list[Finding]) -> Finding | None:
     """The finding that explains a run best: the earliest error (ties by kind
     priority, see `deeplocalize.vocab`), else a warning whose root cause the
     most warnings share (independent checks agreeing outweigh one check),
-    ties by kind priority.
+    ties by kind priority. A warning whose cause the diagnosis took from
+    another warning (``evidence["cause_from"]``, e.g. saturation blamed on
+    raw inputs) is not independent of it and adds no vote.
 
     Example:
         >>> primary_finding([Finding("dying_relu", step=9), Finding("nan", severity="error", step=12)]).kind
@@ -294,7 +309,9 @@ def primary_finding(findings: list[Finding]) -> Finding | None:
     warnings_ = [f for f in findings if f.severity == "warning"]
     if not warnings_:
         return None
-    votes = Counter(f.root_cause for f in warnings_ if f.root_cause is not None)
+    sources = {f.kind for f in warnings_}
+    votes = Counter(f.root_cause for f in warnings_
+                    if f.root_cause is not None and f.evidence.get("cause_from") not in sources)
     return min(warnings_, key=lambda f: (-votes.get(f.root_cause, 0), kind_rank(f.kind)))
 
 

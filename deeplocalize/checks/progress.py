@@ -94,4 +94,38 @@ def check_few_updates(trace: Trace, config: dict) -> list[Finding]:
                      threshold=config["few_updates_steps"]))]
 
 
-CHECKS = (check_still_learning, check_few_updates)
+def check_no_better_than_mean(trace: Trace, config: dict) -> list[Finding]:
+    """A warning at the end of a regression run (one scalar target, mean
+    squared error): its loss over the last quarter of the run is still at
+    least ``mean_baseline_fraction`` of the labels' variance (the loss of
+    always predicting their mean, from the batches seen) and still falling
+    fast (as `check_still_learning` sees it): the run stopped before the
+    model learned more than a constant.
+
+    Example:
+        >>> [f.kind for f in check_no_better_than_mean(trace, load_config())]   # MSE 1.3, var(y) 0.88
+        ['no_better_than_mean']
+    """
+    losses = [l.get("name") for l in trace.meta.get("loss") or []]
+    if losses not in (["mean_squared_error"], ["mse"]) or "y0_sq" not in trace.steps:
+        return []
+    width, mean, sq = (_finite(trace.column(f"y0_{c}")) for c in ("width", "mean", "sq"))
+    if not (mean.size and sq.size and np.all(width == 1)):
+        return []
+    variance = float(np.mean(sq) - np.mean(mean) ** 2)
+    late = _still_falling(trace, config)
+    if late is None or variance <= 0 or late[2] < config["mean_baseline_fraction"] * variance:
+        return []
+    row = trace.n_steps - 1
+    return [Finding(
+        kind="no_better_than_mean", layer="training_config", root_cause="training_config", severity="warning",
+        step=_step(trace, row), epoch=_epoch(trace, row),
+        message=f"The run ended with a mean squared error of {late[2]:.4g}, no better than always predicting "
+        f"the labels' mean ({variance:.4g}, their variance), and the loss was still falling fast "
+        f"({late[1]:.4g} -> {late[2]:.4g} over the last two quarters): it stopped before the model learned.",
+        suggestion="Train for many more epochs (or use a smaller batch, or a faster optimizer such as Adam).",
+        evidence=_ev(last_quarter_median=late[2], label_variance=variance,
+                     threshold=config["mean_baseline_fraction"]))]
+
+
+CHECKS = (check_still_learning, check_few_updates, check_no_better_than_mean)

@@ -24,7 +24,7 @@ import numpy as np
 
 def batch_columns(x_parts: list, y_parts: list) -> dict[str, float]:
     """``batch_size``, ``x{k}_min/max/mean/std`` per numeric input and
-    ``y{k}_min/max/mean/int_frac/rowsum/width`` per numeric target, named as
+    ``y{k}_min/max/mean/sq/int_frac/rowsum/width`` per numeric target, named as
     the in-step probes name them.
 
     Example:
@@ -48,6 +48,7 @@ def batch_columns(x_parts: list, y_parts: list) -> dict[str, float]:
         wide = t.ndim >= 2
         columns.update({
             f"y{k}_min": float(np.min(t)), f"y{k}_max": float(np.max(t)), f"y{k}_mean": float(np.mean(t)),
+            f"y{k}_sq": float(np.mean(t * t)),
             f"y{k}_int_frac": float(np.mean(t == np.round(t))),
             f"y{k}_rowsum": float(np.mean(np.sum(t, axis=-1))) if wide else math.nan,
             f"y{k}_width": float(t.shape[-1]) if wide else 1.0,

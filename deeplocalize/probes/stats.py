@@ -122,12 +122,14 @@ class Statistics:
             if t is None or not (t.dtype.is_floating or t.dtype.is_integer or t.dtype.is_bool):
                 continue
             t = tf.cast(t, f32)
-            names += [f"y{k}_min", f"y{k}_max", f"y{k}_mean", f"y{k}_int_frac", f"y{k}_rowsum", f"y{k}_width"]
+            names += [f"y{k}_min", f"y{k}_max", f"y{k}_mean", f"y{k}_sq", f"y{k}_int_frac", f"y{k}_rowsum",
+                      f"y{k}_width"]
             wide = bool(t.shape.rank and t.shape.rank >= 2)
             columns += [
                 _reduce(tf, tf.reduce_min, t),
                 _reduce(tf, tf.reduce_max, t),
                 _reduce(tf, tf.reduce_mean, t),
+                _reduce(tf, tf.reduce_mean, t * t),
                 _reduce(tf, tf.reduce_mean, tf.cast(tf.equal(t, tf.round(t)), f32)),
                 tf.reduce_mean(tf.reduce_sum(t, axis=-1)) if wide else math.nan,
                 tf.cast(tf.shape(t)[-1], f32) if wide else 1.0,

@@ -221,6 +221,8 @@ def apply_to(diagnosis, verification: Verification) -> None:
     larger learning rate, more steps, smaller batches): a faster run shows
     the model could learn more in its steps, not that the mistake is none.
     The rules' cause stays, and the faster fix is added to the suggestion.
+    So does training_config, named by a check that saw the run stop while
+    still learning: a faster run confirms it.
     """
     from deeplocalize.findings import Finding
 
@@ -235,7 +237,9 @@ def apply_to(diagnosis, verification: Verification) -> None:
             suggestion=fix.suggestion, evidence={"fix": fix.fix, **fix.improvement}))
     elif _read_from_program(diagnosis, verification):
         cause = diagnosis.root_cause.replace("_", " ")
-        verification.kept_cause = (f"the root cause stays {cause}, read from the program itself; the proven fix "
+        source = "the run itself: it stopped while still learning" if cause == "training config" \
+            else "the program itself"
+        verification.kept_cause = (f"the root cause stays {cause}, read from {source}; the proven fix "
                                    f"({fix.change}) only trains faster")
         diagnosis.suggestion = f"{diagnosis.suggestion} Also proven to train faster: {fix.change} " \
                                f"({verification.evidence})"
@@ -250,10 +254,8 @@ def apply_to(diagnosis, verification: Verification) -> None:
 
 
 def _read_from_program(diagnosis, verification: Verification) -> bool:
-    """Whether the diagnosis rests on a pre-flight finding that named its own
-    cause, and the proven fix, of another cause, only trains faster."""
-    from deeplocalize.vocab import PRE_FLIGHT_KINDS
-
+    """Whether the diagnosis rests on a finding `read_directly`, and the
+    proven fix, of another cause, only trains faster."""
     proven, top = verification.fix_object, diagnosis.primary
-    return proven is not None and proven.only_faster and top is not None and top.kind in PRE_FLIGHT_KINDS \
-        and top.names_its_cause and top.root_cause == diagnosis.root_cause != proven.root_cause
+    return proven is not None and proven.only_faster and top is not None and top.read_directly \
+        and top.root_cause == diagnosis.root_cause != proven.root_cause
