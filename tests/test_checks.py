@@ -455,6 +455,10 @@ def test_a_cause_several_warnings_share_leads_over_a_higher_priority_kind():
     agreeing = [mismatch, warn("unnormalized_input", "data_preprocessing", "data"),
                 warn("saturated_activation", "data_preprocessing", "act_1")]
     assert primary_finding(agreeing).root_cause == "data_preprocessing"
+    # saturation the diagnosis blamed on the raw inputs is no second, independent vote for them
+    agreeing[2].evidence["cause_from"] = "unnormalized_input"
+    assert primary_finding(agreeing) is mismatch
+    assert primary_finding(agreeing[1:]).root_cause == "data_preprocessing"  # its source is no warning here: it votes
     error = Finding(kind="nan", layer="h", root_cause="learning_rate", severity="error", step=5, epoch=0, message="nan")
     assert primary_finding(agreeing + [error]) is error  # an error still leads every warning
 
@@ -558,3 +562,54 @@ def test_narrow_layer_notes_a_hidden_dense_layer_too_narrow_for_the_classes():
     assert preflight.check_model(meta(2, "softmax"), net(1, 2), CFG) == []  # two classes: one unit can do
     # a regression head (an autoencoder's bottleneck is the point of it)
     assert preflight.check_model(meta(10, "linear", "mse"), net(1, act="linear"), CFG) == []
+
+
+def test_a_derived_cause_is_marked_with_the_finding_it_came_from():
+    from deeplocalize.diagnosis import diagnose
+    from deeplocalize.findings import Finding
+
+    raw = Finding(kind="unnormalized_input", layer="data", root_cause="data_preprocessing", severity="warning",
+                  step=0, epoch=0, message="inputs reach 1e9")
+    tails = Finding(kind="saturated_activation", layer="act_1", severity="warning", step=0, epoch=0,
+                    message="saturated")
+    diagnose(make_trace(), [raw, tails])
+    assert (tails.root_cause, tails.evidence["cause_from"]) == ("data_preprocessing", "unnormalized_input")
+    alone = Finding(kind="saturated_activation", layer="act_1", severity="warning", step=0, epoch=0, message="s")
+    diagnose(make_trace(), [alone])
+    assert alone.root_cause == "activation" and "cause_from" not in alone.evidence
+
+
+def _regression(loss, y_mean=0.3, y_sq=1.0, width=1.0, n=100, name="mean_squared_error"):
+    return make_trace(n_steps=n, loss=loss, meta={"loss": [{"name": name}]},
+                      steps={"y0_mean": np.full(n, y_mean), "y0_sq": np.full(n, y_sq), "y0_width": np.full(n, width)})
+
+
+def test_no_better_than_mean_flags_a_regression_stopped_at_the_labels_variance():
+    from deeplocalize.checks import progress
+
+    falling = np.linspace(1.6, 1.0, 100)  # variance 1.0 - 0.3**2 = 0.91; the last quarter ~1.05
+    (f,) = [f for f in progress.run_final(_regression(falling), CFG) if f.kind == "no_better_than_mean"]
+    assert (f.severity, f.root_cause, f.layer) == ("warning", "training_config", "training_config")
+    assert f.evidence["label_variance"] == pytest.approx(0.91) and "predicting the labels' mean" in f.message
+    assert f.read_directly
+
+    def kinds(trace, config=CFG):
+        return [f.kind for f in progress.run_final(trace, config) if f.kind == "no_better_than_mean"]
+
+    assert kinds(_regression(falling * 0.5)) == []  # well below the variance: it learned something
+    assert kinds(_regression(np.full(100, 1.2))) == []  # flat: the trend checks judge a stalled run
+    assert kinds(_regression(falling, name="mean_absolute_error")) == []  # the variance is MSE's baseline only
+    assert kinds(_regression(falling, width=3.0)) == []  # several targets: one variance is not their baseline
+    assert kinds(_regression(falling), {**CFG, "mean_baseline_fraction": 1.5}) == []
+    assert kinds(make_trace(n_steps=100, loss=falling, meta={"loss": [{"name": "mse"}]})) == []  # labels unseen
+
+
+def test_a_run_that_stopped_while_learning_is_not_overruled_by_a_guess():
+    from deeplocalize.diagnosis import diagnose
+    from deeplocalize.findings import Finding
+
+    unfinished = Finding(kind="no_better_than_mean", layer="training_config", root_cause="training_config",
+                         severity="warning", step=99, epoch=4, message="still at the variance")
+    d = diagnose(make_trace(), [unfinished], diagnoser="both",
+                 predictor=lambda t: {"root_cause": "learning_rate", "layer": "optimizer", "confidence": 0.9})
+    assert (d.root_cause, d.faulty_layer) == ("training_config", "training_config")

@@ -34,6 +34,17 @@ def overfit_program():
     return m, x, y, dict(epochs=40, batch_size=10, validation_split=0.3)
 
 
+def regression(optimizer, epochs):
+    """A 3-feature linear target with an offset, fit by a small ReLU net."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 3)).astype("float32")
+    y = (x @ np.array([1.0, -2.0, 0.5]) + 0.3 * rng.normal(size=256) + 2.0).astype("float32")
+    m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(8, activation="relu", name="hidden"),
+                          keras.layers.Dense(1, name="out")])
+    m.compile(optimizer, "mse")
+    return m, x, y, dict(epochs=epochs)
+
+
 CASES = {
     # name: (build -> (model, x, y, fit kwargs), expected root cause, acceptable layers)
     "learning_rate": (lambda: (mlp(opt=keras.optimizers.SGD(learning_rate=5.0)), X, Y, {}), "learning_rate",
@@ -63,6 +74,9 @@ CASES = {
     "optimizer": (lambda: (mlp(opt=keras.optimizers.Adam(epsilon=1e3)), X, Y, {}), "optimizer", {"optimizer"}),
     "architecture": (overfit_program, "architecture", {None, "wide_1", "wide_2"}),
     "training_config": (lambda: (mlp(trainable=False), X, Y, {}), "training_config", {None}),
+    # plain SGD stopped after 6 epochs: the mean squared error is still above the labels' variance, and falling
+    "training_config_unfinished": (lambda: regression(keras.optimizers.SGD(0.005), 6), "training_config",
+                                   {"training_config"}),
 }
 
 
@@ -81,3 +95,11 @@ def test_root_cause_and_location(cause):
     assert d.faulty_layer in layers, (d.faulty_layer, summary)
     top = next(f for f in d.findings if f.severity != "info")
     assert top.suggestion and top.message
+
+
+def test_the_same_regression_trained_to_the_end_is_healthy():
+    keras.utils.set_random_seed(0)
+    model, x, y, kwargs = regression(keras.optimizers.Adam(0.01), 30)
+    cb = DeepLocalizeCallback(verbose=0, verify="never")
+    model.fit(x, y, callbacks=[cb], verbose=0, batch_size=32, **kwargs)
+    assert cb.diagnosis.status == "healthy", [(f.kind, f.severity) for f in cb.diagnosis.findings]

@@ -835,3 +835,31 @@ def test_a_nan_made_by_the_loss_function_lets_the_proven_fix_name_the_layer():
 
     assert (diagnosed("loss").faulty_layer, diagnosed("loss").root_cause) == ("out", "activation")
     assert diagnosed("h").faulty_layer == "h"
+
+
+def test_a_run_stopped_while_still_learning_keeps_its_cause_against_a_faster_fix():
+    """A larger learning rate that trains faster confirms an unfinished run (training_config);
+    it is added to the suggestion. A proven fix that is not only faster still names the cause."""
+    from deeplocalize.findings import Diagnosis, Finding
+    from deeplocalize.verify.fix import Fix
+    from deeplocalize.verify.verdict import Trial, Verification, apply_to
+
+    def diagnosed(name, cause, **fix_kwargs):
+        d = Diagnosis(faulty_layer="training_config", root_cause="training_config", suggestion="Train longer.",
+                      findings=[Finding(kind="no_better_than_mean", layer="training_config",
+                                        root_cause="training_config", severity="warning", step=99)])
+        seeds = [{"start_loss": 9.0, "end_loss": 1.0, "score": 0.8}]
+        fix = Trial(fix=name, root_cause=cause, layer="optimizer", verdict="proven", change=name,
+                    suggestion="Change it.", steps=100, seeds=seeds, improvement={"score_gain": 0.5, "loss_ratio": 0.2})
+        as_is = Trial(fix="as_is", verdict="baseline", steps=100,
+                      seeds=[{"start_loss": 9.0, "end_loss": 6.0, "score": 0.1}])
+        v = Verification(trials=[as_is, fix], chosen=name, evidence="...",
+                         fixes={name: Fix(name, cause, "optimizer", name, "Change it.", **fix_kwargs)})
+        apply_to(d, v)
+        return d, v
+
+    d, v = diagnosed("learning_rate_x10", "learning_rate", lr_factor=10.0)
+    assert (d.root_cause, d.faulty_layer) == ("training_config", "training_config")
+    assert "stopped while still learning" in v.kept_cause and "learning_rate_x10" in d.suggestion
+    d, v = diagnosed("adam_default", "optimizer")
+    assert (d.root_cause, d.faulty_layer, v.kept_cause) == ("optimizer", "optimizer", "")
