@@ -613,3 +613,25 @@ def test_a_run_that_stopped_while_learning_is_not_overruled_by_a_guess():
     d = diagnose(make_trace(), [unfinished], diagnoser="both",
                  predictor=lambda t: {"root_cause": "learning_rate", "layer": "optimizer", "confidence": 0.9})
     assert (d.root_cause, d.faulty_layer) == ("training_config", "training_config")
+
+
+def test_memorized_flags_training_accuracy_up_while_validation_stays_at_chance():
+    from deeplocalize.checks import progress
+
+    def run(train, val, units=10, y_mean=4.5):
+        epochs = [{"accuracy": a, "val_accuracy": v, "loss": 2.0, "val_loss": 2.3} for a, v in zip(train, val)]
+        meta = {"output_layers": ["out"], "output_activations": ["softmax" if units > 1 else "sigmoid"],
+                "output_shapes": [[None, units]], "loss": [{"name": "sparse_categorical_crossentropy"}]}
+        trace = make_trace(epochs=epochs, meta=meta, steps={"accuracy": np.full(100, train[-1]),
+                                                            "y0_mean": np.full(100, y_mean)})
+        return [f for f in progress.run_final(trace, CFG) if f.kind == "memorized"]
+
+    (f,) = run([0.12, 0.2, 0.3, 0.4], [0.1, 0.09, 0.12, 0.1])
+    assert (f.severity, f.root_cause, f.layer) == ("warning", "labels", "labels")
+    assert f.evidence["chance"] == pytest.approx(0.1) and "never rose above chance" in f.message
+    assert run([0.12, 0.2, 0.3, 0.4], [0.1, 0.2, 0.3, 0.35]) == []  # validation follows: it generalizes
+    assert run([0.1, 0.11, 0.12, 0.12], [0.1, 0.1, 0.1, 0.1]) == []  # nothing learned at all: other checks
+    assert run([0.2, 0.4], [0.1, 0.1]) == []  # too few epochs to judge
+    # one sigmoid unit: chance is the majority share of the 0/1 labels (here 80% ones)
+    assert run([0.8, 0.9, 0.95, 0.99], [0.8, 0.81, 0.8, 0.82], units=1, y_mean=0.8)
+    assert run([0.8, 0.9, 0.95, 0.99], [0.8, 0.81, 0.8, 0.82], units=1, y_mean=0.5) == []

@@ -34,6 +34,13 @@ def overfit_program():
     return m, x, y, dict(epochs=40, batch_size=10, validation_split=0.3)
 
 
+def wide_mlp():
+    m = keras.Sequential([keras.Input((64,)), keras.layers.Dense(128, activation="relu", name="hidden"),
+                          keras.layers.Dense(10, activation="softmax", name="out")])
+    m.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return m
+
+
 def regression(optimizer, epochs):
     """A 3-feature linear target with an offset, fit by a small ReLU net."""
     rng = np.random.default_rng(0)
@@ -74,6 +81,9 @@ CASES = {
     "optimizer": (lambda: (mlp(opt=keras.optimizers.Adam(epsilon=1e3)), X, Y, {}), "optimizer", {"optimizer"}),
     "architecture": (overfit_program, "architecture", {None, "wide_1", "wide_2"}),
     "training_config": (lambda: (mlp(trainable=False), X, Y, {}), "training_config", {None}),
+    # labels permuted apart from their inputs: training accuracy climbs, validation accuracy stays at chance
+    "labels_shuffled": (lambda: (wide_mlp(), X, np.random.default_rng(0).permutation(Y),
+                                 dict(epochs=30, validation_split=0.2)), "labels", {"labels", "data"}),
     # plain SGD stopped after 6 epochs: the mean squared error is still above the labels' variance, and falling
     "training_config_unfinished": (lambda: regression(keras.optimizers.SGD(0.005), 6), "training_config",
                                    {"training_config"}),
@@ -102,4 +112,11 @@ def test_the_same_regression_trained_to_the_end_is_healthy():
     model, x, y, kwargs = regression(keras.optimizers.Adam(0.01), 30)
     cb = DeepLocalizeCallback(verbose=0, verify="never")
     model.fit(x, y, callbacks=[cb], verbose=0, batch_size=32, **kwargs)
+    assert cb.diagnosis.status == "healthy", [(f.kind, f.severity) for f in cb.diagnosis.findings]
+
+
+def test_the_same_classifier_on_its_real_labels_generalizes_and_is_healthy():
+    keras.utils.set_random_seed(0)
+    cb = DeepLocalizeCallback(verbose=0, verify="never")
+    wide_mlp().fit(X, Y, epochs=30, batch_size=32, validation_split=0.2, callbacks=[cb], verbose=0)
     assert cb.diagnosis.status == "healthy", [(f.kind, f.severity) for f in cb.diagnosis.findings]

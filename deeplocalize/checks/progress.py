@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from deeplocalize.checks.chance import late_loss_drop
+from deeplocalize.checks.chance import is_regression, late_loss_drop
+from deeplocalize.checks.structure import model_outputs
 from deeplocalize.checks.windows import _epoch, _ev, _finite, _step
 from deeplocalize.findings import Finding
 from deeplocalize.trace import Trace
+from deeplocalize.vocab import accuracy_key
 
 
 def run_final(trace: Trace, config: dict) -> list[Finding]:
@@ -128,4 +130,52 @@ def check_no_better_than_mean(trace: Trace, config: dict) -> list[Finding]:
                      threshold=config["mean_baseline_fraction"]))]
 
 
-CHECKS = (check_still_learning, check_few_updates, check_no_better_than_mean)
+def check_memorized(trace: Trace, config: dict) -> list[Finding]:
+    """A warning at the end of a classifier's run of ``min_epochs`` epochs or
+    more with validation data: training accuracy ended at least
+    ``memorized_gain`` above chance while validation accuracy never rose
+    more than ``chance_margin`` above it. The model learned the training
+    examples but nothing that carries over to new ones: the labels do not
+    belong to their inputs, or the validation data is unlike the training
+    data. Chance is one class in ``units`` (the majority share of the first
+    batch's 0/1 labels for one sigmoid unit).
+
+    Example:
+        >>> [f.kind for f in check_memorized(trace, load_config())]   # shuffled labels, validation_split=0.2
+        ['memorized']
+    """
+    key = accuracy_key(trace.steps, trace.epochs)
+    chance = _chance_accuracy(trace)
+    if key is None or chance is None or is_regression(trace) or len(trace.epochs) < config["min_epochs"]:
+        return []
+    train, val = _finite(trace.epoch_column(key)), _finite(trace.epoch_column("val_" + key))
+    if val.size < config["min_epochs"] or train.size == 0:
+        return []
+    if train[-1] < chance + config["memorized_gain"] or val.max() > chance + config["chance_margin"]:
+        return []
+    return [Finding(
+        kind="memorized", layer="labels", root_cause="labels", severity="warning",
+        step=_step(trace, trace.n_steps - 1), epoch=len(trace.epochs) - 1,
+        message=f"Training accuracy rose to {train[-1]:.3f}, but validation accuracy never rose above chance "
+        f"({chance:.3f}; at best {val.max():.3f}): the model learns the training examples by heart and nothing "
+        "that carries over to new ones. The labels may not belong to their inputs (shuffled or sorted apart from "
+        "them), or the validation data is prepared unlike the training data.",
+        suggestion="Check that each label stays with its input (shuffle x and y together, with one permutation), "
+        "and that validation data is preprocessed like the training data (validation_split takes the last rows: "
+        "shuffle sorted data first).",
+        evidence=_ev(train_accuracy=train[-1], best_val_accuracy=val.max(), chance=chance,
+                     threshold=config["memorized_gain"]))]
+
+
+def _chance_accuracy(trace: Trace) -> float | None:
+    outputs = model_outputs(trace.meta)
+    if len(outputs) != 1 or not isinstance(outputs[0][2], int):
+        return None
+    units = outputs[0][2]
+    if units > 1:
+        return 1.0 / units
+    share = _finite(trace.column("y0_mean")[:1]) if "y0_mean" in trace.steps else np.array([])
+    return float(max(share[0], 1.0 - share[0])) if share.size and 0.0 <= share[0] <= 1.0 else None
+
+
+CHECKS = (check_still_learning, check_few_updates, check_no_better_than_mean, check_memorized)

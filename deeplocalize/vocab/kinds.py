@@ -68,6 +68,7 @@ _ROWS = (
     FindingKind("still_learning", "Still learning at the end", priority=17),
     FindingKind("few_updates", "Few weight updates", priority=17, worth_verifying=True),
     FindingKind("no_better_than_mean", "No better than predicting the mean", priority=16),
+    FindingKind("memorized", "Learned by heart, nothing that generalizes", priority=15),
     FindingKind("linear_model", "No non-linearity", priority=12, worth_verifying=True, pre_flight=True),
     FindingKind("narrow_layer", "Bottleneck layer", priority=12, worth_verifying=True, pre_flight=True),
     FindingKind("internal_error", "Internal error"),
