@@ -171,7 +171,6 @@ def _symptom_cause(trace: Trace, f: Finding, findings: list[Finding]) -> tuple[s
     if data is not None and f.kind in ("initial_loss_high", "dying_relu", "saturated_activation",
                                        "exploding_activation", "exploding_gradient", "vanishing_gradient",
                                        "weights_unchanged", "loss_not_decreasing", "accuracy_not_increasing"):
-        f.evidence["cause_from"] = data.kind
         return "data_preprocessing", "inputs are far from normalized (pre-flight)"
     if f.kind == "initial_loss_high":  # seen before the first update: not the learning rate
         return "initialization", "inputs are in scale, so the initial weights make the first predictions extreme"
@@ -179,13 +178,10 @@ def _symptom_cause(trace: Trace, f: Finding, findings: list[Finding]) -> tuple[s
                      and g.root_cause), None)
     if mismatch is not None and f.kind in ("loss_not_decreasing", "accuracy_not_increasing"):
         f.layer = f.layer or mismatch.layer
-        f.evidence["cause_from"] = mismatch.kind
         return mismatch.root_cause, f"the loss does not fit the output or the labels ('{mismatch.layer}', pre-flight)"
     if lr is not None:
-        f.evidence["cause_from"] = lr.kind
         return "learning_rate", "the learning rate is outside the optimizer's usual range (pre-flight)"
     if init is not None:
-        f.evidence["cause_from"] = init.kind
         return "initialization", "a hidden layer starts with a constant kernel (pre-flight)"
     if f.kind != "overfitting" and _max_early_update_ratio(trace) > _UPDATE_RATIO_MAX:
         return "learning_rate", (f"an early update was {_max_early_update_ratio(trace):.3g}x the size of the "

@@ -295,9 +295,7 @@ def primary_finding(findings: list[Finding]) -> Finding | None:
     """The finding that explains a run best: the earliest error (ties by kind
     priority, see `deeplocalize.vocab`), else a warning whose root cause the
     most warnings share (independent checks agreeing outweigh one check),
-    ties by kind priority. A warning whose cause the diagnosis took from
-    another warning (``evidence["cause_from"]``, e.g. saturation blamed on
-    raw inputs) is not independent of it and adds no vote.
+    ties by kind priority.
 
     Example:
         >>> primary_finding([Finding("dying_relu", step=9), Finding("nan", severity="error", step=12)]).kind
@@ -309,9 +307,7 @@ def primary_finding(findings: list[Finding]) -> Finding | None:
     warnings_ = [f for f in findings if f.severity == "warning"]
     if not warnings_:
         return None
-    sources = {f.kind for f in warnings_}
-    votes = Counter(f.root_cause for f in warnings_
-                    if f.root_cause is not None and f.evidence.get("cause_from") not in sources)
+    votes = Counter(f.root_cause for f in warnings_ if f.root_cause is not None)
     return min(warnings_, key=lambda f: (-votes.get(f.root_cause, 0), kind_rank(f.kind)))
 
 

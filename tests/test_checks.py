@@ -455,10 +455,6 @@ def test_a_cause_several_warnings_share_leads_over_a_higher_priority_kind():
     agreeing = [mismatch, warn("unnormalized_input", "data_preprocessing", "data"),
                 warn("saturated_activation", "data_preprocessing", "act_1")]
     assert primary_finding(agreeing).root_cause == "data_preprocessing"
-    # saturation the diagnosis blamed on the raw inputs is no second, independent vote for them
-    agreeing[2].evidence["cause_from"] = "unnormalized_input"
-    assert primary_finding(agreeing) is mismatch
-    assert primary_finding(agreeing[1:]).root_cause == "data_preprocessing"  # its source is no warning here: it votes
     error = Finding(kind="nan", layer="h", root_cause="learning_rate", severity="error", step=5, epoch=0, message="nan")
     assert primary_finding(agreeing + [error]) is error  # an error still leads every warning
 
@@ -562,21 +558,6 @@ def test_narrow_layer_notes_a_hidden_dense_layer_too_narrow_for_the_classes():
     assert preflight.check_model(meta(2, "softmax"), net(1, 2), CFG) == []  # two classes: one unit can do
     # a regression head (an autoencoder's bottleneck is the point of it)
     assert preflight.check_model(meta(10, "linear", "mse"), net(1, act="linear"), CFG) == []
-
-
-def test_a_derived_cause_is_marked_with_the_finding_it_came_from():
-    from deeplocalize.diagnosis import diagnose
-    from deeplocalize.findings import Finding
-
-    raw = Finding(kind="unnormalized_input", layer="data", root_cause="data_preprocessing", severity="warning",
-                  step=0, epoch=0, message="inputs reach 1e9")
-    tails = Finding(kind="saturated_activation", layer="act_1", severity="warning", step=0, epoch=0,
-                    message="saturated")
-    diagnose(make_trace(), [raw, tails])
-    assert (tails.root_cause, tails.evidence["cause_from"]) == ("data_preprocessing", "unnormalized_input")
-    alone = Finding(kind="saturated_activation", layer="act_1", severity="warning", step=0, epoch=0, message="s")
-    diagnose(make_trace(), [alone])
-    assert alone.root_cause == "activation" and "cause_from" not in alone.evidence
 
 
 def _regression(loss, y_mean=0.3, y_sq=1.0, width=1.0, n=100, name="mean_squared_error"):
