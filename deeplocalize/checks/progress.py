@@ -137,8 +137,9 @@ def check_memorized(trace: Trace, config: dict) -> list[Finding]:
     more than ``chance_margin`` above it. The model learned the training
     examples but nothing that carries over to new ones: the labels do not
     belong to their inputs, or the validation data is unlike the training
-    data. Chance is one class in ``units`` (the majority share of the first
-    batch's 0/1 labels for one sigmoid unit).
+    data (or inputs with too little signal for the model's size). Chance is
+    one class in ``units`` (for one sigmoid unit, the majority share of the
+    0/1 labels of the batches recorded).
 
     Example:
         >>> [f.kind for f in check_memorized(trace, load_config())]   # shuffled labels, validation_split=0.2
@@ -159,10 +160,11 @@ def check_memorized(trace: Trace, config: dict) -> list[Finding]:
         message=f"Training accuracy rose to {train[-1]:.3f}, but validation accuracy never rose above chance "
         f"({chance:.3f}; at best {val.max():.3f}): the model learns the training examples by heart and nothing "
         "that carries over to new ones. The labels may not belong to their inputs (shuffled or sorted apart from "
-        "them), or the validation data is prepared unlike the training data.",
+        "them), the validation data may be prepared unlike the training data, or the inputs carry too little "
+        "signal for this many parameters.",
         suggestion="Check that each label stays with its input (shuffle x and y together, with one permutation), "
         "and that validation data is preprocessed like the training data (validation_split takes the last rows: "
-        "shuffle sorted data first).",
+        "shuffle sorted data first); if both hold, use fewer parameters, regularization or more data.",
         evidence=_ev(train_accuracy=train[-1], best_val_accuracy=val.max(), chance=chance,
                      threshold=config["memorized_gain"]))]
 
@@ -174,8 +176,9 @@ def _chance_accuracy(trace: Trace) -> float | None:
     units = outputs[0][2]
     if units > 1:
         return 1.0 / units
-    share = _finite(trace.column("y0_mean")[:1]) if "y0_mean" in trace.steps else np.array([])
-    return float(max(share[0], 1.0 - share[0])) if share.size and 0.0 <= share[0] <= 1.0 else None
+    shares = _finite(trace.column("y0_mean")) if "y0_mean" in trace.steps else np.array([])
+    share = float(np.mean(shares)) if shares.size else -1.0
+    return max(share, 1.0 - share) if 0.0 <= share <= 1.0 else None
 
 
 CHECKS = (check_still_learning, check_few_updates, check_no_better_than_mean, check_memorized)
