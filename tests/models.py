@@ -59,7 +59,9 @@ def regressor_unscaled_targets(seed=0):
     m = keras.Sequential([keras.Input((10,)), keras.layers.Dense(32, activation="relu", name="hidden"),
                           keras.layers.Dense(1, name="out")], name="regressor")
     m.compile(keras.optimizers.Adam(0.01), "mse")
-    return m, dict(x=_standardize(d.data), y=d.target.astype("float32"), epochs=8, batch_size=32)
+    # 30 epochs: at 8 its MSE (1.2e4) was still twice the targets' variance (5.9e3), worse than predicting
+    # their mean, and still falling fast (no_better_than_mean rightly calls that unfinished)
+    return m, dict(x=_standardize(d.data), y=d.target.astype("float32"), epochs=30, batch_size=32)
 
 
 def cnn(seed=0):

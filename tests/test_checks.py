@@ -578,7 +578,12 @@ def test_no_better_than_mean_flags_a_regression_stopped_at_the_labels_variance()
         return [f.kind for f in progress.run_final(trace, config) if f.kind == "no_better_than_mean"]
 
     assert kinds(_regression(falling * 0.5)) == []  # well below the variance: it learned something
-    assert kinds(_regression(np.full(100, 1.2))) == []  # flat: the trend checks judge a stalled run
+    (stuck,) = [f for f in progress.run_final(_regression(np.full(100, 1.2)), CFG) if f.kind == "no_better_than_mean"]
+    assert stuck.root_cause is None and "no longer falling" in stuck.message  # the diagnosis names the cause
+    # stuck on targets in the thousands (mean 3e4, sd 8e3): their scale is named
+    (big,) = [f for f in progress.run_final(_regression(np.full(100, 9.6e8), y_mean=3e4, y_sq=9.64e8), CFG)
+              if f.kind == "no_better_than_mean"]
+    assert (big.root_cause, big.layer) == ("data_preprocessing", "data") and "Standardize the targets" in big.suggestion
     assert kinds(_regression(falling, name="mean_absolute_error")) == []  # the variance is MSE's baseline only
     assert kinds(_regression(falling, width=3.0)) == []  # several targets: one variance is not their baseline
     assert kinds(_regression(falling), {**CFG, "mean_baseline_fraction": 1.5}) == []
@@ -616,3 +621,15 @@ def test_memorized_flags_training_accuracy_up_while_validation_stays_at_chance()
     # one sigmoid unit: chance is the majority share of the 0/1 labels (here 80% ones)
     assert run([0.8, 0.9, 0.95, 0.99], [0.8, 0.81, 0.8, 0.82], units=1, y_mean=0.8)
     assert run([0.8, 0.9, 0.95, 0.99], [0.8, 0.81, 0.8, 0.82], units=1, y_mean=0.5) == []
+
+
+def test_accuracy_stuck_while_the_loss_falls_from_far_above_a_uniform_guess_is_a_symptom():
+    meta = {"loss": [{"name": "sparse_categorical_crossentropy"}], "output_shapes": [[None, 10]]}
+    flat_accuracy = {"accuracy": 0.1 + 0.002 * np.sin(np.arange(200))}
+
+    def stuck(loss):
+        trace = make_trace(n_steps=200, loss=loss, steps=flat_accuracy, meta=meta)
+        return [f for f in trends.run_all(trace, CFG, final=True) if f.kind == "accuracy_not_increasing"]
+
+    assert stuck(np.linspace(20.0, 7.5, 200))  # still falling fast, but still 3x a uniform guess's 2.3
+    assert stuck(np.linspace(2.3, 1.2, 200)) == []  # below a uniform guess: accuracy has not had time yet

@@ -863,3 +863,38 @@ def test_a_run_stopped_while_still_learning_keeps_its_cause_against_a_faster_fix
     assert "stopped while still learning" in v.kept_cause and "learning_rate_x10" in d.suggestion
     d, v = diagnosed("adam_default", "optimizer")
     assert (d.root_cause, d.faulty_layer, v.kept_cause) == ("optimizer", "optimizer", "")
+
+
+def test_dropout_that_drops_nearly_everything_is_found_and_verified_by_default():
+    """Dropout(0.95) after each hidden layer: accuracy stays at chance while the loss falls from far above a
+    uniform guess's; the default (verify="auto") proves the lower dropout rate."""
+    keras = _keras()
+    keras.utils.set_random_seed(0)
+    x, y = digits()
+    stack = [keras.Input((64,))]
+    for i in (1, 2):
+        stack += [keras.layers.Dense(64, activation="relu", name=f"h{i}"), keras.layers.Dropout(0.95, name=f"drop{i}")]
+    m = keras.Sequential(stack + [keras.layers.Dense(10, activation="softmax", name="out")])
+    m.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    d, v = _verified(_fit(m, x, y, epochs=8))
+    assert "accuracy_not_increasing" in {f.kind for f in d.findings}
+    assert (d.root_cause, d.faulty_layer) == ("architecture", "drop1")
+
+
+def test_a_generalization_symptom_is_not_judged_by_the_trials():
+    """Permuted labels: training accuracy climbs, validation accuracy stays at chance. A lower learning rate
+    'improves' the held-back loss of such a model (it memorizes less), so no trial may name the cause."""
+    keras = _keras()
+    from deeplocalize import DeepLocalizeCallback
+
+    keras.utils.set_random_seed(0)
+    x, y = digits()
+    m = keras.Sequential([keras.Input((64,)), keras.layers.Dense(128, activation="relu", name="hidden"),
+                          keras.layers.Dense(10, activation="softmax", name="out")])
+    m.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    cb = DeepLocalizeCallback(verbose=0, config=FAST)
+    m.fit(x, np.random.default_rng(0).permutation(y), epochs=30, batch_size=32, validation_split=0.2,
+          callbacks=[cb], verbose=0)
+    d = cb.diagnosis
+    assert d.primary.kind == "memorized" and d.root_cause == "labels"
+    assert not d.verified and "memorized" in d.verification.note and d.verification.trials == []

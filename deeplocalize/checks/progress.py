@@ -98,11 +98,14 @@ def check_few_updates(trace: Trace, config: dict) -> list[Finding]:
 
 def check_no_better_than_mean(trace: Trace, config: dict) -> list[Finding]:
     """A warning at the end of a regression run (one scalar target, mean
-    squared error): its loss over the last quarter of the run is still at
-    least ``mean_baseline_fraction`` of the labels' variance (the loss of
-    always predicting their mean, from the batches seen) and still falling
-    fast (as `check_still_learning` sees it): the run stopped before the
-    model learned more than a constant.
+    squared error) whose loss over the last quarter of the run is still at
+    least ``mean_baseline_fraction`` of the labels' variance: the model does
+    no better than always predicting their mean (estimated from the batches
+    seen). Still falling fast (as `check_still_learning` sees it): the run
+    stopped before the model learned (training_config). Not falling: stuck;
+    with targets of root mean square above ``target_scale_max``, their scale
+    is named (data_preprocessing: the initial weights predict values near
+    0), else the cause is left to the diagnosis.
 
     Example:
         >>> [f.kind for f in check_no_better_than_mean(trace, load_config())]   # MSE 1.3, var(y) 0.88
@@ -112,22 +115,34 @@ def check_no_better_than_mean(trace: Trace, config: dict) -> list[Finding]:
     if losses not in (["mean_squared_error"], ["mse"]) or "y0_sq" not in trace.steps:
         return []
     width, mean, sq = (_finite(trace.column(f"y0_{c}")) for c in ("width", "mean", "sq"))
-    if not (mean.size and sq.size and np.all(width == 1)):
+    loss = _finite(trace.column("loss"))
+    if not (mean.size and sq.size and np.all(width == 1)) or loss.size // 4 < 2:
         return []
-    variance = float(np.mean(sq) - np.mean(mean) ** 2)
-    late = _still_falling(trace, config)
-    if late is None or variance <= 0 or late[2] < config["mean_baseline_fraction"] * variance:
+    variance, last = float(np.mean(sq) - np.mean(mean) ** 2), float(np.median(loss[-(loss.size // 4):]))
+    if variance <= 0 or last < config["mean_baseline_fraction"] * variance:
         return []
+    late, scale = _still_falling(trace, config), float(np.sqrt(np.mean(sq)))
+    said = f"The run ended with a mean squared error of {last:.4g}, no better than always predicting the " \
+           f"labels' mean ({variance:.4g}, their variance)"
+    if late is not None:
+        cause, layer, suggestion = "training_config", "training_config", \
+            "Train for many more epochs (or use a smaller batch, or a faster optimizer such as Adam)."
+        said += f", and the loss was still falling fast ({late[1]:.4g} -> {late[2]:.4g} over the last two " \
+                "quarters): it stopped before the model learned."
+    elif scale > config["target_scale_max"]:
+        cause, layer, suggestion = "data_preprocessing", "data", \
+            "Standardize the targets (y - mean) / std for training, and invert it on the predictions."
+        said += f", and it is no longer falling: the targets are about {scale:.4g} in size, far from the values " \
+                "near 0 that freshly initialized weights predict."
+    else:
+        cause, layer, suggestion = None, None, ""
+        said += ", and it is no longer falling: the model has learned nothing of the inputs."
     row = trace.n_steps - 1
     return [Finding(
-        kind="no_better_than_mean", layer="training_config", root_cause="training_config", severity="warning",
-        step=_step(trace, row), epoch=_epoch(trace, row),
-        message=f"The run ended with a mean squared error of {late[2]:.4g}, no better than always predicting "
-        f"the labels' mean ({variance:.4g}, their variance), and the loss was still falling fast "
-        f"({late[1]:.4g} -> {late[2]:.4g} over the last two quarters): it stopped before the model learned.",
-        suggestion="Train for many more epochs (or use a smaller batch, or a faster optimizer such as Adam).",
-        evidence=_ev(last_quarter_median=late[2], label_variance=variance,
-                     threshold=config["mean_baseline_fraction"]))]
+        kind="no_better_than_mean", layer=layer, root_cause=cause, severity="warning",
+        step=_step(trace, row), epoch=_epoch(trace, row), message=said, suggestion=suggestion,
+        evidence=_ev(last_quarter_median=last, label_variance=variance, label_rms=scale,
+                     still_falling=late is not None, threshold=config["mean_baseline_fraction"]))]
 
 
 def check_memorized(trace: Trace, config: dict) -> list[Finding]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deeplocalize.checks.chance import is_regression, late_loss_drop, started_trained
+from deeplocalize.checks.chance import chance_loss, is_regression, late_loss_drop, started_trained
 from deeplocalize.checks.windows import _enough, _epoch, _ev, _finite, _last_window, _rolling_medians, _step, _weighted
 from deeplocalize.findings import Finding
 from deeplocalize.trace import Trace
@@ -128,16 +128,19 @@ def check_accuracy_not_increasing(trace: Trace, config: dict) -> list[Finding]:
     (per epoch when there are enough epochs, else per window of steps), is
     below ``accuracy_good``, and the loss is no longer falling fast (a loss
     still ``still_learning_drop`` lower over the run's last quarter means
-    accuracy has not had time to move yet: `check_still_learning` notes it)."""
+    accuracy has not had time to move yet: `check_still_learning` notes it; not
+    where that loss is still above a uniform guess's)."""
     got = _accuracy_progress(trace, config)
     if got is None or started_trained(trace, config):
         return []
     key, first, best, last, start_row, per_epoch = got
     if best - first >= config["accuracy_min_gain"] or last >= config["accuracy_good"]:
         return []
-    late = late_loss_drop(trace, config)
-    if late is not None and late[0] >= config["still_learning_drop"]:
-        return []  # accuracy lags a loss still falling fast: too early to call it stuck
+    late, chance = late_loss_drop(trace, config), chance_loss(trace.meta)
+    # accuracy lags a loss still falling fast: too early to call it stuck, unless that loss is still
+    # above a uniform guess's (recovering from a bad start, not learning the task)
+    if late is not None and late[0] >= config["still_learning_drop"] and not (chance and late[2] > chance):
+        return []
     return [Finding(
         kind="accuracy_not_increasing", layer=None, severity="warning", step=_step(trace, start_row),
         epoch=_epoch(trace, start_row),

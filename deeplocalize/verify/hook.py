@@ -82,10 +82,10 @@ def verify_at_end(cb):
             if not causes:
                 return
         capture = cb._capture
-        if capture is None or capture.sample.n == 0:
+        why = _why_not(d, capture)
+        if why:
             from deeplocalize.verify.verdict import Verification
 
-            why = capture.unavailable if capture is not None and capture.unavailable else "no batch was kept"
             cb._verification = Verification(mode=cb.verify, note=f"Nothing verified: {why}.")
             attach(cb, d)
             return
@@ -98,6 +98,19 @@ def verify_at_end(cb):
     except Exception as exc:  # verification must never break the user's program
         warnings.warn(f"deeplocalize could not verify the diagnosis ({type(exc).__name__}: {exc}); the rules' verdict "
                       "stands, unverified.", RuntimeWarning, stacklevel=2)
+
+
+def _why_not(d, capture) -> str:
+    """Why the trials cannot run or cannot judge this run ("" when they can)."""
+    from deeplocalize.vocab import GENERALIZATION_KINDS
+
+    top = d.primary if d.status == "buggy" else None
+    if top is not None and top.kind in GENERALIZATION_KINDS:
+        return (f"the symptom ({top.kind}) is about validation data against training data, and the trials "
+                "measure how well a copy trains, which cannot show its fix; the checks' answer stands")
+    if capture is None or capture.sample.n == 0:
+        return capture.unavailable if capture is not None and capture.unavailable else "no batch was kept"
+    return ""
 
 
 def noted_causes(d) -> list[str]:

@@ -98,6 +98,8 @@ class Verification:
         if self.verified:
             return f"Verified fix: {self.fix.change} ({self.fix.root_cause.replace('_', ' ')}). {self.evidence}"
         tried = sum(t.verdict not in ("baseline", "not tried", "not applicable") for t in self.trials)
+        if not tried and self.note:
+            return f"Unverified. {self.note}"
         why = f" {self.note}" if self.note else ""
         return f"Unverified: none of {tried} candidate fixes beat the model as it is by a clear margin.{why}"
 

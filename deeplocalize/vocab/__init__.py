@@ -9,7 +9,8 @@ Example:
 
 from deeplocalize.vocab.causes import (COMPONENT_OF, COMPONENTS, ROOT_CAUSE_ROWS, ROOT_CAUSES, RootCause,
                                        cause_row, open_layer_component, verdict_component)
-from deeplocalize.vocab.kinds import (FINDING_KIND_ROWS, FINDING_KINDS, HARMLESS_WHEN_LEARNING, NUMERICAL_KINDS,
+from deeplocalize.vocab.kinds import (FINDING_KIND_ROWS, FINDING_KINDS, GENERALIZATION_KINDS, HARMLESS_WHEN_LEARNING,
+                                      NUMERICAL_KINDS,
                                       PRE_FLIGHT_KINDS, PRIORITY, TREND_KINDS, VERIFIABLE_NOTES, FindingKind, kind_rank,
                                       kind_title)
 from deeplocalize.vocab.layers import (ACTIVATION_ROWS, LAYER_ACTIVATION, LAYER_CLASS_ROWS, LAYER_KINDS, LINEAR,
@@ -19,7 +20,7 @@ from deeplocalize.vocab.metrics import ACCURACY_KEYS, LOSS_ALIASES, accuracy_key
 
 __all__ = [
     "ACCURACY_KEYS", "ACTIVATION_ROWS", "COMPONENTS", "COMPONENT_OF", "FINDING_KINDS", "FINDING_KIND_ROWS",
-    "HARMLESS_WHEN_LEARNING", "LAYER_ACTIVATION", "LAYER_CLASS_ROWS", "LAYER_KINDS", "LINEAR", "LOSS_ALIASES", "NORMALIZERS",
+    "GENERALIZATION_KINDS", "HARMLESS_WHEN_LEARNING", "LAYER_ACTIVATION", "LAYER_CLASS_ROWS", "LAYER_KINDS", "LINEAR", "LOSS_ALIASES", "NORMALIZERS",
     "NUMERICAL_KINDS", "OUTPUT_RANGE", "PASSTHROUGH", "PRE_FLIGHT_KINDS", "PRIORITY", "RELU_LIKE", "ROOT_CAUSES", "ROOT_CAUSE_ROWS",
     "SQUASHING", "TREND_KINDS", "UNPROBED_CLASSES", "VERIFIABLE_NOTES", "ZERO_OUTPUT", "Activation", "FindingKind", "LayerClass",
     "RootCause", "accuracy_key", "cause_row", "keras_activation_name", "kind_rank", "kind_title", "layer_kind",
