@@ -147,6 +147,9 @@ def test_oscillating_loss_per_epoch():
     smooth = [{"loss": v} for v in (1.0, 0.8, 0.7, 0.65, 0.6, 0.58, 0.57)]
     assert kinds(trends.check_oscillating_loss(make_trace(epochs=swing), CFG)) == ["oscillating_loss"]
     assert trends.check_oscillating_loss(make_trace(epochs=smooth), CFG) == []
+    # a loss that fell from 0.69 to about 0.11 and jitters there (permuted labels, memorized): not overshooting
+    settled = [{"loss": v} for v in (0.685, 0.55, 0.4, 0.25, 0.121, 0.109, 0.106, 0.115, 0.102, 0.124)]
+    assert trends.check_oscillating_loss(make_trace(epochs=settled), CFG) == []
 
 
 def test_overfitting_needs_rising_val_loss_and_falling_train_loss():

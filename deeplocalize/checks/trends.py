@@ -150,8 +150,9 @@ def check_accuracy_not_increasing(trace: Trace, config: dict) -> list[Finding]:
 
 
 def check_oscillating_loss(trace: Trace, config: dict) -> list[Finding]:
-    """Epoch losses alternate up and down with a large amplitude and no net
-    progress (judged per epoch: batch-to-batch noise is not oscillation)."""
+    """Epoch losses alternate up and down with a large amplitude (beside their
+    recent value and the first epoch's) and no net progress (judged per epoch:
+    batch-to-batch noise is not oscillation)."""
     loss = _finite(trace.epoch_column("loss")) if trace.epochs else np.array([])
     if loss.size < config["min_epochs"] * 2:
         return []
@@ -161,10 +162,12 @@ def check_oscillating_loss(trace: Trace, config: dict) -> list[Finding]:
         return []
     flips = np.mean(np.sign(diffs[1:]) != np.sign(diffs[:-1]))
     amplitude = np.median(np.abs(diffs)) / max(np.median(np.abs(recent)), 1e-12)
+    # swings small beside where the run began are noise near its end, not steps that overshoot
+    begun = np.median(np.abs(diffs)) / max(abs(loss[0]), 1e-12)
     slope = np.polyfit(np.arange(recent.size), recent, 1)[0]
     progress = -slope * (recent.size - 1) / max(np.median(np.abs(recent)), 1e-12)
     # The swings must dominate any trend: a falling loss with noisy epochs is fine.
-    if flips < 0.6 or amplitude < config["oscillation_amplitude"] or progress > amplitude / 2:
+    if flips < 0.6 or min(amplitude, begun) < config["oscillation_amplitude"] or progress > amplitude / 2:
         return []
     start = len(trace.epochs) - recent.size
     return [Finding(
