@@ -607,10 +607,10 @@ def test_a_run_that_stopped_while_learning_is_not_overruled_by_a_guess():
 def test_memorized_flags_training_accuracy_up_while_validation_stays_at_chance():
     from deeplocalize.checks import progress
 
-    def run(train, val, units=10, y_mean=4.5):
+    def run(train, val, units=10, y_mean=4.5, loss="sparse_categorical_crossentropy"):
         epochs = [{"accuracy": a, "val_accuracy": v, "loss": 2.0, "val_loss": 2.3} for a, v in zip(train, val)]
         meta = {"output_layers": ["out"], "output_activations": ["softmax" if units > 1 else "sigmoid"],
-                "output_shapes": [[None, units]], "loss": [{"name": "sparse_categorical_crossentropy"}]}
+                "output_shapes": [[None, units]], "loss": [{"name": loss}]}
         trace = make_trace(epochs=epochs, meta=meta, steps={"accuracy": np.full(100, train[-1]),
                                                             "y0_mean": np.full(100, y_mean)})
         return [f for f in progress.run_final(trace, CFG) if f.kind == "memorized"]
@@ -624,6 +624,8 @@ def test_memorized_flags_training_accuracy_up_while_validation_stays_at_chance()
     # one sigmoid unit: chance is the majority share of the 0/1 labels (here 80% ones)
     assert run([0.8, 0.9, 0.95, 0.99], [0.8, 0.81, 0.8, 0.82], units=1, y_mean=0.8)
     assert run([0.8, 0.9, 0.95, 0.99], [0.8, 0.81, 0.8, 0.82], units=1, y_mean=0.5) == []
+    # several independent sigmoid labels: no single chance level to compare with
+    assert run([0.12, 0.2, 0.3, 0.4], [0.1, 0.09, 0.12, 0.1], loss="binary_crossentropy") == []
 
 
 def test_accuracy_stuck_while_the_loss_falls_from_far_above_a_uniform_guess_is_a_symptom():

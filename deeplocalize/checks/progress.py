@@ -188,9 +188,9 @@ def _chance_accuracy(trace: Trace) -> float | None:
     outputs = model_outputs(trace.meta)
     if len(outputs) != 1 or not isinstance(outputs[0][2], int):
         return None
-    units = outputs[0][2]
-    if units > 1:
-        return 1.0 / units
+    units, loss = outputs[0][2], outputs[0][3].get("name")
+    if units > 1:  # several sigmoid units under binary cross-entropy are labels of their own: no one chance
+        return None if loss == "binary_crossentropy" else 1.0 / units
     shares = _finite(trace.column("y0_mean")) if "y0_mean" in trace.steps else np.array([])
     share = float(np.mean(shares)) if shares.size else -1.0
     return max(share, 1.0 - share) if 0.0 <= share <= 1.0 else None
