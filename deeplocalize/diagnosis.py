@@ -170,14 +170,13 @@ def _symptom_cause(trace: Trace, f: Finding, findings: list[Finding]) -> tuple[s
         return "learning_rate", "oscillation without progress means steps overshoot"
     if data is not None and f.kind in ("initial_loss_high", "dying_relu", "saturated_activation",
                                        "exploding_activation", "exploding_gradient", "vanishing_gradient",
-                                       "weights_unchanged", "loss_not_decreasing", "accuracy_not_increasing",
-                                       "no_better_than_mean"):
+                                       "weights_unchanged", "loss_not_decreasing", "accuracy_not_increasing"):
         return "data_preprocessing", "inputs are far from normalized (pre-flight)"
     if f.kind == "initial_loss_high":  # seen before the first update: not the learning rate
         return "initialization", "inputs are in scale, so the initial weights make the first predictions extreme"
     mismatch = next((g for g in findings if g.kind == "loss_activation_mismatch" and g.severity != "info"
                      and g.root_cause), None)
-    if mismatch is not None and f.kind in ("loss_not_decreasing", "accuracy_not_increasing", "no_better_than_mean"):
+    if mismatch is not None and f.kind in ("loss_not_decreasing", "accuracy_not_increasing"):
         f.layer = f.layer or mismatch.layer
         return mismatch.root_cause, f"the loss does not fit the output or the labels ('{mismatch.layer}', pre-flight)"
     if lr is not None:
@@ -203,7 +202,7 @@ def _symptom_cause(trace: Trace, f: Finding, findings: list[Finding]) -> tuple[s
         if _lr(trace) < 1e-5:
             return "learning_rate", "the learning rate is tiny"
         return "optimizer", "the optimizer makes no progress although gradients flow"
-    if f.kind in ("loss_not_decreasing", "accuracy_not_increasing", "no_better_than_mean"):
+    if f.kind in ("loss_not_decreasing", "accuracy_not_increasing"):
         layer = most_relevant(trace)
         if layer is not None:
             info = trace.layers[trace.layer_index(layer)]

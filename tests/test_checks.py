@@ -581,8 +581,7 @@ def test_no_better_than_mean_flags_a_regression_stopped_at_the_labels_variance()
         return [f.kind for f in progress.run_final(trace, config) if f.kind == "no_better_than_mean"]
 
     assert kinds(_regression(falling * 0.5)) == []  # well below the variance: it learned something
-    (stuck,) = [f for f in progress.run_final(_regression(np.full(100, 1.2)), CFG) if f.kind == "no_better_than_mean"]
-    assert stuck.root_cause is None and "no longer falling" in stuck.message  # the diagnosis names the cause
+    assert kinds(_regression(np.full(100, 1.2))) == []  # flat on targets in scale: the trend checks judge it
     # stuck on targets in the thousands (mean 3e4, sd 8e3): their scale is named
     (big,) = [f for f in progress.run_final(_regression(np.full(100, 9.6e8), y_mean=3e4, y_sq=9.64e8), CFG)
               if f.kind == "no_better_than_mean"]
