@@ -637,3 +637,17 @@ def test_accuracy_stuck_while_the_loss_falls_from_far_above_a_uniform_guess_is_a
 
     assert stuck(np.linspace(20.0, 7.5, 200))  # still falling fast, but still 3x a uniform guess's 2.3
     assert stuck(np.linspace(2.3, 1.2, 200)) == []  # below a uniform guess: accuracy has not had time yet
+
+
+def test_no_better_than_mean_wants_a_clear_margin_when_few_labels_were_seen():
+    from deeplocalize.checks import progress
+
+    def kinds(batch):  # the labels of one batch only (watched from outside the step): variance 0.91
+        trace = _regression(np.linspace(1.6, 0.9, 100))
+        for key in ("y0_mean", "y0_sq", "y0_width"):
+            trace.steps[key][1:] = np.nan
+        trace.steps["batch_size"] = np.full(100, float(batch))
+        return [f.kind for f in progress.run_final(trace, CFG) if f.kind == "no_better_than_mean"]
+
+    assert kinds(500) == ["no_better_than_mean"]  # last quarter ~0.99 against 0.9 x 0.91 x 1.13
+    assert kinds(10) == []  # ... against 0.9 x 0.91 x 1.94: ten labels say little about their variance

@@ -101,7 +101,7 @@ def check_no_better_than_mean(trace: Trace, config: dict) -> list[Finding]:
     squared error) whose loss over the last quarter of the run is still at
     least ``mean_baseline_fraction`` of the labels' variance: the model does
     no better than always predicting their mean (estimated from the batches
-    seen). Still falling fast (as `check_still_learning` sees it): the run
+    seen, the bar raised by two standard errors of that estimate). Still falling fast (as `check_still_learning` sees it): the run
     stopped before the model learned (training_config). Not falling, with
     targets of root mean square above ``target_scale_max``: their scale
     (data_preprocessing: the initial weights predict values near 0). Not
@@ -120,7 +120,11 @@ def check_no_better_than_mean(trace: Trace, config: dict) -> list[Finding]:
     if not (mean.size and sq.size and np.all(width == 1)) or loss.size // 4 < 2:
         return []
     variance, last = float(np.mean(sq) - np.mean(mean) ** 2), float(np.median(loss[-(loss.size // 4):]))
-    if variance <= 0 or last < config["mean_baseline_fraction"] * variance:
+    # a variance from few labels (one batch, watched from outside the step) is loose: two standard
+    # errors of a sample variance, sqrt(2 / (n - 1)), are added to the bar
+    seen = trace.column("batch_size")[np.isfinite(trace.column("y0_sq"))] if "batch_size" in trace.steps else []
+    n = max(float(np.nansum(seen)), 2.0)
+    if variance <= 0 or last < config["mean_baseline_fraction"] * variance * (1 + 2 * np.sqrt(2 / (n - 1))):
         return []
     late, scale = _still_falling(trace, config), float(np.sqrt(np.mean(sq)))
     said = f"The run ended with a mean squared error of {last:.4g}, no better than always predicting the " \
