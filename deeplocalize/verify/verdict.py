@@ -237,7 +237,7 @@ def apply_to(diagnosis, verification: Verification) -> None:
             kind="fix_verified", layer=fix.layer, root_cause=fix.root_cause, severity="warning",
             message=f"The checks found no symptom, but a candidate fix trains far better: {verification.evidence}",
             suggestion=fix.suggestion, evidence={"fix": fix.fix, **fix.improvement}))
-    elif _read_from_program(diagnosis, verification):
+    elif _cause_read_directly(diagnosis, verification):
         cause = diagnosis.root_cause.replace("_", " ")
         source = "the run itself: it stopped while still learning" if cause == "training config" \
             else "the program itself"
@@ -255,7 +255,7 @@ def apply_to(diagnosis, verification: Verification) -> None:
     diagnosis.suggestion = f"{fix.suggestion} (verified: {verification.evidence})"
 
 
-def _read_from_program(diagnosis, verification: Verification) -> bool:
+def _cause_read_directly(diagnosis, verification: Verification) -> bool:
     """Whether the diagnosis rests on a finding `read_directly`, and the
     proven fix, of another cause, only trains faster."""
     proven, top = verification.fix_object, diagnosis.primary
