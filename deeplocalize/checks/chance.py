@@ -23,6 +23,7 @@ import math
 
 import numpy as np
 
+from deeplocalize.checks.structure import model_outputs
 from deeplocalize.findings import Finding
 from deeplocalize.trace import Trace
 
@@ -51,6 +52,29 @@ def chance_loss(meta: dict) -> float | None:
     if losses[0] in _CATEGORICAL and isinstance(units, int) and units > 1:
         return math.log(units)
     return None
+
+
+def chance_accuracy(trace: Trace) -> float | None:
+    """The accuracy of a single-output classifier that has learned nothing:
+    one class in ``units``; for one sigmoid unit the majority share of the
+    0/1 labels of the batches recorded; None for several sigmoid labels
+    under binary cross-entropy (each unit is a label of its own) and for
+    anything else.
+
+    Example:
+        >>> chance_accuracy(trace)   # a 10-class softmax
+        0.1
+    """
+    outputs = model_outputs(trace.meta)
+    if len(outputs) != 1 or not isinstance(outputs[0][2], int):
+        return None
+    units, loss = outputs[0][2], outputs[0][3].get("name")
+    if units > 1:
+        return None if loss == "binary_crossentropy" else 1.0 / units
+    shares = trace.column("y0_mean") if "y0_mean" in trace.steps else np.array([])
+    shares = shares[np.isfinite(shares)]
+    share = float(np.mean(shares)) if shares.size else -1.0
+    return max(share, 1.0 - share) if 0.0 <= share <= 1.0 else None
 
 
 def started_trained(trace: Trace, config: dict) -> bool:

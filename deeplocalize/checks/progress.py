@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deeplocalize.checks.chance import is_regression, late_loss_drop
-from deeplocalize.checks.structure import model_outputs
+from deeplocalize.checks.chance import chance_accuracy, is_regression, late_loss_drop
 from deeplocalize.checks.windows import _epoch, _ev, _finite, _step
 from deeplocalize.findings import Finding
 from deeplocalize.trace import Trace
@@ -165,7 +164,7 @@ def check_memorized(trace: Trace, config: dict) -> list[Finding]:
         ['memorized']
     """
     key = accuracy_key(trace.steps, trace.epochs)
-    chance = _chance_accuracy(trace)
+    chance = chance_accuracy(trace)
     if key is None or chance is None or is_regression(trace) or len(trace.epochs) < config["min_epochs"]:
         return []
     train, val = _finite(trace.epoch_column(key)), _finite(trace.epoch_column("val_" + key))
@@ -186,18 +185,6 @@ def check_memorized(trace: Trace, config: dict) -> list[Finding]:
         "shuffle sorted data first); if both hold, use fewer parameters, regularization or more data.",
         evidence=_ev(train_accuracy=train[-1], best_val_accuracy=val.max(), chance=chance,
                      threshold=config["memorized_gain"]))]
-
-
-def _chance_accuracy(trace: Trace) -> float | None:
-    outputs = model_outputs(trace.meta)
-    if len(outputs) != 1 or not isinstance(outputs[0][2], int):
-        return None
-    units, loss = outputs[0][2], outputs[0][3].get("name")
-    if units > 1:  # several sigmoid units under binary cross-entropy are labels of their own: no one chance
-        return None if loss == "binary_crossentropy" else 1.0 / units
-    shares = _finite(trace.column("y0_mean")) if "y0_mean" in trace.steps else np.array([])
-    share = float(np.mean(shares)) if shares.size else -1.0
-    return max(share, 1.0 - share) if 0.0 <= share <= 1.0 else None
 
 
 CHECKS = (check_still_learning, check_few_updates, check_no_better_than_mean, check_memorized)
