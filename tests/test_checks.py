@@ -628,6 +628,7 @@ def test_memorized_flags_training_accuracy_up_while_validation_stays_at_chance()
 
 
 def test_accuracy_stuck_while_the_loss_falls_from_far_above_a_uniform_guess_is_a_symptom():
+    # far above: confident_wrong_factor (2) times a uniform guess's loss
     meta = {"loss": [{"name": "sparse_categorical_crossentropy"}], "output_shapes": [[None, 10]]}
     flat_accuracy = {"accuracy": 0.1 + 0.002 * np.sin(np.arange(200))}
 
@@ -637,6 +638,9 @@ def test_accuracy_stuck_while_the_loss_falls_from_far_above_a_uniform_guess_is_a
 
     assert stuck(np.linspace(20.0, 7.5, 200))  # still falling fast, but still 3x a uniform guess's 2.3
     assert stuck(np.linspace(2.3, 1.2, 200)) == []  # below a uniform guess: accuracy has not had time yet
+    # an unlucky start 1.5x above a uniform guess, recovering fast: not yet a symptom
+    assert stuck(np.linspace(4.6, 3.4, 200)) == []
+    assert stuck(np.linspace(9.0, 5.5, 200))  # recovering as fast, but still 2.5x above: confidently wrong
 
 
 def test_no_better_than_mean_wants_a_clear_margin_when_few_labels_were_seen():

@@ -23,6 +23,7 @@ import keras
 import numpy as np
 from deeplocalize import DeepLocalizeCallback
 from deeplocalize.learn import predict
+keras.utils.set_random_seed(0)  # unseeded, 2 inits in 8 start below chance and stay there for the 24 steps
 rng = np.random.default_rng(0)
 x = rng.normal(size=(256, 8)).astype("float32")
 y = (x[:, 0] > 0).astype("int32")

@@ -129,7 +129,7 @@ def check_accuracy_not_increasing(trace: Trace, config: dict) -> list[Finding]:
     below ``accuracy_good``, and the loss is no longer falling fast (a loss
     still ``still_learning_drop`` lower over the run's last quarter means
     accuracy has not had time to move yet: `check_still_learning` notes it; not
-    where that loss is still above a uniform guess's)."""
+    where that loss is still ``confident_wrong_factor`` times a uniform guess's)."""
     got = _accuracy_progress(trace, config)
     if got is None or started_trained(trace, config):
         return []
@@ -138,8 +138,9 @@ def check_accuracy_not_increasing(trace: Trace, config: dict) -> list[Finding]:
         return []
     late, chance = late_loss_drop(trace, config), chance_loss(trace.meta)
     # accuracy lags a loss still falling fast: too early to call it stuck, unless that loss is still
-    # above a uniform guess's (recovering from a bad start, not learning the task)
-    if late is not None and late[0] >= config["still_learning_drop"] and not (chance and late[2] > chance):
+    # far above a uniform guess's (confidently wrong, not merely recovering from an unlucky start)
+    confident_wrong = chance and late is not None and late[2] > config["confident_wrong_factor"] * chance
+    if late is not None and late[0] >= config["still_learning_drop"] and not confident_wrong:
         return []
     return [Finding(
         kind="accuracy_not_increasing", layer=None, severity="warning", step=_step(trace, start_row),
