@@ -19,7 +19,7 @@ from deeplocalize.probes.batch_stats import FirstBatch, batch_columns
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_COLUMNS = ("batch_size", "x0_min", "x0_max", "x0_mean", "x0_std", "x1_min", "x1_max", "x1_mean", "x1_std",
-                "y0_min", "y0_max", "y0_mean", "y0_sq", "y0_int_frac", "y0_rowsum", "y0_width")
+                "y0_min", "y0_max", "y0_mean", "y0_sq", "y0_int_frac", "y0_rowsum", "y0_width", "y0_neg_sq")
 
 
 def test_columns_of_one_batch():
@@ -33,6 +33,7 @@ def test_columns_of_one_batch():
     assert soft["y0_int_frac"] == 0.5 and soft["y0_width"] == 1.0 and np.isnan(soft["y0_rowsum"])
     assert soft["y0_sq"] == pytest.approx(0.625)  # the labels' mean square: with y0_mean, their variance
     assert batch_columns([x], [np.array([True, False])])["y0_mean"] == 0.5
+    assert batch_columns([x], [np.array([-1.0, 2.0])])["y0_neg_sq"] == 0.5  # what a relu output cannot reach
 
 
 def test_first_batch_splits_inputs_from_targets_and_keeps_the_first_batch_only():

@@ -120,3 +120,27 @@ def test_the_same_classifier_on_its_real_labels_generalizes_and_is_healthy():
     cb = DeepLocalizeCallback(verbose=0, verify="never")
     wide_mlp().fit(X, Y, epochs=30, batch_size=32, validation_split=0.2, callbacks=[cb], verbose=0)
     assert cb.diagnosis.status == "healthy", [(f.kind, f.severity) for f in cb.diagnosis.findings]
+
+
+def _relu_regression(y):
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(1).normal(size=(len(y), 4)).astype("float32")
+    m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu", name="hidden"),
+                          keras.layers.Dense(1, activation="relu", name="out")])
+    m.compile("adam", "mse")
+    cb = DeepLocalizeCallback(verbose=0, verify="never")
+    history = m.fit(x, y, epochs=2, batch_size=32, shuffle=False, verbose=0, callbacks=[cb])
+    found = [f for f in cb.diagnosis.findings if f.kind == "loss_activation_mismatch"]
+    return found, len(history.history["loss"])
+
+
+def test_a_relu_output_is_an_error_only_when_much_of_the_targets_is_out_of_its_reach():
+    rng = np.random.default_rng(0)
+    standardized = rng.normal(size=64).astype("float32")  # half the targets below 0: out of a relu's reach
+    found, epochs = _relu_regression(standardized)
+    assert [(f.severity, f.layer) for f in found] == [("error", "out")] and epochs == 1  # halted at step 0
+    mostly_positive = (rng.uniform(0.5, 3.0, size=64)).astype("float32")
+    mostly_positive[[3, 40]] = -0.5  # two small negative targets: a cap on the fit, not a failure
+    found, epochs = _relu_regression(mostly_positive)
+    assert [(f.severity, f.layer) for f in found] == [("info", "out")] and epochs == 2
+    assert f"{found[0].evidence['floor']:.4f}" == f"{0.25 / 32:.4f}"  # mean(min(y, 0)^2) of the first batch

@@ -232,13 +232,7 @@ def _labels(trace, k, layer, act, units, loss, from_logits, config) -> list[Find
         lo, hi = rng
         tol = 1e-6
         if y_min < lo - tol or y_max > hi + tol:
-            return [Finding(
-                kind="loss_activation_mismatch", layer=layer, root_cause="activation", severity="error",
-                step=0, epoch=0, evidence={**ev, "output_range": [lo, hi]},
-                message=f"The targets range from {y_min:g} to {y_max:g}, but '{layer}' uses {act}, which can only "
-                f"output values in [{lo:g}, {hi:g}]: the loss can never reach zero.",
-                suggestion=f"Use a linear output on '{layer}' for regression (or scale the targets into "
-                f"[{lo:g}, {hi:g}]).")]
+            return [_out_of_range(trace, k, layer, act, lo, hi, y_min, y_max, ev, config)]
     if loss in REGRESSION and one_hot and act == "softmax" and units and units > 1:
         return [Finding(
             kind="loss_activation_mismatch", layer="loss", root_cause="loss_function", severity="warning",
@@ -263,6 +257,32 @@ def _labels(trace, k, layer, act, units, loss, from_logits, config) -> list[Find
             suggestion=f"Use activation='sigmoid' on '{layer}' with loss='binary_crossentropy' for 0/1 labels.")]
     return []
 
+
+
+def _out_of_range(trace, k, layer, act, lo, hi, y_min, y_max, ev, config) -> Finding:
+    """Targets outside the output activation's range. An error, unless the
+    part out of reach is measured and small: below 0 under a [0, inf) output
+    (relu, softplus), the first batch's mean of min(y, 0)^2 is the least
+    squared error those targets leave, and when that floor is under
+    ``output_range_floor_share`` of the targets' variance the output only
+    caps the fit (a note: a few negative targets under a relu)."""
+    evidence = {**ev, "output_range": [lo, hi]}
+    floor, sq, mean = (_first(trace, f"y{k}_{c}") for c in ("neg_sq", "sq", "mean"))
+    variance = sq - mean * mean
+    share = floor / variance if lo == 0 and hi == math.inf and variance > 0 and math.isfinite(floor) else math.nan
+    suggestion = f"Use a linear output on '{layer}' for regression (or scale the targets into [{lo:g}, {hi:g}])."
+    if share < config["output_range_floor_share"]:
+        return Finding(
+            kind="loss_activation_mismatch", layer=layer, root_cause="activation", severity="info", step=0,
+            epoch=0, evidence={**evidence, "floor": floor, "variance": variance, "floor_share": share},
+            message=f"Some targets are below 0 (down to {y_min:g}), where '{layer}' ({act}) cannot reach: on the "
+            f"first batch they leave a squared error of at least {floor:.3g}, {100 * share:.0f}% of the targets' "
+            "variance, a cap on the fit rather than a failure.", suggestion=suggestion)
+    return Finding(
+        kind="loss_activation_mismatch", layer=layer, root_cause="activation", severity="error", step=0, epoch=0,
+        evidence=evidence, suggestion=suggestion,
+        message=f"The targets range from {y_min:g} to {y_max:g}, but '{layer}' uses {act}, which can only "
+        f"output values in [{lo:g}, {hi:g}]: the loss can never reach zero.")
 
 def _inputs(trace: Trace, config: dict) -> list[Finding]:
     first = trace.layers[0] if trace.layers else None

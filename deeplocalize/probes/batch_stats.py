@@ -24,7 +24,7 @@ import numpy as np
 
 def batch_columns(x_parts: list, y_parts: list) -> dict[str, float]:
     """``batch_size``, ``x{k}_min/max/mean/std`` per numeric input and
-    ``y{k}_min/max/mean/sq/int_frac/rowsum/width`` per numeric target, named as
+    ``y{k}_min/max/mean/sq/int_frac/rowsum/width/neg_sq`` per numeric target, named as
     the in-step probes name them.
 
     Example:
@@ -52,6 +52,7 @@ def batch_columns(x_parts: list, y_parts: list) -> dict[str, float]:
             f"y{k}_int_frac": float(np.mean(t == np.round(t))),
             f"y{k}_rowsum": float(np.mean(np.sum(t, axis=-1))) if wide else math.nan,
             f"y{k}_width": float(t.shape[-1]) if wide else 1.0,
+            f"y{k}_neg_sq": float(np.mean(np.minimum(t, 0.0) ** 2)),
         })
     return columns
 

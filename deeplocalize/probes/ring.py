@@ -19,7 +19,7 @@ from deeplocalize.trace import LAYER_STATS
 
 # Global per-step columns written by the graph, besides the per-input ones.
 _BASE_COLUMNS = ("step", "nonfinite", "loss", "lr", "batch_size")
-MAX_COLUMNS = 96  # per-step columns kept: the base ones, then 4 per input and 7 per target
+MAX_COLUMNS = 96  # per-step columns kept: the base ones, then 4 per input and 8 per target
 RING_ROWS = 32  # recorded steps the graph holds until the callback reads them, a batch at a time
 
 

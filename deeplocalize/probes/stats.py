@@ -123,7 +123,7 @@ class Statistics:
                 continue
             t = tf.cast(t, f32)
             names += [f"y{k}_min", f"y{k}_max", f"y{k}_mean", f"y{k}_sq", f"y{k}_int_frac", f"y{k}_rowsum",
-                      f"y{k}_width"]
+                      f"y{k}_width", f"y{k}_neg_sq"]
             wide = bool(t.shape.rank and t.shape.rank >= 2)
             columns += [
                 _reduce(tf, tf.reduce_min, t),
@@ -133,6 +133,7 @@ class Statistics:
                 _reduce(tf, tf.reduce_mean, tf.cast(tf.equal(t, tf.round(t)), f32)),
                 tf.reduce_mean(tf.reduce_sum(t, axis=-1)) if wide else math.nan,
                 tf.cast(tf.shape(t)[-1], f32) if wide else 1.0,
+                _reduce(tf, tf.reduce_mean, tf.square(tf.minimum(t, 0.0))),
             ]
         names, columns = names[:MAX_COLUMNS], columns[:MAX_COLUMNS]
         self.columns = names
