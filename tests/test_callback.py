@@ -368,6 +368,10 @@ def test_every_default_is_valid_and_documented():
         value = entry["value"]
         assert isinstance(value, (bool, int, float, str)), f"{key} default {value!r} is not a plain value"
     assert load_config({k: e["value"] for k, e in schema().items()}) == load_config()
+    import yaml
+    from deeplocalize.config import DEFAULTS_PATH
+
+    assert schema() == yaml.safe_load(DEFAULTS_PATH.read_text())  # libyaml, where used, reads it as PyYAML does
 
 
 def test_softmax_under_mse_on_one_hot_labels_blames_the_loss_not_the_output():

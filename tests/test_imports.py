@@ -38,6 +38,9 @@ print("RESULT " + json.dumps({
     "light": light, "status": cb.diagnosis.status, "steps": cb.trace.n_steps,
     "warnings": [str(w.message) for w in caught if "deeplocalize" in str(w.message)],
     "classifier_loaded": predict.is_loaded(),
+    "outside_watchers": sorted(m for m in sys.modules if m in (
+        "deeplocalize.probes.outside", "deeplocalize.probes.forward", "deeplocalize.probes.backward",
+        "deeplocalize.probes.jax_step")),
 }))
 """
 
@@ -53,4 +56,5 @@ def test_import_and_a_healthy_fit_load_nothing_slow():
     assert got["warnings"] == []  # the callback never reached for a blocked module
     assert got["status"] == "healthy" and got["steps"] > 0
     assert not got["classifier_loaded"]
+    assert got["outside_watchers"] == []  # TensorFlow's in-step probes watched it: the JAX/PyTorch observers stay unloaded
     assert "HEALTHY" in proc.stdout  # the console summary was printed without them

@@ -14,10 +14,12 @@ Example:
 
 from __future__ import annotations
 
-from deeplocalize.probes.backward import BackwardCapture, can_watch_gradients
-from deeplocalize.probes.forward import ForwardCapture, can_capture
-from deeplocalize.probes.outside import OutsideObserver
+from typing import TYPE_CHECKING
+
 from deeplocalize.probes.step import activation_name, probed_layers
+
+if TYPE_CHECKING:  # the outside observer and its captures load only for a run watched from outside
+    from deeplocalize.probes.outside import OutsideObserver
 
 
 def own_train_step(model) -> bool:
@@ -81,6 +83,10 @@ def watcher_for(model, model_now=None, **settings):
         from deeplocalize.probes.step import Probes
 
         return Probes.for_model(model, **settings)
+    from deeplocalize.probes.backward import BackwardCapture, can_watch_gradients
+    from deeplocalize.probes.forward import ForwardCapture, can_capture
+    from deeplocalize.probes.outside import OutsideObserver
+
     forward = None
     if can_capture(model) is None:
         layers = probed_layers(model)
@@ -113,6 +119,8 @@ def coverage_of(watcher) -> dict:
 def take_over(probes, reason: str, sampling: tuple[int, int], first_step: int) -> OutsideObserver:
     """An `OutsideObserver` taking over from in-step ``probes`` that failed
     (they are uninstalled: the model runs its own step), from ``first_step`` on."""
+    from deeplocalize.probes.outside import OutsideObserver
+
     probes.uninstall()
     watcher = OutsideObserver(probes.model, reason, model_now=lambda: probes.model)
     watcher.set_sampling(*sampling)
