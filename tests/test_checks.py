@@ -86,6 +86,26 @@ def test_input_statistics_not_recorded_on_a_step_are_not_a_nan_input():
     assert (f.kind, f.layer, f.detail) == ("nan", "out", "activation")
 
 
+
+def test_nan_out_of_the_first_layer_of_a_batch_not_inspected_is_the_data():
+    # watched from outside: only the first batch was inspected; on step 3 the first Dense layer, from finite
+    # weights, outputs NaN, which it makes of finite inputs only by overflowing: the batch holds NaN
+    unrecorded = np.array([0, np.nan, np.nan, np.nan, np.nan])
+    t = make_trace(n_steps=5, steps={"x0_min": unrecorded, "x0_max": unrecorded, "batch_size": 32 + unrecorded})
+    t.layer_stats[3, 0, STAT_INDEX["act_nan"]] = 4
+    f = numerical.check_nonfinite(t, 3)
+    assert (f.kind, f.layer, f.root_cause) == ("nan", "data", "data_preprocessing")
+    assert "not inspected" in f.message and "was finite" not in f.message
+    t.steps["batch_size"][3], t.steps["x0_min"][3], t.steps["x0_max"][3] = 32.0, 0.0, 1.0  # inspected, finite
+    assert (numerical.check_nonfinite(t, 3).layer, numerical.check_nonfinite(t, 3).detail) == ("dense", "activation")
+    t.steps["batch_size"][3] = t.steps["x0_min"][3] = t.steps["x0_max"][3] = np.nan
+    t.layer_stats[1, 0, STAT_INDEX["act_max"]] = 3e16  # its outputs had grown near overflowing: no inference
+    assert numerical.check_nonfinite(t, 3).layer == "dense"
+    t.layer_stats[1, 0, STAT_INDEX["act_max"]] = 3.0
+    t.layers[0].class_name = "Lambda"  # a first layer that can make NaN of itself (a log, a division)
+    assert numerical.check_nonfinite(t, 3).layer == "dense"
+
+
 # ---- trends ------------------------------------------------------------------------------
 def test_loss_not_decreasing_fires_on_flat_noisy_loss_and_not_on_falling_loss():
     rng = np.random.default_rng(1)

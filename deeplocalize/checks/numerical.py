@@ -85,6 +85,19 @@ def check_nonfinite(trace: Trace, step: int) -> Finding | None:
 
     for i in range(len(names)):  # forward pass, in execution order
         kind = _kind(row[i, _A_NAN], row[i, _A_INF])
+        if kind == "nan" and i == 0 and _input_unseen(trace, row_index) and \
+                trace.layers[0].class_name in FINITE_LAYERS and not _grew_large(trace, row_index):
+            return Finding(
+                kind=kind, layer="data", detail="input", severity="error", step=step, epoch=epoch,
+                root_cause="data_preprocessing",
+                message=f"{kind.upper()} first appeared in the output of '{names[0]}', the first layer, at step "
+                f"{step}, from finite weights. The batch itself was not inspected on that step (watched from "
+                f"outside the step), but a {trace.layers[0].class_name} layer makes NaN of finite inputs only "
+                "by overflowing, and its outputs never came near that: the batch most likely holds NaN values.",
+                suggestion="Check the data for missing values (e.g. np.isnan(x).any()) and drop or impute them "
+                "(np.nan_to_num, SimpleImputer); check for divisions by zero in preprocessing.",
+                evidence={"nan_count": _num(row[0, _A_NAN]), "inf_count": _num(row[0, _A_INF]),
+                          "batch_inspected": False})
         if kind:
             before = f"layer '{names[i - 1]}'" if i else "the input batch"
             return _finding(
@@ -206,6 +219,28 @@ def _input_nonfinite(trace: Trace, step: int) -> str | None:
             if np.isinf(v):
                 return "inf"
     return None
+
+
+# Layers that compute finite outputs from finite inputs and weights, short of an overflow (which makes
+# Inf first); a first layer outside this set (a Lambda's log, a custom layer) can make NaN of itself.
+FINITE_LAYERS = frozenset((
+    "Dense", "EinsumDense", "Conv1D", "Conv2D", "Conv3D", "SeparableConv1D", "SeparableConv2D", "DepthwiseConv1D",
+    "DepthwiseConv2D", "Conv1DTranspose", "Conv2DTranspose", "Embedding", "Flatten", "Reshape", "Dropout",
+    "BatchNormalization", "LayerNormalization", "Normalization", "Rescaling", "MaxPooling1D", "MaxPooling2D",
+    "AveragePooling1D", "AveragePooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
+    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "LSTM", "GRU", "SimpleRNN"))
+
+
+def _input_unseen(trace: Trace, step: int) -> bool:
+    """Whether the batch of row ``step`` was not inspected (watched from outside, past the first batch)."""
+    sizes = trace.steps.get("batch_size")
+    return sizes is None or not np.isfinite(sizes[step])
+
+
+def _grew_large(trace: Trace, row: int) -> bool:
+    """Whether the first layer's output was ever near overflowing before row ``row``."""
+    seen = np.abs(trace.layer_stats[:row, 0, [STAT_INDEX["act_min"], STAT_INDEX["act_max"]]])
+    return bool(np.nanmax(seen, initial=0.0) >= OVERFLOWING_OUTPUT)
 
 
 def _input_evidence(trace: Trace, step: int) -> dict:
