@@ -195,12 +195,12 @@ def _symptom_cause(trace: Trace, f: Finding, findings: list[Finding]) -> tuple[s
     if f.kind == "saturated_activation":
         return "activation", "sigmoid/tanh units sit in their flat tails"
     if f.kind == "vanishing_gradient":
-        if _lr(trace) < 1e-5:
-            return "learning_rate", "the learning rate is tiny"
+        if _lr(trace, f) < 1e-5:
+            return "learning_rate", _tiny_lr(trace, f)
         return "activation", "gradients shrink on their way back through squashing activations"
     if f.kind == "weights_unchanged":
-        if _lr(trace) < 1e-5:
-            return "learning_rate", "the learning rate is tiny"
+        if _lr(trace, f) < 1e-5:
+            return "learning_rate", _tiny_lr(trace, f)
         return "optimizer", "the optimizer makes no progress although gradients flow"
     if f.kind in ("loss_not_decreasing", "accuracy_not_increasing"):
         layer = most_relevant(trace)
@@ -274,10 +274,23 @@ def _numerical_cause(trace: Trace, f: Finding, findings: list[Finding]) -> str |
     return "activation"
 
 
-def _lr(trace: Trace) -> float:
+def _lr(trace: Trace, f: Finding | None = None) -> float:
+    """The learning rate when ``f`` was seen (the median from its step on: a
+    schedule may have decayed it), else the first one."""
     lr = trace.column("lr")
+    if f is not None and f.step is not None and trace.n_steps:
+        lr = lr[trace.row_of(f.step):]
+        finite = lr[np.isfinite(lr)]
+        return float(np.median(finite)) if finite.size else float("nan")
     finite = lr[np.isfinite(lr)]
     return float(finite[0]) if finite.size else float("nan")
+
+
+def _tiny_lr(trace: Trace, f: Finding) -> str:
+    start, then = _lr(trace), _lr(trace, f)
+    if start >= 1e3 * then:
+        return f"the learning-rate schedule had decayed the rate from {start:.3g} to {then:.3g}"
+    return "the learning rate is tiny"
 
 
 def _growing(trace: Trace, step: int) -> bool:

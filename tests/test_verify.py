@@ -901,3 +901,22 @@ def test_a_generalization_symptom_is_not_judged_by_the_trials():
     d = cb.diagnosis
     assert d.primary.kind == "memorized" and d.root_cause == "labels"
     assert not d.verified and "memorized" in d.verification.note and d.verification.trials == []
+
+
+def test_a_schedule_that_decays_the_learning_rate_to_nothing_is_named_and_a_constant_rate_proven():
+    """ExponentialDecay(0.05, decay_steps=2, decay_rate=0.1): decay_steps meant in epochs, counted in steps, so
+    the rate is 5e-11 by step 20 and the weights stop moving. The rules read the rate at the symptom, not the
+    first one; the trial that keeps the rate at 0.05 proves it."""
+    keras = _keras()
+    keras.utils.set_random_seed(0)
+    x, y = digits()
+    model = _mlp()
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.05, decay_steps=2, decay_rate=0.1)
+    model.compile(keras.optimizers.SGD(schedule, momentum=0.9), "sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    cb = _fit(model, x, y, epochs=4)
+    d = cb.diagnosis
+    frozen = next(f for f in d.findings if f.kind == "weights_unchanged")
+    assert frozen.root_cause == "learning_rate" and "schedule had decayed" in frozen.evidence["root_cause_rule"]
+    assert d.verification.fix.fix == "learning_rate_constant" and d.root_cause == "learning_rate"
+    assert "Keep the learning rate at 0.05" in d.suggestion

@@ -205,6 +205,15 @@ def _learning_rates(model, s, x, y):
                          f"learning rate {s.lr:.3g} -> {new}" if s.lr else f"learning rate x{factor:g}",
                          f"Set the learning rate to {new} ({factor:g}x the current one).",
                          optimizer=lambda opt, f=factor: scaled_lr_optimizer(opt, f), lr_factor=factor))
+    schedule = model.optimizer.get_config().get("learning_rate")
+    start = schedule.get("config", {}).get("initial_learning_rate") if isinstance(schedule, dict) else None
+    if isinstance(start, (int, float)):  # a schedule that may decay too fast (decay_steps in steps, not epochs)
+        name = schedule.get("class_name", "the schedule")
+        fixes.append(Fix("learning_rate_constant", "learning_rate", "optimizer",
+                         f"learning rate {name} -> a constant {start:.3g}",
+                         f"Keep the learning rate at {start:.3g} (or slow the {name}: its decay_steps count "
+                         "optimizer steps, not epochs).",
+                         optimizer=lambda opt, v=float(start): fresh_optimizer(opt, learning_rate=v)))
     default = type(model.optimizer)().get_config().get("learning_rate")
     if s.lr and isinstance(default, (int, float)) and not 0.01 <= s.lr / default <= 100:  # far off: x0.01 is not enough
         fixes.append(Fix("learning_rate_default", "learning_rate", "optimizer",
