@@ -556,6 +556,23 @@ def test_linear_model_notes_a_stack_with_no_non_linearity_before_its_last_layer(
                                          ("out", "Dense", "softmax", 33)), CFG) == []
 
 
+def test_hidden_softmax_notes_a_softmax_inside_the_network():
+    from deeplocalize.trace import LayerInfo
+
+    def net(*rows):
+        return [LayerInfo(name=n, class_name=c, index=i, activation=a, n_params=p, is_output=(i == len(rows) - 1))
+                for i, (n, c, a, p) in enumerate(rows)]
+
+    (f,) = preflight.check_model({}, net(("h1", "Dense", "relu", 650), ("h2", "Dense", "softmax", 330),
+                                         ("out", "Dense", "softmax", 33)), CFG)
+    assert (f.kind, f.severity, f.layer, f.root_cause) == ("hidden_softmax", "info", "h2", "activation")
+    layer = net(("h1", "Dense", None, 650), ("sm", "Softmax", None, 0), ("out", "Dense", "sigmoid", 11))
+    assert [x.kind for x in preflight.check_model({}, layer, CFG)] == ["hidden_softmax"]
+    # a softmax after the last weighted layer is the output's, however many layers follow it
+    assert preflight.check_model({}, net(("h", "Dense", "relu", 650), ("o", "Dense", None, 330),
+                                         ("act", "Activation", "softmax", 0), ("r", "Reshape", None, 0)), CFG) == []
+
+
 def test_narrow_layer_notes_a_hidden_dense_layer_too_narrow_for_the_classes():
     from deeplocalize.checks.structure import narrow_limit
     from deeplocalize.trace import LayerInfo

@@ -920,3 +920,18 @@ def test_a_schedule_that_decays_the_learning_rate_to_nothing_is_named_and_a_cons
     assert frozen.root_cause == "learning_rate" and "schedule had decayed" in frozen.evidence["root_cause_rule"]
     assert d.verification.fix.fix == "learning_rate_constant" and d.root_cause == "learning_rate"
     assert "Keep the learning rate at 0.05" in d.suggestion
+
+
+def test_a_softmax_on_a_hidden_layer_is_a_note_that_a_trial_proves():
+    """No trend symptom (the loss creeps down, accuracy creeps up), but hidden_softmax is worth verifying:
+    ReLU there trains far better, so the run is buggy, activation at that layer."""
+    keras = _keras()
+    keras.utils.set_random_seed(0)
+    x, y = digits()
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(64, activation="relu", name="h1"),
+                              keras.layers.Dense(32, activation="softmax", name="h2"),
+                              keras.layers.Dense(10, activation="softmax", name="out")])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    d = _fit(model, x, y, epochs=3).diagnosis
+    assert "hidden_softmax" in {f.kind for f in d.findings}
+    assert (d.status, d.root_cause, d.faulty_layer, d.verification.fix.fix) == ("buggy", "activation", "h2", "hidden_relu")

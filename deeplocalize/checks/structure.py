@@ -26,7 +26,7 @@ def structure_checks(meta: dict, layers: list[LayerInfo]) -> list[Finding]:
         >>> [f.kind for f in structure_checks(trace.meta, trace.layers)]
         ['narrow_layer']
     """
-    return _linear_model(layers) + _narrow_layer(meta, layers)
+    return _linear_model(layers) + _narrow_layer(meta, layers) + _hidden_softmax(layers)
 
 
 def model_outputs(meta: dict) -> list[tuple]:
@@ -121,3 +121,26 @@ def _narrow_layer(meta: dict, layers: list[LayerInfo]) -> list[Finding]:
         message=f"Layer '{layer.name}' has {units} unit{'s' if units > 1 else ''} for {classes} classes: everything "
         f"the classes are told apart by must pass through {'that one number' if units == 1 else 'those numbers'}.",
         suggestion=f"Widen '{layer.name}' (e.g. units={widened_units(classes)}).")]
+
+
+def _hidden_softmax(layers: list[LayerInfo]) -> list[Finding]:
+    """A note when a softmax sits on a hidden layer (a layer's activation, an
+    ``Activation("softmax")`` or a ``Softmax`` layer, with a Dense/Conv layer
+    after it): its outputs are squeezed to sum to 1, so most of them are near
+    0 and pass almost no signal or gradient. Worth verifying (hidden ReLUs):
+    a softmax used on purpose (gating, hand-made attention) keeps the note
+    a note."""
+    weighted = [i for i, l in enumerate(layers) if l.n_params > 0 and layer_kind(l.class_name) in ("dense", "conv")]
+    if not weighted:
+        return []
+    hidden = [layer for layer in layers[:weighted[-1]]
+              if not layer.is_output and (layer.activation == "softmax" or layer.class_name == "Softmax")]
+    if not hidden:
+        return []
+    names = ", ".join(f"'{layer.name}'" for layer in hidden)
+    return [Finding(
+        kind="hidden_softmax", layer=hidden[0].name, root_cause="activation", severity="info", step=0, epoch=0,
+        evidence={"softmax_layers": [layer.name for layer in hidden]},
+        message=f"{names} appl{'ies' if len(hidden) == 1 else 'y'} softmax inside the network: each example's "
+        "outputs are squeezed to sum to 1, so most sit near 0 and pass little signal or gradient on.",
+        suggestion=f"Use activation='relu' on {names} (softmax belongs on the output of a classifier).")]
