@@ -556,6 +556,22 @@ def test_linear_model_notes_a_stack_with_no_non_linearity_before_its_last_layer(
                                          ("out", "Dense", "softmax", 33)), CFG) == []
 
 
+def test_validation_unlike_training_from_the_first_epoch_is_the_data():
+    meta = {"loss": [{"name": "sparse_categorical_crossentropy"}], "output_shapes": [[None, 3]]}  # uniform: 1.1
+
+    def found(val):
+        epochs = [{"loss": t, "val_loss": v} for t, v in zip((1.08, 0.6, 0.3, 0.1), val)]
+        return kinds(progress.run_final(make_trace(n_steps=40, epochs=epochs, meta=meta), CFG))
+
+    assert "validation_unlike_training" in found((128.0, 200.0, 350.0, 480.0))  # x_val left unscaled
+    assert "validation_unlike_training" in found((10.6, 10.6, 10.6, 10.6))  # clipped cross-entropy: 9.8x, then 106x
+    assert "validation_unlike_training" not in found((1.0, 0.7, 0.9, 1.6))  # overfitting grows from a shared start
+    assert "validation_unlike_training" not in found((9.0, 0.8, 0.5, 0.4))  # a bad first epoch that recovers
+    regression = make_trace(n_steps=40, epochs=[{"loss": 1.0, "val_loss": 50.0}] * 4,
+                            meta={"loss": [{"name": "mean_squared_error"}], "output_shapes": [[None, 1]]})
+    assert "validation_unlike_training" not in kinds(progress.run_final(regression, CFG))  # no uniform guess
+
+
 def test_hidden_softmax_notes_a_softmax_inside_the_network():
     from deeplocalize.trace import LayerInfo
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deeplocalize.checks.chance import chance_accuracy, is_regression, late_loss_drop
+from deeplocalize.checks.chance import chance_accuracy, chance_loss, is_regression, late_loss_drop
 from deeplocalize.checks.windows import _epoch, _ev, _finite, _step
 from deeplocalize.findings import Finding
 from deeplocalize.trace import Trace
@@ -187,4 +187,38 @@ def check_memorized(trace: Trace, config: dict) -> list[Finding]:
                      threshold=config["memorized_gain"]))]
 
 
-CHECKS = (check_still_learning, check_few_updates, check_no_better_than_mean, check_memorized)
+def check_validation_unlike_training(trace: Trace, config: dict) -> list[Finding]:
+    """A warning at the end of a classifier's run with validation data whose
+    validation loss was ``val_gap_factor`` times its training loss from the
+    first epoch to the last, and worse than a uniform guess's. Overfitting
+    grows out of a shared start; a gap already there after one epoch says the
+    validation data is not like the training data: scaled differently,
+    encoded differently, or of classes the training data lacks.
+
+    Example:
+        >>> [f.kind for f in check_validation_unlike_training(trace, load_config())]   # x_val left unscaled
+        ['validation_unlike_training']
+    """
+    chance = chance_loss(trace.meta)
+    if chance is None or not trace.epochs or "val_loss" not in trace.epochs[0]:
+        return []
+    train, val = trace.epoch_column("loss"), trace.epoch_column("val_loss")
+    factor = config["val_gap_factor"]
+    ends = [(train[k], val[k]) for k in (0, -1)]
+    if not all(np.isfinite(t) and np.isfinite(v) and t > 0 and v >= factor * t and v > chance for t, v in ends):
+        return []
+    return [Finding(
+        kind="validation_unlike_training", layer="data", root_cause="data_preprocessing", severity="warning",
+        step=_step(trace, trace.n_steps - 1), epoch=0,
+        message=f"The validation loss was {val[0]:.4g} after the first epoch, {val[0] / train[0]:.0f}x the training "
+        f"loss ({train[0]:.4g}) and worse than a uniform guess ({chance:.3g}), and it still is at the end "
+        f"({val[-1]:.4g} against {train[-1]:.4g}): the validation data is not like the training data.",
+        suggestion="Prepare the validation data exactly as the training data (the same scaler, fitted on the "
+        "training data, applied to both; the same label encoding), and make sure it holds the same classes "
+        "(validation_split takes the last rows: shuffle sorted data first).",
+        evidence=_ev(train_loss_first=train[0], val_loss_first=val[0], train_loss_last=train[-1],
+                     val_loss_last=val[-1], chance_loss=chance, factor=factor))]
+
+
+CHECKS = (check_still_learning, check_few_updates, check_no_better_than_mean, check_memorized,
+          check_validation_unlike_training)

@@ -69,6 +69,7 @@ _ROWS = (
     FindingKind("few_updates", "Few weight updates", priority=17, worth_verifying=True),
     FindingKind("no_better_than_mean", "No better than predicting the mean", priority=13),
     FindingKind("memorized", "Learned by heart, nothing that generalizes", priority=15),
+    FindingKind("validation_unlike_training", "Validation data unlike the training data", priority=14),
     FindingKind("linear_model", "No non-linearity", priority=12, worth_verifying=True, pre_flight=True),
     FindingKind("narrow_layer", "Bottleneck layer", priority=12, worth_verifying=True, pre_flight=True),
     FindingKind("hidden_softmax", "Softmax on a hidden layer", priority=12, worth_verifying=True, pre_flight=True),
@@ -80,7 +81,7 @@ FINDING_KIND_ROWS: dict[str, FindingKind] = {row.name: row for row in _ROWS}
 FINDING_KINDS = tuple(FINDING_KIND_ROWS)
 NUMERICAL_KINDS = ("nan", "inf")
 # validation against training: trials that measure how well a copy trains cannot show their fix
-GENERALIZATION_KINDS = ("overfitting", "memorized")
+GENERALIZATION_KINDS = ("overfitting", "memorized", "validation_unlike_training")
 TREND_KINDS = tuple(k.name for k in _ROWS if k.trend)
 VERIFIABLE_NOTES = tuple(k.name for k in _ROWS if k.worth_verifying)
 PRE_FLIGHT_KINDS = tuple(k.name for k in _ROWS if k.pre_flight)
