@@ -95,6 +95,9 @@ def coverage(trace: Trace, findings: list[Finding]) -> dict:
         stopped = failure.message
     elif trace.n_steps == 0:
         stopped = "no training step was watched"
+    elif trace.meta.get("ended") is False:
+        stopped = ("training has not ended (fit is still running, or it stopped with an exception), so the "
+                   "end-of-run checks have not run")
     watched = seen.get("watched") or "every layer's forward values, gradients and weights"
     if trace.n_steps:
         checked = f"{trace.n_steps} recorded step{'s' if trace.n_steps != 1 else ''} ({watched})"

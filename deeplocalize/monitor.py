@@ -84,8 +84,9 @@ class Monitor:
 
     def begin(self, layers, meta: dict) -> None:
         """Start recording a model with ``layers`` (`LayerInfo`s) and ``meta``
-        (`model_facts`)."""
-        self.recorder = TraceRecorder(layers, meta=meta)
+        (`model_facts`). Until `finish`, the trace's ``meta["ended"]`` is False:
+        a run whose ``fit`` stopped with an exception never says "healthy"."""
+        self.recorder = TraceRecorder(layers, meta={**meta, "ended": False})
 
     def check_model(self) -> None:
         """The checks of the compiled model, before any step."""
@@ -166,7 +167,10 @@ class Monitor:
         (a slow start that recovered is not a bug), but a finding keeps the
         step where it first appeared. Ones that stopped training stay.
         """
-        if self.recorder is None or self.recorder.n_steps == 0:
+        if self.recorder is None:
+            return
+        self.recorder.meta["ended"] = True
+        if self.recorder.n_steps == 0:
             return
         if steps_run is not None:
             self.recorder.meta["steps_run"] = int(steps_run)

@@ -43,6 +43,34 @@ def test_watching_that_stopped_is_unchecked_with_what_was_checked():
     assert "internal error" in format_summary(d)
 
 
+def test_a_fit_that_stopped_with_an_exception_is_unchecked_not_healthy():
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(320, 8)).astype("float32")
+
+    y = (x[:, :1] > 0).astype("float32")
+
+    class Fails(keras.callbacks.Callback):  # the user's own code fails in the second epoch
+        def on_train_batch_end(self, batch, logs=None):
+            if self.epoch == 1 and batch == 3:
+                raise OSError("lost the connection to the experiment tracker")
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dense(1, activation="sigmoid")])
+    model.compile("adam", "binary_crossentropy")
+    cb = DeepLocalizeCallback(verbose=0, verify="never")
+    with pytest.raises(OSError):
+        model.fit(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[cb, Fails()])
+    d = cb.diagnosis
+    assert d.status == "unchecked" and "has not ended" in d.coverage["stopped"]
+    assert cb.trace.n_steps > 0  # what was watched is still there
+    cb2 = DeepLocalizeCallback(verbose=0, verify="never")  # the same model, trained to its end: healthy
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[cb2])
+    assert cb2.diagnosis.status in ("healthy", "buggy") and cb2.diagnosis.coverage["stopped"] is None
+
+
 def test_a_problem_found_before_watching_stopped_still_makes_it_buggy():
     failure = Finding(kind="internal_error", severity="info", message="stopped")
     nan = Finding(kind="nan", layer="out", severity="error", step=3, detail="activation")
