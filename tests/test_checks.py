@@ -358,6 +358,13 @@ def test_unnormalized_input_and_normalizing_first_layer():
     assert preflight.check_first_batch(t, CFG) == []
     small = make_trace(n_steps=1, steps=_batch(0, 1, 2, x_max=3.0), meta=_meta("softmax", 2, "categorical_crossentropy"))
     assert preflight.check_first_batch(small, CFG) == []
+    # pixels divided by 255 twice: far below unit scale, a note worth verifying
+    tiny = make_trace(n_steps=1, steps=_batch(0, 1, 2, x_max=16 / 255 / 255), meta=_meta("softmax", 2, "categorical_crossentropy"))
+    (f,) = preflight.check_first_batch(tiny, CFG)
+    assert (f.kind, f.severity, f.root_cause) == ("unnormalized_input", "info", "data_preprocessing")
+    assert "far below unit scale" in f.message
+    zeros = make_trace(n_steps=1, steps=_batch(0, 1, 2, x_max=0.0), meta=_meta("softmax", 2, "categorical_crossentropy"))
+    assert preflight.check_first_batch(zeros, CFG) == []  # no values at all: nothing to scale
 
 
 def test_layer_symptoms_are_info_while_the_loss_falls_well():

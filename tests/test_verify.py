@@ -935,3 +935,17 @@ def test_a_softmax_on_a_hidden_layer_is_a_note_that_a_trial_proves():
     d = _fit(model, x, y, epochs=3).diagnosis
     assert "hidden_softmax" in {f.kind for f in d.findings}
     assert (d.status, d.root_cause, d.faulty_layer, d.verification.fix.fix) == ("buggy", "activation", "h2", "hidden_relu")
+
+
+def test_inputs_far_below_unit_scale_are_a_note_that_standardizing_proves():
+    """Pixels divided by 255 twice (digits: at most 16 / 255 / 255): no trend symptom, the loss creeps down,
+    but the pre-flight note is worth verifying and standardized inputs train far better."""
+    keras = _keras()
+    keras.utils.set_random_seed(0)
+    x, y = digits()
+    model = _mlp()
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    d = _fit(model, x * 16 / 255 / 255, y, epochs=3).diagnosis  # digits() is scaled to [0, 1]: back to 0-16
+    assert any(f.kind == "unnormalized_input" and f.severity == "info" for f in d.findings)
+    assert (d.status, d.root_cause, d.faulty_layer, d.verification.fix.fix) == (
+        "buggy", "data_preprocessing", "data", "standardize_inputs")

@@ -298,6 +298,15 @@ def _inputs(trace: Trace, config: dict) -> list[Finding]:
         if np.isfinite(lo) and np.isfinite(hi):
             worst = max(worst, abs(lo), abs(hi))
         k += 1
+    if 0.0 < worst < config["input_abs_min"]:
+        return [Finding(
+            kind="unnormalized_input", layer="data", root_cause="data_preprocessing", severity="info",
+            step=0, epoch=0, evidence={**evidence, "limit": config["input_abs_min"]},
+            message=f"Input values are at most {worst:.3g} in magnitude: far below unit scale, so the first "
+            "layer's outputs start tiny and its weights must grow a long way before the model learns (pixels "
+            "divided by 255 twice reach 0.004).",
+            suggestion="Standardize the inputs (sklearn StandardScaler, or a keras.layers.Normalization first "
+            "layer); scale image pixels once, by 255.")]
     if worst <= limit:
         return []
     severity = "warning" if worst > config["input_abs_max_warning"] else "info"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from deeplocalize.config import load_config
 from deeplocalize.verify.clone import (RELU_FAMILY, STANDARD_INITIALIZERS, NotApplicable, Setting, fresh_optimizer,
                                        model_setting, scaled_lr_optimizer)
 from deeplocalize.verify.fix import Fix
@@ -307,7 +308,8 @@ def _standardize_inputs(model, s, x, y):
                            for a in leaves if a.size])
     tops = tops[tops > 0]
     spread = float(tops.max() / np.median(tops)) if tops.size else 1.0
-    if biggest <= 5.0 and spread <= 100.0:
+    tiny = 0.0 < biggest < load_config()["input_abs_min"]  # far below unit scale (see preflight._inputs)
+    if biggest <= 5.0 and spread <= 100.0 and not tiny:
         return None
 
     def standardize(x, y, kw):
