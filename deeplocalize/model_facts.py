@@ -107,7 +107,7 @@ def model_facts(model) -> dict:
 
 def _optimizer_config(opt) -> dict:
     keep = ("momentum", "nesterov", "beta_1", "beta_2", "epsilon", "clipnorm", "clipvalue", "rho",
-            "gradient_accumulation_steps", "use_ema")
+            "gradient_accumulation_steps", "use_ema", "weight_decay")
     try:
         cfg = opt.get_config()
     except Exception:

@@ -579,6 +579,19 @@ def test_validation_unlike_training_from_the_first_epoch_is_the_data():
     assert "validation_unlike_training" not in kinds(progress.run_final(regression, CFG))  # no uniform guess
 
 
+def test_optimizer_settings_far_from_where_they_work_are_notes():
+    def notes(opt, lr=1e-3, **cfg):
+        found = preflight.check_model({"optimizer": opt, "learning_rate": lr, "optimizer_config": cfg}, [], CFG)
+        return [(f.kind, f.severity, f.root_cause, f.evidence["setting"]) for f in found if f.kind == "optimizer_setting"]
+
+    assert notes("Adam", epsilon=1.0) == [("optimizer_setting", "info", "optimizer", "epsilon=1")]
+    assert notes("SGD", lr=0.01, momentum=1.5) == [("optimizer_setting", "info", "optimizer", "momentum=1.5")]
+    assert notes("AdamW", weight_decay=10.0) == [("optimizer_setting", "info", "optimizer", "weight_decay=10")]
+    assert notes("Adam", epsilon=1e-7, beta_1=0.9) == []  # Keras's defaults
+    assert notes("AdamW", weight_decay=0.004) == [] and notes("SGD", lr=0.01, momentum=0.9) == []
+    assert notes("Adadelta", lr=1.0, epsilon=1e-3) == []  # Adadelta's epsilon is part of its step size
+
+
 def test_hidden_softmax_notes_a_softmax_inside_the_network():
     from deeplocalize.trace import LayerInfo
 

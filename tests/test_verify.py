@@ -949,3 +949,14 @@ def test_inputs_far_below_unit_scale_are_a_note_that_standardizing_proves():
     assert any(f.kind == "unnormalized_input" and f.severity == "info" for f in d.findings)
     assert (d.status, d.root_cause, d.faulty_layer, d.verification.fix.fix) == (
         "buggy", "data_preprocessing", "data", "standardize_inputs")
+
+
+def test_an_adam_epsilon_that_dwarfs_the_gradients_is_a_note_that_a_default_adam_proves():
+    keras = _keras()
+    keras.utils.set_random_seed(0)
+    x, y = digits()
+    model = _mlp()
+    model.compile(keras.optimizers.Adam(1e-3, epsilon=1.0), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    d = _fit(model, x, y, epochs=3).diagnosis
+    assert any(f.kind == "optimizer_setting" and f.evidence["setting"] == "epsilon=1" for f in d.findings)
+    assert (d.status, d.root_cause, d.verification.fix.fix) == ("buggy", "optimizer", "adam_default")

@@ -51,6 +51,7 @@ def check_model(meta: dict, layers: list[LayerInfo], config: dict) -> list[Findi
     for name, act, units, loss in model_outputs(meta):
         findings += _loss_activation(name, act, units, loss.get("name"), bool(loss.get("from_logits")))
     findings += _learning_rate(meta)
+    findings += _optimizer_settings(meta, config)
     findings += _untrainable(meta, layers)
     findings += structure_checks(meta, layers)
     return findings
@@ -127,6 +128,32 @@ def _learning_rate(meta: dict) -> list[Finding]:
         severity="info", step=0, epoch=0, evidence=ev,
         message=f"The learning rate {lr:g} is far {side} the usual range for {opt} ({low:g} to {high:g}): {effect}",
         suggestion=fix)]
+
+
+def _optimizer_settings(meta: dict, config: dict) -> list[Finding]:
+    """A note worth verifying (a default Adam is tried) for an optimizer
+    setting far from where it works: an epsilon that dwarfs typical
+    gradient scales in an adaptive optimizer, momentum of 1 or more (it never
+    forgets a step), or weight decay that shrinks the weights by more than
+    ``weight_decay_per_step_max`` of their size each step."""
+    opt, cfg, lr = meta.get("optimizer"), meta.get("optimizer_config") or {}, meta.get("learning_rate")
+    eps, momentum, decay = cfg.get("epsilon"), cfg.get("momentum"), cfg.get("weight_decay")
+    found = []
+    if isinstance(eps, (int, float)) and eps >= config["optimizer_epsilon_max"] and opt not in ("SGD", "Adadelta"):
+        found.append((f"epsilon={eps:g}", f"{opt} divides each step by the gradients' running size plus epsilon; "
+                      f"at {eps:g} epsilon dwarfs typical gradients, so the steps shrink to a crawl",
+                      f"Leave epsilon at its default ({opt}(epsilon=1e-7))."))
+    if isinstance(momentum, (int, float)) and momentum >= 1.0:
+        found.append((f"momentum={momentum:g}", "momentum of 1 or more never forgets a step: the velocity keeps "
+                      "growing instead of averaging the recent gradients", "Use a momentum below 1, e.g. 0.9."))
+    if isinstance(decay, (int, float)) and isinstance(lr, (int, float)) and decay * lr >= config["weight_decay_per_step_max"]:
+        found.append((f"weight_decay={decay:g}", f"each step shrinks every weight by {decay * lr:.2g} of its size "
+                      "(weight_decay x learning rate), pulling the model back to zero faster than it learns",
+                      "Use a weight decay of about 1e-4 to 1e-2 (AdamW's default is 0.004)."))
+    return [Finding(
+        kind="optimizer_setting", layer="optimizer", root_cause="optimizer", severity="info", step=0, epoch=0,
+        evidence={"optimizer": opt, "setting": setting, "learning_rate": lr}, message=f"{opt}({setting}): {why}.",
+        suggestion=fix) for setting, why, fix in found]
 
 
 def _untrainable(meta: dict, layers: list[LayerInfo]) -> list[Finding]:

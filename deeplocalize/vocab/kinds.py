@@ -73,6 +73,7 @@ _ROWS = (
     FindingKind("linear_model", "No non-linearity", priority=12, worth_verifying=True, pre_flight=True),
     FindingKind("narrow_layer", "Bottleneck layer", priority=12, worth_verifying=True, pre_flight=True),
     FindingKind("hidden_softmax", "Softmax on a hidden layer", priority=12, worth_verifying=True, pre_flight=True),
+    FindingKind("optimizer_setting", "Unusual optimizer setting", priority=12, worth_verifying=True, pre_flight=True),
     FindingKind("internal_error", "Internal error"),
     FindingKind("fix_verified", "A candidate fix trains far better", priority=17),
 )
