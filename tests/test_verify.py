@@ -960,3 +960,29 @@ def test_an_adam_epsilon_that_dwarfs_the_gradients_is_a_note_that_a_default_adam
     d = _fit(model, x, y, epochs=3).diagnosis
     assert any(f.kind == "optimizer_setting" and f.evidence["setting"] == "epsilon=1" for f in d.findings)
     assert (d.status, d.root_cause, d.verification.fix.fix) == ("buggy", "optimizer", "adam_default")
+
+
+def test_a_relu_output_noted_on_a_lucky_first_batch_is_still_proven_wrong_by_a_trial():
+    """Standardized targets (half below 0) under a relu output, but the first batch happens to hold one
+    negative target: the pre-flight check can only note it (a cap on the fit, from that batch); the note is
+    worth verifying, and a linear output trains far better on the run's own data."""
+    keras = _keras()
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(512, 8)).astype("float32")
+    y = x @ rng.normal(size=8).astype("float32")
+    y = ((y - y.mean()) / y.std()).astype("float32")
+    order = np.r_[np.flatnonzero(y > 0)[:15], np.flatnonzero(y < 0)[:1]]
+    order = np.r_[order, np.setdiff1d(np.arange(512), order)]
+    x, y = x[order], y[order]
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu", name="hidden"),
+                              keras.layers.Dense(1, activation="relu", name="out")])
+    model.compile("adam", "mse")
+    from deeplocalize import DeepLocalizeCallback
+
+    cb = DeepLocalizeCallback(verbose=0, config=FAST)
+    model.fit(x, y, epochs=4, batch_size=16, shuffle=False, verbose=0, callbacks=[cb])
+    d = cb.diagnosis
+    assert any(f.kind == "loss_activation_mismatch" and f.severity == "info" for f in d.findings)
+    assert (d.status, d.root_cause, d.faulty_layer, d.verification.fix.fix) == ("buggy", "activation", "out",
+                                                                                "output_activation")

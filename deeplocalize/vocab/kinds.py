@@ -57,7 +57,8 @@ _ROWS = (
     FindingKind("accuracy_not_increasing", "Accuracy not increasing", priority=15, trend=True),
     FindingKind("oscillating_loss", "Oscillating loss", priority=13, trend=True),
     FindingKind("weights_unchanged", "Weights unchanged", priority=11, trend=True, harmless_while_learning=True),
-    FindingKind("loss_activation_mismatch", "Loss and output activation do not match", priority=3, pre_flight=True),
+    FindingKind("loss_activation_mismatch", "Loss and output activation do not match", priority=3, pre_flight=True,
+                worth_verifying=True),  # as a note (targets partly out of the output's range), the trials decide
     FindingKind("unnormalized_input", "Unnormalized input", priority=12, worth_verifying=True, pre_flight=True),
     FindingKind("initial_loss_high", "Initial loss far above a uniform guess", priority=12),
     FindingKind("invalid_labels", "Invalid labels", priority=2, pre_flight=True),
