@@ -77,21 +77,23 @@ def test_nan_in_input_batch_is_data():
     assert (f.layer, f.root_cause) == ("data", "data_preprocessing")
 
 
-def test_input_statistics_not_recorded_on_a_step_are_not_a_nan_input():
-    # watched from outside the step, only the first batch's statistics exist (batch size NaN elsewhere)
+def _first_batch_only():
+    """A trace watched from outside the step: only the first batch's statistics exist (batch size NaN elsewhere)."""
     unrecorded = np.array([0, np.nan, np.nan, np.nan, np.nan])
-    t = make_trace(n_steps=5, steps={"x0_min": unrecorded, "x0_max": unrecorded, "batch_size": 32 + unrecorded})
+    return make_trace(n_steps=5, steps={"x0_min": unrecorded, "x0_max": unrecorded, "batch_size": 32 + unrecorded})
+
+
+def test_input_statistics_not_recorded_on_a_step_are_not_a_nan_input():
+    t = _first_batch_only()
     t.layer_stats[3, 1, STAT_INDEX["act_nan"]] = 4
     f = numerical.check_nonfinite(t, 3)
     assert (f.kind, f.layer, f.detail) == ("nan", "out", "activation")
 
 
-
 def test_nan_out_of_the_first_layer_of_a_batch_not_inspected_is_the_data():
     # watched from outside: only the first batch was inspected; on step 3 the first Dense layer, from finite
     # weights, outputs NaN, which it makes of finite inputs only by overflowing: the batch holds NaN
-    unrecorded = np.array([0, np.nan, np.nan, np.nan, np.nan])
-    t = make_trace(n_steps=5, steps={"x0_min": unrecorded, "x0_max": unrecorded, "batch_size": 32 + unrecorded})
+    t = _first_batch_only()
     t.layer_stats[3, 0, STAT_INDEX["act_nan"]] = 4
     f = numerical.check_nonfinite(t, 3)
     assert (f.kind, f.layer, f.root_cause) == ("nan", "data", "data_preprocessing")
