@@ -285,14 +285,14 @@ def _labels(trace, k, layer, act, units, loss, from_logits, config) -> list[Find
     return []
 
 
-
 def _out_of_range(trace, k, layer, act, lo, hi, y_min, y_max, ev, config) -> Finding:
     """Targets outside the output activation's range. An error, unless the
     part out of reach is measured and small: below 0 under a [0, inf) output
     (relu, softplus), the first batch's mean of min(y, 0)^2 is the least
     squared error those targets leave, and when that floor is under
-    ``output_range_floor_share`` of the targets' variance the output only
-    caps the fit (a note: a few negative targets under a relu)."""
+    ``output_range_floor_share`` of the targets' variance, a note worth
+    verifying (a few negative targets under a relu; or a first batch that
+    shows too few of them)."""
     evidence = {**ev, "output_range": [lo, hi]}
     floor, sq, mean = (_first(trace, f"y{k}_{c}") for c in ("neg_sq", "sq", "mean"))
     variance = sq - mean * mean
@@ -304,12 +304,13 @@ def _out_of_range(trace, k, layer, act, lo, hi, y_min, y_max, ev, config) -> Fin
             epoch=0, evidence={**evidence, "floor": floor, "variance": variance, "floor_share": share},
             message=f"Some targets are below 0 (down to {y_min:g}), where '{layer}' ({act}) cannot reach: on the "
             f"first batch they leave a squared error of at least {floor:.3g}, {100 * share:.0f}% of the targets' "
-            "variance, a cap on the fit rather than a failure.", suggestion=suggestion)
+            "variance: a cap on the fit, which the trials measure (a linear output is tried).", suggestion=suggestion)
     return Finding(
         kind="loss_activation_mismatch", layer=layer, root_cause="activation", severity="error", step=0, epoch=0,
         evidence=evidence, suggestion=suggestion,
         message=f"The targets range from {y_min:g} to {y_max:g}, but '{layer}' uses {act}, which can only "
         f"output values in [{lo:g}, {hi:g}]: the loss can never reach zero.")
+
 
 def _inputs(trace: Trace, config: dict) -> list[Finding]:
     first = trace.layers[0] if trace.layers else None
