@@ -198,12 +198,12 @@ def _symptom_cause(trace: Trace, f: Finding, findings: list[Finding]) -> tuple[s
     if f.kind == "saturated_activation":
         return "activation", "sigmoid/tanh units sit in their flat tails"
     if f.kind == "vanishing_gradient":
-        if _lr(trace, f) < 1e-5:
-            return "learning_rate", _tiny_lr(trace, f)
+        if (then := _lr(trace, f)) < 1e-5:
+            return "learning_rate", _tiny_lr(trace, then)
         return "activation", "gradients shrink on their way back through squashing activations"
     if f.kind == "weights_unchanged":
-        if _lr(trace, f) < 1e-5:
-            return "learning_rate", _tiny_lr(trace, f)
+        if (then := _lr(trace, f)) < 1e-5:
+            return "learning_rate", _tiny_lr(trace, then)
         return "optimizer", "the optimizer makes no progress although gradients flow"
     if f.kind in ("loss_not_decreasing", "accuracy_not_increasing"):
         layer = most_relevant(trace)
@@ -289,8 +289,9 @@ def _lr(trace: Trace, f: Finding | None = None) -> float:
     return float(finite[0]) if finite.size else float("nan")
 
 
-def _tiny_lr(trace: Trace, f: Finding) -> str:
-    start, then = _lr(trace), _lr(trace, f)
+def _tiny_lr(trace: Trace, then: float) -> str:
+    """Why the rate ``then`` (at the symptom) is tiny: set so, or decayed by a schedule."""
+    start = _lr(trace)
     if start >= 1e3 * then:
         return f"the learning-rate schedule had decayed the rate from {start:.3g} to {then:.3g}"
     return "the learning rate is tiny"

@@ -45,6 +45,11 @@ def model_outputs(meta: dict) -> list[tuple]:
              (losses[k] if k < len(losses) else None) or {}) for k, name in enumerate(names)]
 
 
+def _weighted(layers: list[LayerInfo]) -> list[int]:
+    """Indices of the Dense/Conv layers that hold weights."""
+    return [i for i, l in enumerate(layers) if l.n_params > 0 and layer_kind(l.class_name) in ("dense", "conv")]
+
+
 def _linear_model(layers: list[LayerInfo]) -> list[Finding]:
     """A note when nothing before the last Dense/Conv layer is non-linear: every
     earlier layer is an activation-free Dense/Conv layer or a linear one
@@ -53,7 +58,7 @@ def _linear_model(layers: list[LayerInfo]) -> list[Finding]:
     output activation. Worth verifying (hidden ReLUs), as it is harmless
     where the task is linear. Any other layer (max pooling, a normalization,
     a recurrent or unknown layer) counts as non-linear: no note."""
-    weighted = [i for i, l in enumerate(layers) if l.n_params > 0 and layer_kind(l.class_name) in ("dense", "conv")]
+    weighted = _weighted(layers)
     if len(weighted) < 2:
         return []
 
@@ -130,7 +135,7 @@ def _hidden_softmax(layers: list[LayerInfo]) -> list[Finding]:
     0 and pass almost no signal or gradient. Worth verifying (hidden ReLUs):
     a softmax used on purpose (gating, hand-made attention) keeps the note
     a note."""
-    weighted = [i for i, l in enumerate(layers) if l.n_params > 0 and layer_kind(l.class_name) in ("dense", "conv")]
+    weighted = _weighted(layers)
     if not weighted:
         return []
     hidden = [layer for layer in layers[:weighted[-1]]
