@@ -2,7 +2,7 @@
 
 Each backend runs in its own subprocess (Keras picks its backend at import),
 with a group of configurations from `tests/backend_matrix.py`. For each one:
-no crash, the same weights and history as the same seeded run without the
+no crash, the same weights and history, bit for bit, as the same seeded run without the
 callback, the model usable afterwards, no error or warning on the healthy
 model, and for its ``*_nan`` twin (a layer that turns NaN on step
 ``POISON_STEP``) status buggy at that step, named to that layer wherever the
@@ -23,7 +23,7 @@ from tests.backend_subprocess import run_on_backend
 QUICK = ["sequential_nan", "own_step", "subclassed"]
 FULL = ["sequential"] + QUICK + [
     "functional_multi", "eager", "eager_nan", "spe4", "spe4_nan", "jit", "grad_accum", "ema", "sample_weights",
-    "class_weights", "frozen", "time_distributed", "bidirectional", "nested_head", "transformer",
+    "class_weights", "frozen", "time_distributed", "bidirectional", "nested_head", "transformer", "residual_bn",
     "mixed_bfloat16", "mixed_float16", "subclassed_nan", "own_step_nan",
 ]
 # Keras on PyTorch refuses steps_per_execution > 1; torch.compile (jit) takes minutes on CPU.

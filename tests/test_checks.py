@@ -29,6 +29,17 @@ def test_nan_in_forward_names_first_layer_and_step():
     assert (f.kind, f.layer, f.detail, f.step, f.severity) == ("nan", "b", "activation", 7, "error")
 
 
+def test_nan_after_an_output_not_read_does_not_claim_that_output_was_finite():
+    t = make_trace(n_steps=10, layers=(("a", "relu"), ("norm", None), ("add", None), ("c", "softmax")))
+    t.layer_stats[:, 1, STAT_INDEX["act_nan"]] = np.nan  # left unread (see probes.graph.continued_in_place)
+    t.layer_stats[7, 2, STAT_INDEX["act_nan"]] = 4
+    f = numerical.check_nonfinite(t, 7)
+    assert (f.kind, f.layer, f.step) == ("nan", "add", 7)
+    assert "'norm' before it was not read" in f.message and "was finite" not in f.message
+    t.layer_stats[:, 1, STAT_INDEX["act_nan"]] = 0.0  # read, and finite
+    assert "its input from layer 'norm' was finite" in numerical.check_nonfinite(t, 7).message
+
+
 def test_backward_fault_is_attributed_to_the_layer_that_produced_it():
     t = make_trace(n_steps=5, layers=(("a", "relu"), ("b", None), ("c", "softmax")))
     t.layer_stats[3, 0, STAT_INDEX["grad_inf"]] = 5  # gradient b passed down to a

@@ -100,10 +100,13 @@ def check_nonfinite(trace: Trace, step: int) -> Finding | None:
                           "batch_inspected": False})
         if kind:
             before = f"layer '{names[i - 1]}'" if i else "the input batch"
+            unread = i and np.isnan(row[i - 1, _A_NAN])
             return _finding(
                 kind, names[i], "activation", step, epoch,
                 f"{kind.upper()} first appeared in the output of layer '{names[i]}' at step {step} "
-                f"(forward pass); its input from {before} was finite.",
+                + (f"(forward pass); the output of {before} before it was not read on this run (see the "
+                   "coverage), so it may have begun there." if unread else
+                   f"(forward pass); its input from {before} was finite."),
                 {"nan_count": row[i, _A_NAN], "inf_count": row[i, _A_INF],
                  "act_max": row[i, STAT_INDEX["act_max"]], "act_min": row[i, STAT_INDEX["act_min"]]},
             )

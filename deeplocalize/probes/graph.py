@@ -54,6 +54,51 @@ def _switch(index, branch_fns):
     return _single(out)
 
 
+_CHAINS = ({"Add", "AddV2", "AddN"}, {"Mul"})
+_PASS_THROUGH = {"Identity", "IdentityN"}
+
+
+def continued_in_place(t) -> bool:
+    """Whether reading graph tensor ``t`` could change how the step rounds:
+    ``t`` is a sum (or product) with a broadcast operand that a consumer
+    continues, e.g. a BatchNormalization's ``x * scale + shift`` followed by
+    a residual ``Add``, or a gradient product scaled by the learning rate.
+    TensorFlow's graph optimizer reorders such chains (operands of one shape
+    first, the broadcast one last) only where each link has a single
+    consumer, so a probe reading a link would make the user's own step
+    round differently.
+
+    Example:
+        >>> continued_in_place(bn_output)   # BatchNormalization -> Add
+        True
+    """
+    kind = getattr(getattr(t, "op", None), "type", None)
+    chain = next((c for c in _CHAINS if kind in c), None)
+    if chain is None or not hasattr(t, "consumers"):
+        return False
+    broadcast = _broadcasts(t.op)
+    seen, todo = set(), list(t.consumers())
+    while todo:
+        op = todo.pop()
+        if op.type in chain and (broadcast or _broadcasts(op)):
+            return True
+        if op.type in _PASS_THROUGH and op.name not in seen:
+            seen.add(op.name)
+            todo += [c for out in op.outputs for c in out.consumers()]
+    return False
+
+
+def _broadcasts(op) -> bool:
+    """Whether ``op``'s operands differ in shape (or may: one is unknown)."""
+    shapes = []
+    for t in op.inputs:
+        try:
+            shapes.append(tuple(t.shape.as_list()))
+        except ValueError:  # unknown rank
+            return True
+    return len(set(shapes)) > 1
+
+
 def const(tf, value, dtype):
     """``tf.constant(value, dtype)``, made once per graph being built.
 

@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from deeplocalize.probes.graph import _branch, const
+from deeplocalize.probes.graph import continued_in_place, _branch, const
 from deeplocalize.probes.ring import _BASE_COLUMNS, MAX_COLUMNS
 from deeplocalize.probes.sampling import (FORWARD_SAMPLE, UNIT_SAMPLE, _dense_values, _sample_stride,
                                           _samples)
@@ -40,7 +40,8 @@ class Statistics:
         """``(values, stride)`` per weight gradient (None where there is
         none): every ``stride``-th value, under twice `RATIO_SAMPLE` of them,
         meeting every column (see `_sample_stride`); an Embedding's sparse
-        gradient whole.
+        gradient whole. None too where reading the gradient could change
+        how the step rounds (see `continued_in_place`).
 
         The sentinel sums these every step, and recorded steps take their
         gradient norms and NaN/Inf counts from them too: so the recording
@@ -50,7 +51,7 @@ class Statistics:
         tf = self._tf
         out = []
         for g in w_grads:
-            if g is None:
+            if g is None or continued_in_place(g):
                 out.append(None)
                 continue
             values = _dense_values(tf, g)
@@ -75,20 +76,21 @@ class Statistics:
         return tf.logical_not(tf.math.is_finite(_reduce(tf, tf.reduce_sum, tf.concat(parts, 0))))
 
     # ---- reductions ---------------------------------------------------------
-    def _write_stats(self, step, x, y, loss, order, acts, a_grads, weights, g_samples, before, exact):
-        """One buffer row. ``exact`` (a boolean tensor): the step is
-        non-finite, so every value of the layers' outputs counts and the
-        NaN/Inf counts are taken; otherwise they are zero."""
+    def _write_stats(self, step, x, y, loss, order, acts, at_outputs, weights, g_samples, before, exact):
+        """One buffer row. ``order``/``acts``: the layer outputs read; ``at_outputs``:
+        ``(layer index, gradient sample or None)``. ``exact`` (a boolean tensor): the
+        step is non-finite, so every value counts and the NaN/Inf counts are taken;
+        otherwise they are zero (NaN, unknown, for an output not read)."""
         tf = self._tf
         f32 = tf.float32
         n_layers, n_stats = len(self.layers), len(LAYER_STATS)
         rows = [[math.nan] * n_stats for _ in range(n_layers)]  # a Python float: not computed on this step
         for name in _COUNTS:
-            for r in rows:
-                r[STAT_INDEX[name]] = 0.0
+            for i, r in enumerate(rows):
+                r[STAT_INDEX[name]] = math.nan if name.startswith("act_") and i in self.unread else 0.0
         acts = [tf.cast(a, f32) for a in acts]
-        grad_at = [i for i, g in zip(order, a_grads) if g is not None]
-        grads = [g for g in a_grads if g is not None]
+        grad_at = [i for i, g in at_outputs if g is not None]
+        grads = [g for _, g in at_outputs if g is not None]
         vectors: dict = {}  # name -> (one value per layer of ``layers``, layers)
         sizes = {"act_nan": len(acts), "act_inf": len(acts), "corr": len(acts), "grad_nan": len(grads),
                  "grad_inf": len(grads), "gw_nan": n_layers, "gw_inf": n_layers}

@@ -35,7 +35,7 @@ import weakref
 import numpy as np
 
 from deeplocalize.probes.ring import _BASE_COLUMNS, RING_ROWS, RingBuffer
-from deeplocalize.probes.graph import _branch
+from deeplocalize.probes.graph import _branch, continued_in_place
 from deeplocalize.probes.layer_infos import layer_infos
 from deeplocalize.probes.prebuild import build_state
 from deeplocalize.probes.sampling import _gradient_sample
@@ -95,6 +95,9 @@ class Probes(RingBuffer, Statistics):
         self.capture = None  # a deeplocalize.verify SampleCapture when verification is on
         self.fault_waiting = False
         self.exec_order: list[int] | None = None
+        self.unread: set[int] = set()  # layers whose outputs are left unread (see continued_in_place)
+        self.coverage = {"observer": "in_graph", "watched": "every layer's forward values, gradients and weights",
+                         "not_watched": [], "why": None}
         self.columns: list[str] = list(_BASE_COLUMNS)
         self._tf = tf
         n_layer = len(self.layers) * len(LAYER_STATS)
@@ -239,8 +242,9 @@ class Probes(RingBuffer, Statistics):
 
         model = self.model
         x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
-        if self.capture is not None:  # verification's copy of the first batches (one cond per step)
-            self.capture.in_step(data, jit=bool(getattr(model, "jit_compile", False)))
+        taking = None  # verification's copy of the first batches: (on, take), run in the recording branch
+        if self.capture is not None:
+            taking = self.capture.in_step(data, jit=bool(getattr(model, "jit_compile", False)))
         self._recording, self._logits = {}, {}
         self._graph = None if tf.executing_eagerly() else tf.compat.v1.get_default_graph()
         with tf.GradientTape() as tape:
@@ -267,6 +271,8 @@ class Probes(RingBuffer, Statistics):
         self._var_owner = self._map_variables()  # subclassed models build on first call
         order = list(captured)  # dicts keep insertion order: execution order
         self.exec_order = order
+        read = [i for i in order if not continued_in_place(captured[i])]
+        self._note_unread([i for i in order if i not in read])
         weights = list(model.trainable_weights)
         step = self._step_counter()
         sampled = tf.logical_or(step < self._dense_var, tf.equal(step % self._every_var, 0))
@@ -291,8 +297,8 @@ class Probes(RingBuffer, Statistics):
             # One branch for sampled and non-finite steps: NaN/Inf counts and
             # masking, needed only on a step whose sentinel is non-finite,
             # sit in a branch of their own inside it (see `_write_stats`).
-            values = self._write_stats(step, x, y, unscaled_loss, order, acts, a_grads, weights, g_samples, before,
-                                       exact=bad)
+            values = self._write_stats(step, x, y, unscaled_loss, read, [captured[i] for i in read],
+                                       list(zip(order, a_grads)), weights, g_samples, before, exact=bad)
             rows = self._rows.read_value()
             written = self.buffer.scatter_nd_update([[rows % RING_ROWS]], values[None])  # XLA-compatible
 
@@ -306,7 +312,17 @@ class Probes(RingBuffer, Statistics):
                 _branch(tf.logical_and(bad, self._fault_step < 0), keep_fault, lambda: tf.constant(0.0))
             return tf.constant(1.0)
 
-        _branch(tf.logical_or(bad, sampled), record_step, lambda: tf.constant(0.0))
+        recorded = tf.logical_or(bad, sampled)
+        if taking is None:
+            _branch(recorded, record_step, lambda: tf.constant(0.0))
+        else:  # one conditional per step for both: each costs the executor, taken or not
+            on, take = taking
+
+            def record_or_take():
+                _branch(on, take, lambda: tf.constant(0, tf.int64))
+                return _branch(recorded, record_step, lambda: tf.constant(0.0))
+
+            _branch(tf.logical_or(recorded, on), record_or_take, lambda: tf.constant(0.0))
         self._counter.assign_add(1)
         return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
@@ -329,7 +345,16 @@ class Probes(RingBuffer, Statistics):
         for k, g in zip(extra, grads[n + len(acts):]):
             if at_outputs[k] is None:
                 at_outputs[k] = g
-        return grads[:n] + [None if g is None else _gradient_sample(tf, g) for g in at_outputs]
+        return grads[:n] + [None if g is None or continued_in_place(g) else _gradient_sample(tf, g) for g in at_outputs]
+
+    def _note_unread(self, unread: list[int]) -> None:
+        """Say in the coverage which layers' outputs are left unread (see `continued_in_place`)."""
+        self.unread = set(unread)
+        names = ", ".join(f"'{self.layers[i].name}'" for i in unread)
+        kept = [w for w in self.coverage["not_watched"] if not w.startswith("output values of ")]
+        self.coverage["not_watched"] = kept + ([
+            f"output values of {names} (a sum that the next layer continues: reading it would change how "
+            "TensorFlow rounds that sum, so the run would no longer train exactly as without the callback)"] if unread else [])
 
     def _notify_fault(self):
         """Tell the callback, from inside the step, that a fault was kept: it

@@ -124,7 +124,7 @@ class SampleCapture:
     Example:
         >>> capture = SampleCapture(DataSample())
         >>> capture.switch_on()            # outside any tf.function
-        >>> capture.in_step(data, jit=False)  # while the train step is traced
+        >>> on, take = capture.in_step(data, jit=False)  # while the train step is traced
         >>> capture.sample.full            # after some steps
         True
     """
@@ -158,20 +158,28 @@ class SampleCapture:
             return True
         return False
 
-    def in_step(self, data, jit: bool) -> None:
-        """Add the capture to the train step being traced (a no-op under XLA)."""
+    def in_step(self, data, jit: bool):
+        """While the train step is traced: ``(on, take)``, a boolean tensor
+        saying whether batches are still being kept and the function that
+        copies this one out (for the step to run in a branch where ``on``
+        holds); None where none can be (under XLA, sparse batches).
+
+        Example:
+            >>> on, take = capture.in_step(data, jit=False)
+            >>> tf.cond(on, take, lambda: tf.constant(0, tf.int64))
+        """
         import tensorflow as tf
 
         if self._active is None:
-            return
+            return None
         if jit:
             self.unavailable = ("the train step is compiled with XLA (jit_compile=True), which cannot copy "
                                 "batches out; pass data to diagnosis.verify(x=..., y=...)")
-            return
+            return None
         flat = tf.nest.flatten(data)
         if not flat or not all(isinstance(t, tf.Tensor) for t in flat):
             self.unavailable = "the batches hold sparse or ragged tensors, which the sample cannot keep"
-            return
+            return None
         self._structure = tf.nest.map_structure(lambda _: 0, data)
         structure = self._structure
 
@@ -182,4 +190,4 @@ class SampleCapture:
         def take():
             return tf.numpy_function(store, flat, tf.int64, stateful=True)
 
-        tf.cond(self._active.read_value(), take, lambda: tf.constant(0, tf.int64))
+        return self._active.read_value(), take
