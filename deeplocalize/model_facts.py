@@ -91,6 +91,7 @@ def model_facts(model) -> dict:
     }
     try:
         facts["input_shapes"] = [[None if d is None else int(d) for d in t.shape] for t in (model.inputs or [])]
+        facts["input_dtypes"] = [str(getattr(t.dtype, "name", t.dtype)) for t in (model.inputs or [])]
     except (AttributeError, ValueError):  # subclassed models have no symbolic graph
         pass
     # Found from the graph; a model without one (subclassed) has no known

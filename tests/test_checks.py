@@ -380,6 +380,14 @@ def test_unnormalized_input_and_normalizing_first_layer():
     assert preflight.check_first_batch(zeros, CFG) == []  # no values at all: nothing to scale
 
 
+def test_token_ids_declared_integer_are_not_unnormalized_input():
+    meta = {**_meta("softmax", 2, "sparse_categorical_crossentropy"), "input_dtypes": ["int64"]}
+    ids = make_trace(n_steps=1, steps=_batch(0, 1, 2, x_max=399.0), meta=meta)
+    assert "unnormalized_input" not in kinds(preflight.check_first_batch(ids, CFG))
+    features = make_trace(n_steps=1, steps=_batch(0, 1, 2, x_max=399.0), meta={**meta, "input_dtypes": ["float32"]})
+    assert "unnormalized_input" in kinds(preflight.check_first_batch(features, CFG))
+
+
 def test_layer_symptoms_are_info_while_the_loss_falls_well():
     falling = make_trace(act_dead_frac={0: 0.9})  # default loss falls from 2.3 to ~0.1
     flat = make_trace(act_dead_frac={0: 0.9}, loss=np.full(100, 0.7) + 0.01 * np.sin(np.arange(100)))

@@ -422,6 +422,30 @@ def test_softmax_on_one_unit_gets_an_output_activation_candidate_and_lambda_laye
     np.testing.assert_allclose(clone_compiled(m).get_layer("double")(x), x * 2.0, rtol=1e-6)
 
 
+def test_token_ids_are_never_standardized_even_behind_a_custom_embedding_layer():
+    keras = _keras()
+    from deeplocalize.verify.fixes import candidates
+
+    class Tokens(keras.layers.Layer):  # an Embedding the probes do not see (a layer of the user's own)
+        def __init__(self, **kw):
+            super().__init__(**kw)
+            self.table = keras.layers.Embedding(500, 8)
+
+        def call(self, ids):
+            return self.table(ids)
+
+    def build(dtype):
+        inp = keras.Input((10,), dtype=dtype)
+        out = keras.layers.Dense(2, activation="softmax")(keras.layers.GlobalAveragePooling1D()(Tokens()(inp)))
+        m = keras.Model(inp, out)
+        m.compile("adam", "sparse_categorical_crossentropy")
+        return m
+
+    x, y = np.random.randint(0, 500, size=(64, 10)), np.random.randint(0, 2, size=64)
+    assert "standardize_inputs" not in {f.name for f in candidates(build("int64"), x, y)[0]}
+    assert "standardize_inputs" in {f.name for f in candidates(build("float32"), x.astype("float32"), y)[0]}
+
+
 def test_one_hot_classes_under_sigmoid_and_binary_crossentropy_get_a_softmax_head_candidate():
     keras = _keras()
     from deeplocalize.verify.fixes import candidates

@@ -312,14 +312,31 @@ def _out_of_range(trace, k, layer, act, lo, hi, y_min, y_max, ev, config) -> Fin
         f"output values in [{lo:g}, {hi:g}]: the loss can never reach zero.")
 
 
+def _id_inputs(trace: Trace) -> set[int]:
+    """The inputs the model declares integer (``keras.Input(dtype="int64")``):
+    token or category ids for an Embedding or a lookup, whose scale means
+    nothing. Known where the batch's inputs line up with the model's."""
+    dtypes = trace.meta.get("input_dtypes") or []
+    k = 0
+    while f"x{k}_min" in trace.steps:
+        k += 1
+    if len(dtypes) != k:
+        return set()
+    return {i for i, d in enumerate(dtypes) if d.startswith(("int", "uint", "bool"))}
+
+
 def _inputs(trace: Trace, config: dict) -> list[Finding]:
     first = trace.layers[0] if trace.layers else None
     if first is not None and first.class_name in NORMALIZERS:
         return []
     limit = config["input_abs_max"]
     worst, evidence = 0.0, {}
+    ids = _id_inputs(trace)
     k = 0
     while f"x{k}_min" in trace.steps:
+        if k in ids:
+            k += 1
+            continue
         lo, hi = _first(trace, f"x{k}_min"), _first(trace, f"x{k}_max")
         std = _first(trace, f"x{k}_std")
         evidence.update({f"x{k}_min": lo, f"x{k}_max": hi, f"x{k}_std": std})

@@ -292,7 +292,7 @@ def _initializers(model, s, x, y):
 def _standardize_inputs(model, s, x, y):
     import keras
 
-    if any(cls == "Embedding" for _, cls, _, _ in s.layers):
+    if any(cls == "Embedding" for _, cls, _, _ in s.layers) or _declares_ids(model):
         return None
     leaves = [np.asarray(a, dtype="float64") for a in keras.tree.flatten(x)]
     if not leaves or any(np.asarray(a).dtype.kind not in "fiub" for a in keras.tree.flatten(x)):
@@ -320,6 +320,15 @@ def _standardize_inputs(model, s, x, y):
     return Fix("standardize_inputs", "data_preprocessing", "data", "inputs standardized (mean 0, std 1)",
                "Standardize the inputs (e.g. sklearn StandardScaler, or a keras.layers.Normalization "
                "layer adapted to the training data; divide images by 255).", data=standardize)
+
+
+def _declares_ids(model) -> bool:
+    """Whether the model declares an integer input (token or category ids, see preflight._id_inputs)."""
+    try:
+        inputs = list(model.inputs or [])
+    except (AttributeError, ValueError):  # a subclassed model has no symbolic inputs
+        return False
+    return any(str(getattr(t.dtype, "name", t.dtype)).startswith(("int", "uint", "bool")) for t in inputs)
 
 
 def _scale_targets(model, s, x, y):
