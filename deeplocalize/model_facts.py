@@ -60,6 +60,19 @@ def _losses(model) -> list[dict]:
     return [describe_loss(loss)]
 
 
+def input_dtypes(model) -> list[str]:
+    """The dtypes ``model`` declares for its inputs ([] for a subclassed model).
+
+    Example:
+        >>> input_dtypes(keras.Sequential([keras.Input((40,), dtype="int64"), keras.layers.Embedding(400, 8)]))
+        ['int64']
+    """
+    try:
+        return [str(getattr(t.dtype, "name", t.dtype)) for t in (model.inputs or [])]
+    except (AttributeError, ValueError):  # a subclassed model has no symbolic inputs
+        return []
+
+
 def model_facts(model) -> dict:
     """Loss, optimizer, learning rate, output activations and shapes of ``model``."""
     from deeplocalize.probes import probed_layers
@@ -91,7 +104,7 @@ def model_facts(model) -> dict:
     }
     try:
         facts["input_shapes"] = [[None if d is None else int(d) for d in t.shape] for t in (model.inputs or [])]
-        facts["input_dtypes"] = [str(getattr(t.dtype, "name", t.dtype)) for t in (model.inputs or [])]
+        facts["input_dtypes"] = input_dtypes(model)
     except (AttributeError, ValueError):  # subclassed models have no symbolic graph
         pass
     # Found from the graph; a model without one (subclassed) has no known

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from deeplocalize.config import load_config
+from deeplocalize.model_facts import input_dtypes
 from deeplocalize.verify.clone import (RELU_FAMILY, STANDARD_INITIALIZERS, NotApplicable, Setting, fresh_optimizer,
                                        model_setting, scaled_lr_optimizer)
 from deeplocalize.verify.fix import Fix
@@ -292,7 +293,8 @@ def _initializers(model, s, x, y):
 def _standardize_inputs(model, s, x, y):
     import keras
 
-    if any(cls == "Embedding" for _, cls, _, _ in s.layers) or _declares_ids(model):
+    if any(cls == "Embedding" for _, cls, _, _ in s.layers) or any(  # ids: their scale means nothing
+            d.startswith(("int", "uint", "bool")) for d in input_dtypes(model)):
         return None
     leaves = [np.asarray(a, dtype="float64") for a in keras.tree.flatten(x)]
     if not leaves or any(np.asarray(a).dtype.kind not in "fiub" for a in keras.tree.flatten(x)):
@@ -320,15 +322,6 @@ def _standardize_inputs(model, s, x, y):
     return Fix("standardize_inputs", "data_preprocessing", "data", "inputs standardized (mean 0, std 1)",
                "Standardize the inputs (e.g. sklearn StandardScaler, or a keras.layers.Normalization "
                "layer adapted to the training data; divide images by 255).", data=standardize)
-
-
-def _declares_ids(model) -> bool:
-    """Whether the model declares an integer input (token or category ids, see preflight._id_inputs)."""
-    try:
-        inputs = list(model.inputs or [])
-    except (AttributeError, ValueError):  # a subclassed model has no symbolic inputs
-        return False
-    return any(str(getattr(t.dtype, "name", t.dtype)).startswith(("int", "uint", "bool")) for t in inputs)
 
 
 def _scale_targets(model, s, x, y):
