@@ -15,7 +15,7 @@ from deeplocalize.checks.chance import check_initial_loss
 from deeplocalize.checks.structure import model_outputs, structure_checks
 from deeplocalize.findings import Finding
 from deeplocalize.trace import LayerInfo, Trace
-from deeplocalize.vocab import NORMALIZERS, OUTPUT_RANGE, RELU_LIKE
+from deeplocalize.vocab import ID_DTYPES, NORMALIZERS, OUTPUT_RANGE, RELU_LIKE
 
 CATEGORICAL = {"categorical_crossentropy", "categorical_focal_crossentropy", "kl_divergence", "kld",
                "kullback_leibler_divergence", "poisson"}
@@ -322,7 +322,7 @@ def _id_inputs(trace: Trace) -> set[int]:
         k += 1
     if len(dtypes) != k:
         return set()
-    return {i for i, d in enumerate(dtypes) if d.startswith(("int", "uint", "bool"))}
+    return {i for i, d in enumerate(dtypes) if d.startswith(ID_DTYPES)}
 
 
 def _inputs(trace: Trace, config: dict) -> list[Finding]:

@@ -19,6 +19,7 @@ import numpy as np
 
 from deeplocalize.config import load_config
 from deeplocalize.model_facts import input_dtypes
+from deeplocalize.vocab import ID_DTYPES
 from deeplocalize.verify.clone import (RELU_FAMILY, STANDARD_INITIALIZERS, NotApplicable, Setting, fresh_optimizer,
                                        model_setting, scaled_lr_optimizer)
 from deeplocalize.verify.fix import Fix
@@ -294,7 +295,7 @@ def _standardize_inputs(model, s, x, y):
     import keras
 
     if any(cls == "Embedding" for _, cls, _, _ in s.layers) or any(  # ids: their scale means nothing
-            d.startswith(("int", "uint", "bool")) for d in input_dtypes(model)):
+            d.startswith(ID_DTYPES) for d in input_dtypes(model)):
         return None
     leaves = [np.asarray(a, dtype="float64") for a in keras.tree.flatten(x)]
     if not leaves or any(np.asarray(a).dtype.kind not in "fiub" for a in keras.tree.flatten(x)):

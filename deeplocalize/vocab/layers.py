@@ -112,6 +112,8 @@ LAYER_ACTIVATION = {c.name: c.activation for c in _LAYER_CLASSES if c.activation
 UNPROBED_CLASSES = frozenset(c.name for c in _LAYER_CLASSES if not c.probed)
 NORMALIZERS = frozenset(c.name for c in _LAYER_CLASSES if c.normalizing)
 PASSTHROUGH = frozenset(c.name for c in _LAYER_CLASSES if c.passthrough)
+# Prefixes of the input dtypes that hold ids (tokens, categories), whose scale means nothing.
+ID_DTYPES = ("int", "uint", "bool")
 LINEAR = frozenset(c.name for c in _LAYER_CLASSES if c.linear)
 
 LAYER_KINDS = ("dense", "conv", "rnn", "activation", "passive", "other")
