@@ -312,17 +312,17 @@ def _out_of_range(trace, k, layer, act, lo, hi, y_min, y_max, ev, config) -> Fin
         f"output values in [{lo:g}, {hi:g}]: the loss can never reach zero.")
 
 
-def _id_inputs(trace: Trace) -> set[int]:
-    """The inputs the model declares integer (``keras.Input(dtype="int64")``):
-    token or category ids for an Embedding or a lookup, whose scale means
-    nothing. Known where the batch's inputs line up with the model's."""
+def _features(trace: Trace) -> list[int]:
+    """The inputs whose scale matters, by index: the batch's (``x{k}_*``
+    columns), less those the model declares integer (``keras.Input(dtype=
+    "int64")``: token or category ids, known where the batch's inputs line up
+    with the model's)."""
+    n = 0
+    while f"x{n}_min" in trace.steps:
+        n += 1
     dtypes = trace.meta.get("input_dtypes") or []
-    k = 0
-    while f"x{k}_min" in trace.steps:
-        k += 1
-    if len(dtypes) != k:
-        return set()
-    return {i for i, d in enumerate(dtypes) if d.startswith(ID_DTYPES)}
+    ids = {i for i, d in enumerate(dtypes) if d.startswith(ID_DTYPES)} if len(dtypes) == n else set()
+    return [k for k in range(n) if k not in ids]
 
 
 def _inputs(trace: Trace, config: dict) -> list[Finding]:
@@ -331,18 +331,12 @@ def _inputs(trace: Trace, config: dict) -> list[Finding]:
         return []
     limit = config["input_abs_max"]
     worst, evidence = 0.0, {}
-    ids = _id_inputs(trace)
-    k = 0
-    while f"x{k}_min" in trace.steps:
-        if k in ids:
-            k += 1
-            continue
+    for k in _features(trace):
         lo, hi = _first(trace, f"x{k}_min"), _first(trace, f"x{k}_max")
         std = _first(trace, f"x{k}_std")
         evidence.update({f"x{k}_min": lo, f"x{k}_max": hi, f"x{k}_std": std})
         if np.isfinite(lo) and np.isfinite(hi):
             worst = max(worst, abs(lo), abs(hi))
-        k += 1
     if 0.0 < worst < config["input_abs_min"]:
         return [Finding(
             kind="unnormalized_input", layer="data", root_cause="data_preprocessing", severity="info",

@@ -354,7 +354,8 @@ class Probes(RingBuffer, Statistics):
         kept = [w for w in self.coverage["not_watched"] if not w.startswith("output values of ")]
         self.coverage["not_watched"] = kept + ([
             f"output values of {names} (a sum that the next layer continues: reading it would change how "
-            "TensorFlow rounds that sum, so the run would no longer train exactly as without the callback)"] if unread else [])
+            "TensorFlow rounds that sum, so the run would no longer train exactly as without the callback)"]
+            if unread else [])
 
     def _notify_fault(self):
         """Tell the callback, from inside the step, that a fault was kept: it
