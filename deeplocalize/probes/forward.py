@@ -107,7 +107,7 @@ class ForwardCapture:
         self.packing = None  # JAX: how that step's outputs were packed in one vector, set when traced
         self.unsettled = None  # JAX: what reads the last step's outputs, not called yet
         self.replay_faults = True  # JAX: replay a step not recorded whose loss or weights turn non-finite
-        self.precompile = False  # JAX: steps not recorded are to come (compile them ahead, see jax_step._Ahead)
+        self.precompile = False  # JAX: steps not recorded are to come (compile them ahead, see jax_ahead.CompileAhead)
         # JAX: a recorded step may run unrecorded on a smaller batch than its kind was compiled
         # for (the next step is recorded instead); ``deferred`` says it did
         self.may_defer, self.deferred = False, False
@@ -340,7 +340,7 @@ class ForwardCapture:
         self._want = "all" if record else "nonfinite"  # JAX: which compiled step the train function runs
 
     def end_epoch(self) -> None:
-        """JAX: wait for the steps compiling in the background (`deeplocalize.probes.jax_step._Ahead`).
+        """JAX: wait for the steps compiling in the background (`deeplocalize.probes.jax_ahead.CompileAhead`).
 
         Example:
             >>> capture.end_epoch()   # at an epoch's end: no compilation is left running

@@ -25,7 +25,7 @@ kinds (``record``, a static argument):
 Each kind compiles once per batch shape. The first step of each kind and
 shape also traces the other kind for it (the unrecorded one only when
 steps not recorded are to come: ``capture.precompile``) and compiles it in
-a background thread (`_Ahead`), waited for before the next step of a kind
+a background thread (`jax_ahead.CompileAhead`), waited for before the next step of a kind
 or at the end of the epoch: like Keras's own step for a smaller last
 batch, it is paid for in the first epoch, mostly while other steps run,
 instead of stalling a later one.
@@ -45,6 +45,7 @@ import warnings
 
 import numpy as np
 
+from deeplocalize.probes.jax_ahead import CompileAhead
 from deeplocalize.probes.sampling import _sample_stride
 
 
@@ -140,7 +141,7 @@ def _direct(capture, model) -> dict:
         floats = [x for x in jax.tree_util.tree_leaves((logs, state[0])) if jnp.issubdtype(x.dtype, jnp.floating)]
         total = sum((jnp.sum(x.astype("float32")) for x in floats), jnp.float32(0))
         if not record:  # the wrappers' zeros are not returned (nor kept by XLA)
-            return (logs, jax.tree_util.tree_map(jnp.copy, kept), ~jnp.isfinite(total)), state
+            return (logs, _flat_copy(kept), ~jnp.isfinite(total)), state
         capture.layout = ([i for i, _ in noted], None if back is None else back[:2])
         forward = jnp.stack([s for _, s in noted]) if noted else None
         weights = _weight_stats(before[0], state[0], strides)
@@ -152,11 +153,13 @@ def _direct(capture, model) -> dict:
     # traced ``record`` under ``lax.cond`` compiled once, but changed XLA's fusions, and with them
     # the last bits of the user's weights). Every variable is donated (updated in place, as Keras's
     # own step does); the unrecorded step returns a copy of the model's as they came in, for a
-    # replay (not donating them cost an MLP's 70 us step 60 us more; the copy costs 14 us).
+    # replay (not donating them cost an MLP's 70 us step 60 us more). The copy is one flat array
+    # per dtype: a copy of each weight made as many arrays for Python to create and free each step
+    # (the benchmark MLP's fit: CPU 1.33 -> 1.05 times a plain fit's).
     compiled, traced = jax.jit(watched_step, static_argnums=3, donate_argnums=(0, 1)), set()
-    ahead = capture.ahead = _Ahead()
+    ahead = capture.ahead = CompileAhead()
 
-    def lower(state, data, record):  # traced here, compiled by `_Ahead` in the background
+    def lower(state, data, record):  # traced here, compiled by `CompileAhead` in the background
         return compiled.lower(tuple(state[:2]), tuple(state[2:]), data, record)
 
     def call(state, data, record):
@@ -195,80 +198,12 @@ def _direct(capture, model) -> dict:
         (logs, began, bad), new = call(state, data, False)
         # a NaN/Inf (rare; a large but finite sum only costs a replay) replays the step
         # recorded, from the weights it began with (the optimizer's own state as it left it)
-        capture.unsettled = lambda: replay((*began, *new[2:]), data) if capture.replay_faults and bad else None
+        capture.unsettled = lambda: replay((*_unflat(began, new[:2]), *new[2:]), data) \
+            if capture.replay_faults and _true(bad) else None
         ahead.ran(False, data, lambda: lower(new, data, True))
         return logs, new
 
     return {"ok": True, "recorded": _steps(recorded, spe), "unrecorded": _steps(unrecorded, spe)}
-
-
-class _Ahead:
-    """Compiles, in one background thread, each kind of step (recorded or not)
-    for each batch shape the other kind meets (``jit(...).lower(...).compile()``
-    fills the cache the later call reads).
-
-    Example:
-        >>> ahead = _Ahead()
-        >>> ahead.ran(True, batch, lambda: step.lower(kept, donated, batch, False))  # after a recorded step
-        >>> ahead.wait(False)   # before a step not recorded (and at the epoch's end: ahead.wait())
-    """
-
-    def __init__(self):
-        self.known: set = set()  # (record, batch shapes): run, or compiling
-        self._pending: list = []  # (record, future)
-        self._pool = None
-        self._largest = 0  # the largest batch met (its leading dimension)
-
-    @staticmethod
-    def shape(data) -> tuple:
-        """The shapes of a batch's arrays, the key each compiled step is known by."""
-        import jax
-
-        return tuple(getattr(x, "shape", None) for x in jax.tree_util.tree_leaves(data))
-
-    def smaller(self, shape: tuple) -> bool:
-        """Whether a batch of ``shape`` is smaller than one met before (an epoch's last)."""
-        first = next(iter(shape), None)
-        return bool(first) and first[0] is not None and first[0] < self._largest
-
-    def ran(self, record: bool, data, lower_other=None) -> None:
-        """A step of kind ``record`` ran on ``data``: unless the other kind is known for
-        its shape, trace ``lower_other()`` here and compile it in the background. The
-        recorded kind is not compiled ahead for a smaller batch (see `smaller`): a
-        recorded step falling on one runs unrecorded, the next step recorded. Never
-        raises: a step that fails here is compiled when first called, as without it."""
-        shape = self.shape(data)
-        smaller = self.smaller(shape)
-        self.known.add((record, shape))
-        if shape and shape[0]:
-            self._largest = max(self._largest, shape[0][0] or 0)
-        if lower_other is None or (not record, shape) in self.known or (not record and smaller):
-            return
-        self.known.add((not record, shape))
-        try:
-            lowered = lower_other()
-            if self._pool is None:
-                from concurrent.futures import ThreadPoolExecutor
-
-                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="deeplocalize-compile")
-            self._pending.append((not record, self._pool.submit(lowered.compile)))
-        except Exception:
-            pass
-
-    def wait(self, record: bool | None = None) -> None:
-        """Until the compilations started of kind ``record`` (of both: None) have finished."""
-        if not self._pending:
-            return
-        waiting = [(k, f) for k, f in self._pending if record is None or k == record]
-        self._pending = [(k, f) for k, f in self._pending if not (record is None or k == record)]
-        for _, future in waiting:
-            try:
-                future.result()
-            except Exception:  # compiled again, and the error raised, where the step is called
-                pass
-        if not self._pending and self._pool is not None:  # no idle thread left behind per model
-            self._pool.shutdown(wait=True)  # at once: nothing is pending
-            self._pool = None
 
 
 def _steps(one, spe: int):
@@ -286,12 +221,40 @@ def _steps(one, spe: int):
     return run
 
 
+def _flat_copy(tree) -> dict:
+    """``{dtype name: one flat array}``: a copy of ``tree``'s arrays, all of a
+    dtype end to end (see `_unflat`)."""
+    import jax
+
+    groups: dict = {}
+    for x in jax.tree_util.tree_leaves(tree):
+        groups.setdefault(str(x.dtype), []).append(x.reshape(-1))
+    return {dtype: jax.numpy.concatenate(xs) for dtype, xs in groups.items()}
+
+
+def _unflat(flat: dict, like):
+    """The arrays `_flat_copy` copied, in the structure of ``like`` (a tree of
+    the same shapes and dtypes)."""
+    import jax
+
+    leaves, tree = jax.tree_util.tree_flatten(like)
+    at, out = dict.fromkeys(flat, 0), []
+    for x in leaves:
+        key, size = str(x.dtype), math.prod(x.shape)
+        out.append(flat[key][at[key]:at[key] + size].reshape(x.shape))
+        at[key] += size
+    return jax.tree_util.tree_unflatten(tree, out)
+
+
+def _true(flag) -> bool:
+    """A JAX boolean scalar on the host (``bool(flag)`` takes 14 us, ``np.asarray`` under 1)."""
+    return bool(np.asarray(flag))
+
+
 def _deliver(capture, packed) -> None:
     """Hand a recorded step's outputs (one vector, copied to the host once)
     to the captures."""
-    import jax
-
-    forward, back, weights = _unpack(np.asarray(jax.device_get(packed)), capture.packing)
+    forward, back, weights = _unpack(np.asarray(packed), capture.packing)  # (jax.device_get: 14 us more)
     indices, back_layout = capture.layout
     # several steps in one call: the weights' statistics of the first (the row's norms are the span's start)
     if capture.weight_stats is None:
