@@ -16,17 +16,17 @@ kinds (``record``, a static argument):
   whether its loss or updated weights hold a NaN or Inf, read when the
   callbacks run (`ForwardCapture.settle`); when they do, the same step is
   replayed as a recorded one on the same batch, from the weights it began
-  with (the step donates all its variables, as Keras's own does, and
-  returns a copy of the model's as they came in: cheaper than not donating
-  them; the replay starts from that copy and a copy of the optimizer's
-  variables as the step left them), to name the layer, and the replay's
-  result is dropped: training goes on with the unrecorded step's.
+  with (the step writes the model's new variables into the buffers of those
+  an earlier step began with, so the ones it began with stay whole until
+  the flag is read; the replay starts from them and a copy of the
+  optimizer's variables as the step left them), to name the layer, and the
+  replay's result is dropped: training goes on with the unrecorded step's.
 
 Each kind compiles once per batch shape. The first step of each kind and
 shape also traces the other kind for it (the unrecorded one only when
 steps not recorded are to come: ``capture.precompile``) and compiles it in
-a background thread (`jax_ahead.CompileAhead`), waited for before the next step of a kind
-or at the end of the epoch: like Keras's own step for a smaller last
+a background thread (`jax_ahead.CompileAhead`), waited for before the next
+step of a kind or at the end of the epoch: like Keras's own step for a smaller last
 batch, it is paid for in the first epoch, mostly while other steps run,
 instead of stalling a later one.
 
@@ -129,7 +129,8 @@ def _direct(capture, model) -> dict:
 
     strides = [_sample_stride(v.shape) if len(v.shape) else 1 for v in model.trainable_variables]
 
-    def watched_step(kept, donated, data, record):
+    def watched_step(kept, spare, donated, data, record):
+        del spare  # donated: XLA writes the updated model variables into its buffers (see below)
         _set_mode(capture, "out", record)
         before = state = (*kept, *donated)
         capture.outbox, backward = [], capture.backward
@@ -141,7 +142,7 @@ def _direct(capture, model) -> dict:
         floats = [x for x in jax.tree_util.tree_leaves((logs, state[0])) if jnp.issubdtype(x.dtype, jnp.floating)]
         total = sum((jnp.sum(x.astype("float32")) for x in floats), jnp.float32(0))
         if not record:  # the wrappers' zeros are not returned (nor kept by XLA)
-            return (logs, _flat_copy(kept), ~jnp.isfinite(total)), state
+            return (logs, ~jnp.isfinite(total)), state
         capture.layout = ([i for i, _ in noted], None if back is None else back[:2])
         forward = jnp.stack([s for _, s in noted]) if noted else None
         weights = _weight_stats(before[0], state[0], strides)
@@ -151,27 +152,35 @@ def _direct(capture, model) -> dict:
 
     # ``record`` is static: an unrecorded step compiles to Keras's own step plus the NaN check (a
     # traced ``record`` under ``lax.cond`` compiled once, but changed XLA's fusions, and with them
-    # the last bits of the user's weights). Every variable is donated (updated in place, as Keras's
-    # own step does); the unrecorded step returns a copy of the model's as they came in, for a
-    # replay (not donating them cost an MLP's 70 us step 60 us more). The copy is one flat array
-    # per dtype: a copy of each weight made as many arrays for Python to create and free each step
-    # (the benchmark MLP's fit: CPU 1.33 -> 1.05 times a plain fit's).
-    compiled, traced = jax.jit(watched_step, static_argnums=3, donate_argnums=(0, 1)), set()
-    ahead = capture.ahead = CompileAhead()
+    # the last bits of the user's weights). The optimizer's and the metrics' variables are donated
+    # (updated in place, as Keras's own step does). The model's variables are not: the step writes
+    # their new values into the buffers of ``spare`` (donated), the variables an earlier step began
+    # with, so that those the step began with stay whole for a replay until its NaN/Inf flag is
+    # read. A copy made in the step cost a pass over every weight and a fresh buffer each step
+    # (the benchmark's wide model: wall 1.32 -> 1.04 times a plain fit's without it); not donating
+    # the model's variables at all, a fresh buffer for each (the MLP's 70 us step: 60 us more).
+    compiled = jax.jit(watched_step, static_argnums=4, donate_argnums=(1, 2), keep_unused=True)
+    ahead, traced, spares = CompileAhead(), set(), []
+    capture.ahead = ahead
 
     def lower(state, data, record):  # traced here, compiled by `CompileAhead` in the background
-        return compiled.lower(tuple(state[:2]), tuple(state[2:]), data, record)
+        kept = tuple(state[:2])
+        return compiled.lower(kept, kept, tuple(state[2:]), data, record)
 
     def call(state, data, record):
+        """The step's outputs, and the model's variables it began with (intact)."""
         kept, donated = tuple(state[:2]), tuple(state[2:])
+        spare = spares.pop() if spares else None
+        if spare is None or [len(x) for x in spare] != [len(x) for x in kept]:
+            spare = jax.tree_util.tree_map(jnp.zeros_like, kept)  # once per install (and after a replay)
         if record in traced:
-            return compiled(kept, donated, data, record)
+            return compiled(kept, spare, donated, data, record), kept
         try:  # the first call of each kind traces: a failure there is ours
-            out = compiled(kept, donated, data, record)
+            out = compiled(kept, spare, donated, data, record)
         except Exception as exc:
             raise _TraceFailed(data) from exc
         traced.add(record)
-        return out
+        return out, kept
 
     # What a step returns is read once the callbacks run, after Keras has waited for the step's
     # logs: waiting for it here would keep Keras's own work from overlapping the step.
@@ -181,25 +190,26 @@ def _direct(capture, model) -> dict:
             return unrecorded(state, data)
         capture.settle()  # an earlier step of this call
         ahead.wait(True)
-        (logs, packed, _), new = call(state, data, True)
-        capture.unsettled = lambda: _deliver(capture, packed)
+        ((logs, packed, _), new), began = call(state, data, True)
+        capture.unsettled = lambda: (_deliver(capture, packed), spares.append(began))
         ahead.ran(True, data, (lambda: lower(new, data, False)) if capture.precompile else None)
         return logs, new
 
     def replay(state, data):
         state = (*state[:2], *jax.tree_util.tree_map(jnp.copy, state[2:]))  # the copies are donated, not Keras's
         ahead.wait(True)
-        (_, packed, _), _ = call(state, data, True)
+        ((_, packed, _), _), _ = call(state, data, True)
         _deliver(capture, packed)
 
     def unrecorded(state, data):
         capture.settle()
         ahead.wait(False)
-        (logs, began, bad), new = call(state, data, False)
-        # a NaN/Inf (rare; a large but finite sum only costs a replay) replays the step
-        # recorded, from the weights it began with (the optimizer's own state as it left it)
-        capture.unsettled = lambda: replay((*_unflat(began, new[:2]), *new[2:]), data) \
-            if capture.replay_faults and _true(bad) else None
+        ((logs, bad), new), began = call(state, data, False)
+        # a NaN/Inf (rare; a large but finite sum only costs a replay) replays the step recorded,
+        # from the weights it began with (the optimizer's own state as it left it); then, or
+        # when the flag is clear, those weights' buffers take the next step's
+        capture.unsettled = lambda: (replay((*began, *new[2:]), data) if capture.replay_faults and _true(bad)
+                                     else None, spares.append(began))
         ahead.ran(False, data, lambda: lower(new, data, True))
         return logs, new
 
@@ -219,31 +229,6 @@ def _steps(one, spe: int):
         return logs, state
 
     return run
-
-
-def _flat_copy(tree) -> dict:
-    """``{dtype name: one flat array}``: a copy of ``tree``'s arrays, all of a
-    dtype end to end (see `_unflat`)."""
-    import jax
-
-    groups: dict = {}
-    for x in jax.tree_util.tree_leaves(tree):
-        groups.setdefault(str(x.dtype), []).append(x.reshape(-1))
-    return {dtype: jax.numpy.concatenate(xs) for dtype, xs in groups.items()}
-
-
-def _unflat(flat: dict, like):
-    """The arrays `_flat_copy` copied, in the structure of ``like`` (a tree of
-    the same shapes and dtypes)."""
-    import jax
-
-    leaves, tree = jax.tree_util.tree_flatten(like)
-    at, out = dict.fromkeys(flat, 0), []
-    for x in leaves:
-        key, size = str(x.dtype), math.prod(x.shape)
-        out.append(flat[key][at[key]:at[key] + size].reshape(x.shape))
-        at[key] += size
-    return jax.tree_util.tree_unflatten(tree, out)
 
 
 def _true(flag) -> bool:
