@@ -55,6 +55,26 @@ outside.OutsideObserver._stats_row = _counted_stats
 forward.ForwardCapture._calls_host = _counted_steps
 
 
+class ColumnGradPoison(GradPoison):
+    """As `GradPoison`, but only unit 7's gradient turns NaN: one column of
+    the layer before it, and nothing else (that layer has no bias)."""
+
+    def call(self, x, training=False):
+        if not training:
+            return x
+        column = keras.ops.equal(keras.ops.arange(x.shape[-1]), 7)
+        u = keras.ops.where(keras.ops.logical_and(self._due(), column), x - x, 1.0 + x - x)
+        return x + 0.0 * keras.ops.sqrt(u)
+
+
+def _wide_model(poison_at):
+    """A 8 x 4096 kernel (above the weight sample's size, so sampled with a
+    stride) feeding the poison: the step's NaN check must still see its column."""
+    return _compile(keras.Sequential([keras.Input((8,)), keras.layers.Dense(4096, use_bias=False, name="hidden"),
+                                      ColumnGradPoison(at=poison_at, name="poison"),
+                                      keras.layers.Dense(3, activation="softmax", name="output")]))
+
+
 def _model(poison_at=None, layer=Poison):
     extra = [layer(at=poison_at, name="poison")] if poison_at is not None else []
     return _compile(keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu", name="hidden"),
@@ -73,8 +93,8 @@ def run(case: str) -> dict:
     x, y = _data()
     reps = -(-STEPS * 16 // len(x))
     x, y = np.tile(x, (reps, 1))[: STEPS * 16], np.tile(y, reps)[: STEPS * 16]
-    model = _model(poison_at=433 if case.startswith("late") else None,
-                   layer=GradPoison if case == "late_grad_nan" else Poison)
+    model = _wide_model(433) if case == "late_column_nan" else _model(
+        poison_at=433 if case.startswith("late") else None, layer=GradPoison if case == "late_grad_nan" else Poison)
     if case == "second_fit":
         model.fit(x, y, epochs=1, batch_size=16, verbose=0)
     # late_nan_goes_on: not halted, so the steps after the replayed one run too

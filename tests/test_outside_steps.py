@@ -41,6 +41,14 @@ def test_unrecorded_steps_cost_little_and_still_name_a_late_nan(backend):
     assert second["forward_seen"], second
 
 
+def test_jax_nan_check_sees_one_column_of_a_sampled_weight():
+    # the unrecorded JAX step checks a strided sample of each large weight: its stride is coprime
+    # with the last dimension, so a NaN gradient in one unit's column is still seen on its step
+    out = run_on_backend("jax", "outside_steps_worker.py", ["late_column_nan"], "OUTSIDE ", "case", timeout=600)
+    late = out["late_column_nan"]
+    assert late["nan"] == {"layer": "poison", "step": 433}, late
+
+
 def test_jax_falls_back_to_host_callbacks_when_the_step_cannot_return_the_statistics():
     out = run_on_backend("jax", "outside_steps_worker.py", ["late_nan_fallback"], "OUTSIDE ", "case", timeout=600)
     late = out["late_nan_fallback"]
