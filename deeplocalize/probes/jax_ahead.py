@@ -16,7 +16,7 @@ class CompileAhead:
 
     Example:
         >>> ahead = CompileAhead()
-        >>> ahead.ran(True, batch, lambda: step.lower(kept, donated, batch, False))  # after a recorded step
+        >>> ahead.ran(True, batch, lambda: step.lower(kept, spare, donated, batch, False))  # after a recorded step
         >>> ahead.wait(False)   # before a step not recorded (and at the epoch's end: ahead.wait())
     """
 
