@@ -397,6 +397,23 @@ def test_layer_symptoms_are_info_while_the_loss_falls_well():
     assert f_flat[0].severity == "warning"
 
 
+def test_a_loss_that_fell_only_to_the_labels_variance_does_not_excuse_dead_units():
+    # A regression whose hidden units all died: the output's bias still learns the labels' mean,
+    # so the loss falls (here 96%) to their variance (1.0 - 0.3**2 = 0.91) and stops there.
+    def dying(loss):
+        trace = _regression(loss)
+        trace.layer_stats[:, 0, STAT_INDEX["act_dead_frac"]] = 0.9
+        return [f for f in trends.run_all(trace, CFG) if f.kind == "dying_relu"]
+
+    (bias_only,) = dying(np.geomspace(25.0, 0.92, 100))
+    assert bias_only.severity == "warning" and "fell by" not in bias_only.message
+    (learned,) = dying(np.geomspace(25.0, 0.3, 100))  # well below the variance: the units that live learn
+    assert learned.severity == "info" and "fell by" in learned.message
+    # the labels unseen (no variance to compare with): as before, a fall by half excuses them
+    unseen = make_trace(loss=np.geomspace(25.0, 0.92, 100), act_dead_frac={0: 0.9}, meta={"loss": [{"name": "mse"}]})
+    assert [f.severity for f in trends.run_all(unseen, CFG) if f.kind == "dying_relu"] == ["info"]
+
+
 # ---- end of run ------------------------------------------------------------------------------
 def test_still_learning_notes_a_loss_still_falling_fast_at_the_end_only():
     from deeplocalize.checks import progress

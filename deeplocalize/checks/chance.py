@@ -77,6 +77,27 @@ def chance_accuracy(trace: Trace) -> float | None:
     return max(share, 1.0 - share) if 0.0 <= share <= 1.0 else None
 
 
+def label_variance(trace: Trace) -> tuple[float, float] | None:
+    """``(variance, n)`` of the labels of a regression on mean squared error
+    with one scalar target, from the batches recorded (``n`` labels): the
+    loss of always predicting their mean. None for anything else.
+
+    Example:
+        >>> label_variance(trace)   # targets of size ~56
+        (1431.2, 1920.0)
+    """
+    losses = [l.get("name") for l in trace.meta.get("loss") or []]
+    if losses not in (["mean_squared_error"], ["mse"]) or "y0_sq" not in trace.steps:
+        return None
+    width, mean, sq = (trace.column(f"y0_{c}") for c in ("width", "mean", "sq"))
+    ok = np.isfinite(mean) & np.isfinite(sq)
+    if not ok.any() or not np.all(width[np.isfinite(width)] == 1):
+        return None
+    variance = float(np.mean(sq[ok]) - np.mean(mean[ok]) ** 2)
+    seen = trace.column("batch_size")[ok] if "batch_size" in trace.steps else []
+    return (variance, max(float(np.nansum(seen)), 2.0)) if variance > 0 else None
+
+
 def started_trained(trace: Trace, config: dict) -> bool:
     """The first window of the run's loss is below ``trained_loss_fraction`` of the
     chance loss: the model had learned before this run began."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deeplocalize.checks.chance import chance_accuracy, chance_loss, is_regression, late_loss_drop
+from deeplocalize.checks.chance import chance_accuracy, chance_loss, is_regression, label_variance, late_loss_drop
 from deeplocalize.checks.windows import _epoch, _ev, _finite, _step
 from deeplocalize.findings import Finding
 from deeplocalize.trace import Trace
@@ -111,21 +111,16 @@ def check_no_better_than_mean(trace: Trace, config: dict) -> list[Finding]:
         >>> [f.kind for f in check_no_better_than_mean(trace, load_config())]   # MSE 1.3, var(y) 0.88
         ['no_better_than_mean']
     """
-    losses = [l.get("name") for l in trace.meta.get("loss") or []]
-    if losses not in (["mean_squared_error"], ["mse"]) or "y0_sq" not in trace.steps:
-        return []
-    width, mean, sq = (_finite(trace.column(f"y0_{c}")) for c in ("width", "mean", "sq"))
+    labels = label_variance(trace)
     loss = _finite(trace.column("loss"))
-    if not (mean.size and sq.size and np.all(width == 1)) or loss.size // 4 < 2:
+    if labels is None or loss.size // 4 < 2:
         return []
-    variance, last = float(np.mean(sq) - np.mean(mean) ** 2), float(np.median(loss[-(loss.size // 4):]))
+    (variance, n), last = labels, float(np.median(loss[-(loss.size // 4):]))
     # a variance from few labels (one batch, watched from outside the step) is loose: two standard
     # errors of a sample variance, sqrt(2 / (n - 1)), are added to the bar
-    seen = trace.column("batch_size")[np.isfinite(trace.column("y0_sq"))] if "batch_size" in trace.steps else []
-    n = max(float(np.nansum(seen)), 2.0)
-    if variance <= 0 or last < config["mean_baseline_fraction"] * variance * (1 + 2 * np.sqrt(2 / (n - 1))):
+    if last < config["mean_baseline_fraction"] * variance * (1 + 2 * np.sqrt(2 / (n - 1))):
         return []
-    late, scale = _still_falling(trace, config), float(np.sqrt(np.mean(sq)))
+    late, scale = _still_falling(trace, config), float(np.sqrt(np.nanmean(trace.column("y0_sq"))))
     said = f"The run ended with a mean squared error of {last:.4g}, no better than always predicting the " \
            f"labels' mean ({variance:.4g}, their variance)"
     if late is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deeplocalize.checks.chance import chance_loss, is_regression, late_loss_drop, started_trained
+from deeplocalize.checks.chance import chance_loss, is_regression, label_variance, late_loss_drop, started_trained
 from deeplocalize.checks.windows import _enough, _epoch, _ev, _finite, _last_window, _rolling_medians, _step, _weighted
 from deeplocalize.findings import Finding
 from deeplocalize.trace import Trace
@@ -30,13 +30,25 @@ def run_all(trace: Trace, config: dict, final: bool = False, epoch_end: bool = F
     for check in CHECKS:
         findings += check(trace, config)
     gain = _loss_gain(trace, config)
-    if gain is not None and gain >= config["learning_well_gain"]:
+    if gain is not None and gain >= config["learning_well_gain"] and not _no_better_than_mean(trace, config):
         for f in findings:
             if f.kind in HARMLESS_WHEN_LEARNING and f.severity == "warning":
                 f.severity = "info"
                 f.evidence["loss_gain"] = round(float(gain), 4)
                 f.message += f" The loss nevertheless fell by {100 * gain:.0f}%, so this has not stopped learning."
     return findings
+
+
+def _no_better_than_mean(trace: Trace, config: dict) -> bool:
+    """The last window's loss is still ``mean_baseline_fraction`` of the labels'
+    variance or more (a regression on mean squared error): a loss that fell
+    only that far was learned by the output's bias (the labels' mean), which
+    dead units and vanishing gradients leave free to learn."""
+    labels = label_variance(trace)
+    loss = _finite(trace.column("loss"))
+    if labels is None or loss.size < config["window"]:
+        return False
+    return float(np.median(loss[-config["window"]:])) >= config["mean_baseline_fraction"] * labels[0]
 
 
 def _loss_gain(trace: Trace, config: dict) -> float | None:
