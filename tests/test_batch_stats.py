@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from deeplocalize import DeepLocalizeCallback
-from deeplocalize.probes.batch_stats import FirstBatch, batch_columns
+from deeplocalize.probes.batch_stats import BatchTap, batch_columns
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_COLUMNS = ("batch_size", "x0_min", "x0_max", "x0_mean", "x0_std", "x1_min", "x1_max", "x1_mean", "x1_std",
@@ -36,12 +36,19 @@ def test_columns_of_one_batch():
     assert batch_columns([x], [np.array([-1.0, 2.0])])["y0_neg_sq"] == 0.5  # what a relu output cannot reach
 
 
-def test_first_batch_splits_inputs_from_targets_and_keeps_the_first_batch_only():
-    first = FirstBatch()
-    first.add([np.ones((4, 3)), np.full((4, 3), 7.0), np.array([0, 1, 1, 0])], structure=((0, 0), 0))
-    assert first.full and first.columns["batch_size"] == 4.0
-    assert first.columns["x1_max"] == 7.0 and first.columns["y0_max"] == 1.0
-    inputs_only = FirstBatch()
+def test_batch_tap_splits_inputs_from_targets_and_takes_later_labels_only_when_asked():
+    tap = BatchTap()
+    tap.add([np.ones((4, 3)), np.full((4, 3), 7.0), np.array([0, 1, 1, 0])], structure=((0, 0), 0))
+    assert tap.full  # until asked again
+    first = tap.take()
+    assert first["batch_size"] == 4.0 and first["x1_max"] == 7.0 and first["y0_max"] == 1.0
+    assert tap.take() == {}  # handed over once
+    tap.want = True
+    assert not tap.full
+    tap.add([np.full((2, 3), 9.0), np.zeros((2, 3)), np.array([2, 2])], structure=((0, 0), 0))
+    later = tap.take()
+    assert later["y0_mean"] == 2.0 and later["batch_size"] == 2.0 and "x0_max" not in later  # inputs: the first's
+    inputs_only = BatchTap()
     inputs_only.add([np.zeros((2, 2))], structure=(0,))
     assert "y0_min" not in inputs_only.columns and inputs_only.columns["x0_max"] == 0.0
 
@@ -109,7 +116,9 @@ for case, xs, y in (("labels", x, classes * 2), ("inputs", x * 1e4, classes)):
     cb = DeepLocalizeCallback(verbose=0, verify="never")
     model.fit(xs, y, batch_size=16, epochs=2, verbose=0, callbacks=[cb])
     out[case] = {"kinds": [f.kind for f in cb.findings], "cause": cb.diagnosis.root_cause,
-                 "x0_max": float(cb.trace.steps["x0_max"][0]) if "x0_max" in cb.trace.steps else None}
+                 "x0_max": float(cb.trace.steps["x0_max"][0]) if "x0_max" in cb.trace.steps else None,
+                 "rows": int(cb.trace.n_steps), "labelled": int(np.isfinite(cb.trace.steps["y0_mean"]).sum()),
+                 "inputs": int(np.isfinite(cb.trace.steps["x0_max"]).sum())}
 print("RESULT " + json.dumps(out))
 """
 
@@ -125,3 +134,5 @@ def test_data_checks_on_other_backends(backend):
     got = json.loads(lines[-1][len("RESULT "):])
     assert "invalid_labels" in got["labels"]["kinds"] and got["labels"]["cause"] == "labels"
     assert "unnormalized_input" in got["inputs"]["kinds"] and got["inputs"]["x0_max"] > 1e3
+    # the labels of every recorded step (the end-of-run checks compare the loss with them), the inputs of the first
+    assert got["inputs"]["labelled"] == got["inputs"]["rows"] == 8 and got["inputs"]["inputs"] == 1

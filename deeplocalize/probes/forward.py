@@ -102,8 +102,8 @@ class ForwardCapture:
         self._host_calls = True  # JAX: whether the step just run may have called the host
         self.outbox: list = []  # JAX, a recorded step being traced: (layer index, statistics) to return
         self.layout = ([], None)  # JAX: the layer indices of those outputs (and the gradients'), set when traced
-        # JAX, a step returning its statistics: each trainable weight's (see jax_step._weight_stats)
-        self.weight_stats = None
+        # JAX, a step returning its statistics: each trainable weight's, the labels' (see jax_step)
+        self.weight_stats = self.label_moments = None
         self.packing = None  # JAX: how that step's outputs were packed in one vector, set when traced
         self.unsettled = None  # JAX: what reads the last step's outputs, not called yet
         self.replay_faults = True  # JAX: replay a step not recorded whose loss or weights turn non-finite
@@ -334,7 +334,7 @@ class ForwardCapture:
         self._record, self._light = bool(record), []
         self.may_defer, self.deferred = bool(record and may_defer), False
         self._first_bad = None
-        self.weight_stats = None
+        self.weight_stats = self.label_moments = None
         self._pending = []  # nothing of an earlier trace is handed over
         self.active = True
         self._want = "all" if record else "nonfinite"  # JAX: which compiled step the train function runs

@@ -150,7 +150,8 @@ def _direct(capture, model) -> dict:
         capture.layout = ([i for i, _ in noted], None if back is None else back[:2])
         forward = jnp.stack([s for _, s in noted]) if noted else None
         weights = _weight_stats(before[0], state[0], strides)
-        leaves, capture.packing = _layout((forward, None if back is None else back[2:], weights))
+        payload = (forward, None if back is None else back[2:], weights, _label_moments(data))
+        leaves, capture.packing = _layout(payload)
         packed = jnp.concatenate([x.reshape(-1).astype("float32") for x in leaves])
         return (logs, packed, ~jnp.isfinite(total)), state
 
@@ -243,11 +244,11 @@ def _true(flag) -> bool:
 def _deliver(capture, packed) -> None:
     """Hand a recorded step's outputs (one vector, copied to the host once)
     to the captures."""
-    forward, back, weights = _unpack(np.asarray(packed), capture.packing)  # (jax.device_get: 14 us more)
+    forward, back, weights, labels = _unpack(np.asarray(packed), capture.packing)  # (jax.device_get: 14 us more)
     indices, back_layout = capture.layout
     # several steps in one call: the weights' statistics of the first (the row's norms are the span's start)
     if capture.weight_stats is None:
-        capture.weight_stats = weights
+        capture.weight_stats, capture.label_moments = weights, labels
     if forward is not None:
         capture._receive_all(indices, forward)
     if back is not None and capture.backward is not None:
@@ -270,6 +271,26 @@ def _weight_stats(before, after, strides):
         sums = jax.lax.reduce(terms, (jnp.float32(0),) * 4, lambda x, y: tuple(a + b for a, b in zip(x, y)), (0,))
         rows.append(jnp.stack(sums) * float(k))  # one reduction (one kernel) per weight
     return jnp.stack(rows) if rows else jnp.zeros((0, 4), "float32")
+
+
+def _label_moments(data):
+    """Per label array of the batch (numeric, as `batch_stats.batch_columns`
+    numbers them): ``[mean, mean square, width]``, the ``y{k}_mean/sq/width``
+    columns, as one float32 ``(labels, 3)`` array (NaN rows for the others);
+    None without labels."""
+    import jax
+    import keras
+
+    jnp = jax.numpy
+    _, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+    rows = []
+    for t in jax.tree_util.tree_leaves(y):
+        if not (jnp.issubdtype(t.dtype, jnp.number) or t.dtype == jnp.bool_) or not t.size:
+            rows.append(jnp.full((3,), jnp.nan, "float32"))
+            continue
+        t = t.astype("float32")
+        rows.append(jnp.stack([jnp.mean(t), jnp.mean(t * t), jnp.float32(t.shape[-1] if t.ndim >= 2 else 1)]))
+    return jnp.stack(rows) if rows else None
 
 
 def _layout(payload):

@@ -12,8 +12,9 @@ runs exactly as written:
   after the step before, and after the step);
 - every step, the loss Keras logs: a NaN or Inf is caught on the step it
   appears;
-- the first batch's input and label statistics (`FirstBatch`, taken as the
-  train function receives the batch), for the pre-flight checks of data;
+- the first batch's input and label statistics, and on JAX and PyTorch the
+  labels' on recorded steps (`BatchTap`, taken as the train function
+  receives the batch), for the checks of data;
 - where the backend lets them be seen as the step runs, each layer's
   forward values (`ForwardCapture`) and, on JAX and PyTorch, its weight
   gradients and the gradient at its output (`BackwardCapture`): a NaN or
@@ -99,7 +100,7 @@ class OutsideObserver:
         self._before: tuple[int, list] | None = None  # (step, weights as that step finds them)
         self._last_mean: tuple[int, float] | None = None  # (batch, logged mean loss) in this epoch
         self._last_step = -1
-        self._first_batch = None  # an OutsideCapture filling a FirstBatch, while it waits for the batch
+        self._first_batch = None  # an OutsideCapture filling a BatchTap, while batches are wanted
         self._first_batch_due = False
         self._steps_seen = 0  # steps whose gradients were read
         self._carry = False  # a recorded step deferred to the next (see begin_batch)
@@ -123,8 +124,7 @@ class OutsideObserver:
         return any(self.is_sampled(s) for s in range(first, first + span))
 
     def install(self, first_step: int = 0) -> None:
-        """Read the weights step ``first_step`` starts from (nothing of the
-        model changes)."""
+        """Read the weights step ``first_step`` starts from (nothing of the model changes)."""
         self._last_step, self._carry = first_step - 1, False
         self._before = (first_step, self._read(self._model_now()))
         if self.forward is not None:
@@ -134,23 +134,15 @@ class OutsideObserver:
 
     def uninstall(self) -> None:
         self._before = None
+        self._untap()
         if self.forward is not None:
             self.forward.end_epoch()  # nothing compiles on in the background after training
             self.forward.uninstall()
-        self._untap()
 
     def _tap_first_batch(self) -> None:
-        """Take this batch's statistics on its way into the train function (the
-        batch passes on unchanged). Wrapped last, so taken off first: the
-        model's train function is left as it was found."""
-        from deeplocalize.probes.batch_stats import FirstBatch
-        from deeplocalize.verify.outside_capture import OutsideCapture
+        from deeplocalize.probes.batch_stats import tap
 
-        try:
-            self._first_batch = OutsideCapture(FirstBatch(), self.model)
-            self._first_batch.switch_on()
-        except Exception:  # input statistics are a bonus: never a reason not to watch
-            self._first_batch = None
+        self._first_batch = tap(self.model)
 
     def _untap(self) -> None:
         tap, self._first_batch = self._first_batch, None
@@ -158,12 +150,16 @@ class OutsideObserver:
             tap.switch_off()
 
     def _batch_columns(self) -> dict:
-        """The first batch's columns, once (and the tap taken off), when they are there."""
-        tap = self._first_batch
-        if tap is None or not tap.sample.full:
-            return {}
-        self._untap()
-        return dict(tap.sample.columns)
+        """The columns of the batch last tapped, once (TensorFlow's train function reads
+        batches ahead while tapped: there the tap comes off after the first), and the
+        labels' moments a JAX step returned (`jax_step._label_moments`)."""
+        tap, moments = self._first_batch, getattr(self.forward, "label_moments", None)
+        columns = tap.sample.take() if tap is not None else {}
+        if columns and tap._backend == "tensorflow":
+            self._untap()
+        for k, (mean, sq, width) in enumerate(() if moments is None else moments):
+            columns = {f"y{k}_mean": float(mean), f"y{k}_sq": float(sq), f"y{k}_width": float(width), **columns}
+        return columns
 
     def read(self) -> list:
         """The rows recorded since the last read, oldest first."""
@@ -201,6 +197,9 @@ class OutsideObserver:
                                     may_defer=span == 1 and first >= self.dense_steps and self.every > 1)
         if self.backward is not None:
             self.backward.begin_step(record=record)
+        in_step = self.forward is not None and self.forward._jax and not self.forward._host_calls  # see _batch_columns
+        if record and self._first_batch is not None and not in_step:
+            self._first_batch.sample.want = True
         if self._first_batch_due:
             self._first_batch_due = False
             self._tap_first_batch()
@@ -366,8 +365,7 @@ class OutsideObserver:
         kept = owners >= 0
         sums = np.zeros((len(self.layers), 4))
         np.add.at(sums, owners[kept], np.asarray(stats, dtype=np.float64)[kept])
-        has = np.zeros(len(self.layers), bool)
-        has[owners[kept]] = True
+        has = np.isin(np.arange(len(self.layers)), owners[kept])
         norm = np.sqrt(sums[:, 0])
         row[has, STAT_INDEX["w_norm"]] = norm[has]
         row[has, STAT_INDEX["w_nan"]] = sums[has, 1]

@@ -95,7 +95,7 @@ class OutsideCapture:
 
         if self._backend == "jax":
             def train_function(state, iterator):
-                if capture._on:
+                if capture._on and not capture.sample.full:
                     iterator = _Tap(iterator, capture._keep)
                 return inner(state, iterator)
         elif self._backend == "torch":
