@@ -118,7 +118,9 @@ for case, xs, y in (("labels", x, classes * 2), ("inputs", x * 1e4, classes)):
     out[case] = {"kinds": [f.kind for f in cb.findings], "cause": cb.diagnosis.root_cause,
                  "x0_max": float(cb.trace.steps["x0_max"][0]) if "x0_max" in cb.trace.steps else None,
                  "rows": int(cb.trace.n_steps), "labelled": int(np.isfinite(cb.trace.steps["y0_mean"]).sum()),
-                 "inputs": int(np.isfinite(cb.trace.steps["x0_max"]).sum())}
+                 "inputs": int(np.isfinite(cb.trace.steps["x0_max"]).sum()),
+                 "moments": sorted({(round(float(m), 5), round(float(q), 5), float(w)) for m, q, w in zip(
+                     *(cb.trace.steps[f"y0_{c}"] for c in ("mean", "sq", "width"))) if np.isfinite(m)})}
 print("RESULT " + json.dumps(out))
 """
 
@@ -136,3 +138,4 @@ def test_data_checks_on_other_backends(backend):
     assert "unnormalized_input" in got["inputs"]["kinds"] and got["inputs"]["x0_max"] > 1e3
     # the labels of every recorded step (the end-of-run checks compare the loss with them), the inputs of the first
     assert got["inputs"]["labelled"] == got["inputs"]["rows"] == 8 and got["inputs"]["inputs"] == 1
+    assert got["inputs"]["moments"] == [[0.33333, 0.33333, 3.0]]  # one-hot rows of three classes, every batch
