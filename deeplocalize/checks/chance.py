@@ -94,8 +94,10 @@ def label_variance(trace: Trace) -> tuple[float, float] | None:
     if not ok.any() or not np.all(width[np.isfinite(width)] == 1):
         return None
     variance = float(np.mean(sq[ok]) - np.mean(mean[ok]) ** 2)
-    seen = trace.column("batch_size")[ok] if "batch_size" in trace.steps else []
-    return (variance, max(float(np.nansum(seen)), 2.0)) if variance > 0 else None
+    # rows watched from outside the step past the first have the labels' moments, not the batch size
+    sizes = trace.column("batch_size") if "batch_size" in trace.steps else np.array([np.nan])
+    per_batch = float(np.nanmedian(sizes)) if np.isfinite(sizes).any() else 1.0
+    return (variance, max(float(ok.sum()) * per_batch, 2.0)) if variance > 0 else None
 
 
 def started_trained(trace: Trace, config: dict) -> bool:

@@ -313,8 +313,8 @@ def _per_layer(owners: list, sums: np.ndarray, n_layers: int) -> np.ndarray:
     the layer of row ``k``); the norm NaN for a layer without a weight gradient."""
     out = np.zeros((n_layers, 3))
     np.add.at(out, owners, sums)
-    out = _rooted(out)
-    out[sorted(set(range(n_layers)) - set(owners)), 0] = np.nan
+    out[:, 0] = np.sqrt(out[:, 0])
+    out[np.bincount(owners, minlength=n_layers) == 0, 0] = np.nan
     return out
 
 

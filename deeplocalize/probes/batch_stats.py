@@ -25,7 +25,7 @@ import numpy as np
 
 
 def batch_columns(x_parts: list, y_parts: list, inputs: bool = True) -> dict[str, float]:
-    """``batch_size``, ``x{k}_min/max/mean/std`` per numeric input (unless
+    """``batch_size`` and ``x{k}_min/max/mean/std`` per numeric input (unless
     ``inputs`` is False) and ``y{k}_min/max/mean/sq/int_frac/rowsum/width/neg_sq``
     per numeric target, named as the in-step probes name them.
 
@@ -35,7 +35,7 @@ def batch_columns(x_parts: list, y_parts: list, inputs: bool = True) -> dict[str
     """
     columns: dict[str, float] = {}
     x_parts = [np.asarray(a) for a in x_parts]
-    if x_parts and x_parts[0].ndim:
+    if inputs and x_parts and x_parts[0].ndim:  # (a row with a batch size has its batch inspected)
         columns["batch_size"] = float(x_parts[0].shape[0])
     for k, t in enumerate(x_parts if inputs else []):
         if not (_numeric(t) and t.size):

@@ -50,6 +50,7 @@ _FORWARD = [STAT_INDEX[n] for n in FORWARD_STATS]
 _OUTPUT_GRAD = [STAT_INDEX[n] for n in OUTPUT_GRAD_STATS]
 _WEIGHT_GRAD = [STAT_INDEX[n] for n in WEIGHT_GRAD_STATS]
 _COUNTS = [STAT_INDEX[n] for n in LAYER_STATS if n.endswith(("_nan", "_inf"))]
+_WEIGHTS = [STAT_INDEX[n] for n in ("w_norm", "w_nan", "w_inf", "update_ratio")]
 
 
 class OutsideObserver:
@@ -345,32 +346,29 @@ class OutsideObserver:
 
     def _owners(self, model) -> np.ndarray:
         """The probed layer (its index, or -1) of each of ``model.trainable_weights``,
-        as `_read` pairs them; kept for the epoch."""
+        as `_read` pairs them; kept for the epoch, with the ``(layers, weights)``
+        0/1 matrix that sums their statistics per layer."""
         cache = self._owner_cache
         if cache is None:
             trainable = {id(v): k for k, v in enumerate(model.trainable_weights)}
-            cache = np.full(len(trainable), -1)
+            owners = np.full(len(trainable), -1)
             for i, layer in enumerate(self.layers):
                 for v in layer.weights:
-                    if id(v) in trainable and cache[trainable[id(v)]] < 0:
-                        cache[trainable[id(v)]] = i
-            self._owner_cache = cache
-        return cache
+                    if id(v) in trainable and owners[trainable[id(v)]] < 0:
+                        owners[trainable[id(v)]] = i
+            per_layer = (owners[None, :] == np.arange(len(self.layers))[:, None]).astype(np.float64)
+            cache = self._owner_cache = (owners, per_layer, per_layer.any(axis=1))
+        return cache[0]
 
     def _stats_row(self, stats: np.ndarray, model) -> np.ndarray:
         """`_layer_row` from each weight's ``[sum of squares, NaN, Inf, sum of
         squared updates]`` (a JAX step returned them)."""
+        self._owners(model)
+        _, per_layer, has = self._owner_cache
+        sums = per_layer @ np.asarray(stats, dtype=np.float64)
+        norm = np.where(has, np.sqrt(sums[:, 0]), np.nan)
         row = self._layer_row(None, None)
-        owners = self._owners(model)
-        kept = owners >= 0
-        sums = np.zeros((len(self.layers), 4))
-        np.add.at(sums, owners[kept], np.asarray(stats, dtype=np.float64)[kept])
-        has = np.isin(np.arange(len(self.layers)), owners[kept])
-        norm = np.sqrt(sums[:, 0])
-        row[has, STAT_INDEX["w_norm"]] = norm[has]
-        row[has, STAT_INDEX["w_nan"]] = sums[has, 1]
-        row[has, STAT_INDEX["w_inf"]] = sums[has, 2]
-        row[has, STAT_INDEX["update_ratio"]] = np.sqrt(sums[has, 3]) / (norm[has] + 1e-12)
+        row[:, _WEIGHTS] = np.column_stack([norm, sums[:, 1], sums[:, 2], np.sqrt(sums[:, 3]) / (norm + 1e-12)])
         return row
 
     def _layer_row(self, before, now) -> np.ndarray:
