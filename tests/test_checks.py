@@ -6,6 +6,7 @@ import pytest
 from deeplocalize.checks import numerical, preflight, progress, trends
 from deeplocalize.config import load_config
 from deeplocalize.trace import STAT_INDEX
+from deeplocalize.vocab import VERIFIABLE_NOTES
 from synthetic import make_trace
 
 CFG = load_config()
@@ -379,6 +380,23 @@ def test_unnormalized_input_and_normalizing_first_layer():
     zeros = make_trace(n_steps=1, steps=_batch(0, 1, 2, x_max=0.0), meta=_meta("softmax", 2, "categorical_crossentropy"))
     assert preflight.check_first_batch(zeros, CFG) == []  # no values at all: nothing to scale
 
+
+def test_inputs_on_a_large_shared_offset_are_a_note_worth_verifying():
+    meta = _meta("sigmoid", 1, "binary_crossentropy")
+
+    def batch(mean, std, x_max):
+        return make_trace(n_steps=1, meta=meta, steps={**_batch(0, 1, 1, rowsum=np.nan, x_max=x_max),
+                                                       "x0_mean": np.array([mean]), "x0_std": np.array([std])})
+
+    # raw measurements between 65 and 70: 67.5 +- 1.5, inside input_abs_max
+    (f,) = preflight.check_first_batch(batch(67.5, 1.5, 70.0), CFG)
+    assert (f.kind, f.detail, f.severity, f.root_cause) == ("unnormalized_input", "offset", "info", "data_preprocessing")
+    assert "67.5 +- 1.5" in f.message and "unnormalized_input" in VERIFIABLE_NOTES
+    assert preflight.check_first_batch(batch(0.1, 1.0, 3.0), CFG) == []  # standardized
+    assert preflight.check_first_batch(batch(0.45, 0.04, 0.7), CFG) == []  # narrow, but within +-1 of 0
+    assert preflight.check_first_batch(batch(120.0, 70.0, 99.0), CFG) == []  # spread as widely as its offset
+    assert preflight.check_first_batch(batch(5.0, 0.0, 5.0), CFG) == []  # constant: nothing tells examples apart
+    assert preflight.check_first_batch(batch(67.5, 1.5, 70.0), {**CFG, "input_offset_ratio": 100.0}) == []
 
 def test_token_ids_declared_integer_are_not_unnormalized_input():
     meta = {**_meta("softmax", 2, "sparse_categorical_crossentropy"), "input_dtypes": ["int64"]}

@@ -330,13 +330,15 @@ def _inputs(trace: Trace, config: dict) -> list[Finding]:
     if first is not None and first.class_name in NORMALIZERS:
         return []
     limit = config["input_abs_max"]
-    worst, evidence = 0.0, {}
+    worst, offset, evidence = 0.0, None, {}
     for k in _features(trace):
         lo, hi = _first(trace, f"x{k}_min"), _first(trace, f"x{k}_max")
-        std = _first(trace, f"x{k}_std")
+        mean, std = _first(trace, f"x{k}_mean"), _first(trace, f"x{k}_std")
         evidence.update({f"x{k}_min": lo, f"x{k}_max": hi, f"x{k}_std": std})
         if np.isfinite(lo) and np.isfinite(hi):
             worst = max(worst, abs(lo), abs(hi))
+        if abs(mean) > max(1.0, config["input_offset_ratio"] * std) and std > 0 and offset is None:
+            offset, evidence[f"x{k}_mean"] = (mean, std), mean
     if 0.0 < worst < config["input_abs_min"]:
         return [Finding(
             kind="unnormalized_input", layer="data", root_cause="data_preprocessing", severity="info",
@@ -346,6 +348,15 @@ def _inputs(trace: Trace, config: dict) -> list[Finding]:
             "divided by 255 twice reach 0.004).",
             suggestion="Standardize the inputs (sklearn StandardScaler, or a keras.layers.Normalization first "
             "layer); scale image pixels once, by 255.")]
+    if worst <= limit and offset is not None:
+        return [Finding(
+            kind="unnormalized_input", layer="data", root_cause="data_preprocessing", severity="info",
+            step=0, epoch=0, detail="offset", evidence={**evidence, "ratio": config["input_offset_ratio"]},
+            message=f"Input values sit at {offset[0]:.4g} +- {offset[1]:.3g} (mean and standard deviation of the "
+            f"first batch): what tells the examples apart is {100 * offset[1] / abs(offset[0]):.2g}% of a shared "
+            "offset, which the first layer's units all see alike.",
+            suggestion="Standardize the inputs (sklearn StandardScaler, or a keras.layers.Normalization first "
+            "layer): subtract the mean, not only divide by a scale.")]
     if worst <= limit:
         return []
     severity = "warning" if worst > config["input_abs_max_warning"] else "info"
