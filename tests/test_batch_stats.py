@@ -54,6 +54,21 @@ def test_batch_tap_splits_inputs_from_targets_and_takes_later_labels_only_when_a
     assert "y0_min" not in inputs_only.columns and inputs_only.columns["x0_max"] == 0.0
 
 
+def test_after_the_first_batch_the_capture_copies_the_labels_only():
+    from types import SimpleNamespace
+
+    from deeplocalize.verify.outside_capture import OutsideCapture
+
+    capture = OutsideCapture(BatchTap(), SimpleNamespace())
+    capture._on = True
+    capture._keep((np.full((4, 3), 500.0), np.array([0, 1, 1, 0])))
+    assert capture.sample.take()["x0_max"] == 500.0
+    capture.sample.want = True
+    uncopyable = np.array([object()] * 4)  # an input that cannot be copied: the capture would say so
+    capture._keep((uncopyable, np.array([2.0, 2.0, 4.0, 4.0])))
+    assert capture.unavailable is None and capture.sample.take()["y0_mean"] == 3.0
+
+
 def _two_input_model(eager: bool):
     keras.utils.set_random_seed(0)
     a, b = keras.Input((4,), name="a"), keras.Input((3,), name="b")

@@ -104,6 +104,11 @@ class BatchTap:
     def full(self) -> bool:
         return not self.want
 
+    @property
+    def labels_only(self) -> bool:
+        """After the first batch only the labels are wanted (`OutsideCapture` copies no inputs)."""
+        return not self._first
+
     def add(self, flat: list, structure=None) -> None:
         """One batch as `OutsideCapture` hands it over: its arrays, flattened
         from ``structure`` (``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``)."""

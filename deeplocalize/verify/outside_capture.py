@@ -125,6 +125,8 @@ class OutsideCapture:
             return
         try:
             data = _canonical(data)
+            if getattr(self.sample, "labels_only", False) and len(data) > 1:
+                data = ((), data[1])  # no copy of the inputs (an image batch, on a GPU)
             flat = [_to_numpy(a) for a in _flatten(data)]
             if not flat or any(a.ndim == 0 or a.dtype == object for a in flat):
                 raise ValueError("a batch part is not an array with one example per row")
